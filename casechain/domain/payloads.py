@@ -1,0 +1,388 @@
+"""Payload models for every event type of DESIGN.md, with the required fields.
+
+Payloads accept extra fields (a service may send more detail than the contract asks
+for; it is stored as sent), but each required field must be present and well-formed.
+Rules that need more than one field or the case's history (two officers, limitation,
+notice before decision, ...) are checked by the rule book, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = ["PAYLOADS", "STAGE_LABELS", "EVENT_LABELS", "Officer", "Subject"]
+
+Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)] | Annotated[int, Field(ge=0)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Payload(BaseModel):
+    """Base of every payload: extra fields are kept as sent."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Closed(BaseModel):
+    """Base of nested objects whose fields are all known."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Subject(Closed):
+    """当事人: a person or an organisation."""
+
+    id: Text
+    name: Text
+    kind: Literal["person", "organisation"]
+    credit_code: str | None = None
+
+
+class Officer(Closed):
+    """执法人员: an officer named on a step, with the 执法证号 where the law needs it."""
+
+    id: Text
+    name: str | None = None
+    cert_no: str | None = None
+
+
+class Reviewer(Closed):
+    """法制审核人员: a legal reviewer and the qualification number (法律职业资格)."""
+
+    id: Text
+    qualification_no: Text
+
+
+class ProposedPenalty(Closed):
+    """A penalty proposed in the notice (告知) or imposed in the decision."""
+
+    kind: Literal["warning", "fine", "confiscation", "suspension", "revocation", "closure"]
+    amount: Amount | None = None
+
+
+# Approval 审批
+class ApprovalGranted(Payload):
+    subject: Subject
+    permit_no: Text
+    item_code: Text
+    valid_until: date
+
+
+class ApprovalRejected(Payload):
+    subject: Subject
+    item_code: Text
+    reason: Text
+
+
+class ApprovalPushedToSupervision(Payload):
+    to_org: Text
+
+
+class ApprovalRevoked(Payload):
+    reason: Text
+
+
+# Supervision 监管
+class ClueRegistered(Payload):
+    subject: Subject
+    source: Literal["complaint", "patrol", "ai_camera", "drone", "hotline", "transfer",
+                    "inspection_plan"]
+    urgent: bool
+    description: Text
+
+
+class Dispatched(Payload):
+    team: Text
+    officers: list[Officer] = Field(min_length=1)
+
+
+class Empty(Payload):
+    """A step whose meaning is its type and time alone."""
+
+
+class Inspected(Payload):
+    joint: bool
+    departments: list[Text]
+    violation_found: bool
+    item_codes: list[Text]
+    findings: str
+
+
+class RiskGraded(Payload):
+    color: Literal["red", "yellow", "green"]
+    reason: Text
+
+
+class CorrectionOrdered(Payload):
+    due_days: Annotated[int, Field(ge=1)]
+
+
+class CorrectionVerified(Payload):
+    corrected: bool
+
+
+class WithReason(Payload):
+    reason: Text
+
+
+# Penalty 处罚
+class CaseFiled(Payload):
+    item_code: Text
+    subject: Subject
+    act_date: date
+    officers: list[Officer]
+    procedure: Literal["general", "summary"]
+
+
+class EvidenceCollected(Payload):
+    kind: Literal["documentary", "physical", "audiovisual", "electronic", "witness", "statement",
+                  "expert_opinion", "inspection_record"]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
+    collected_by: list[Officer]
+
+
+class MeasureImposed(Payload):
+    kind: Literal["seal", "seize"]
+    items: list[Text] | Text
+
+
+class InvestigationConcluded(Payload):
+    facts: Text
+    amount_involved: Amount
+    illegal_gains: Amount
+    circumstances: Literal["minor", "general", "serious"]
+    harm: Literal["none", "minor", "serious"]
+    corrected: bool
+    major_or_complex: bool
+
+
+class LegalReviewCompleted(Payload):
+    reviewer: Reviewer
+    opinion: Literal["approve", "revise", "reject"]
+
+
+class NoticeServed(Payload):
+    proposed: list[ProposedPenalty] = Field(min_length=1)
+    hearing_right: bool
+
+
+class HearingNoticed(Payload):
+    hearing_at: AwareDatetime
+
+
+class CollectiveDiscussionHeld(Payload):
+    participants: list[Text] = Field(min_length=1)
+
+
+class DeadlineExtended(Payload):
+    days: Annotated[int, Field(ge=1)]
+    approved_by: Text
+
+
+class ClockSuspended(Payload):
+    reason: Literal["hearing", "expert_opinion", "inspection_test", "public_notice", "other"]
+
+
+class Decided(Payload):
+    outcome: Literal["penalty", "no_penalty"]
+    penalties: list[ProposedPenalty]
+    discretion_level: Literal["exempted", "mitigated", "light", "normal", "heavy"]
+    mitigation_grounds: str | None = None
+
+
+class DecisionServed(Payload):
+    method: Text
+
+
+class Paid(Payload):
+    amount: Amount
+
+
+class EnforcementApplied(Payload):
+    court: Text
+
+
+# Referral 行刑衔接
+class ReferralAssessed(Payload):
+    suspected_crime: bool
+    crime: str | None = None
+    amount: Amount | None = None
+
+
+class ReferralReported(Payload):
+    officers: list[Officer]
+
+
+class ReferralApproved(Payload):
+    by: Text
+
+
+class ReferralRejected(Payload):
+    by: Text
+    reason: Text
+
+
+class ReferralTransferred(Payload):
+    police_org: Text
+
+
+class ReferralReturned(Payload):
+    by: Text
+    reason: Text
+
+
+# Evaluation 监督评价
+class CaseFileReviewed(Payload):
+    score: Annotated[int, Field(ge=0, le=100)]
+    issues: list[str]
+
+
+class SupervisionFinding(Payload):
+    body: Text
+    finding: Text
+    severity: Text
+
+
+class ReconsiderationDecided(Payload):
+    result: Literal["upheld", "changed", "revoked", "confirmed_illegal"]
+
+
+class LitigationDecided(Payload):
+    result: Text
+
+
+class DueDiligenceExemption(Payload):
+    granted: bool
+    grounds: Text
+
+
+class CreditUpdated(Payload):
+    change: Literal["record", "repair"]
+
+
+#: Every event type of DESIGN.md, `stage.name`, with its payload model.
+PAYLOADS: dict[str, type[Payload]] = {
+    "approval.granted": ApprovalGranted,
+    "approval.rejected": ApprovalRejected,
+    "approval.pushed_to_supervision": ApprovalPushedToSupervision,
+    "approval.revoked": ApprovalRevoked,
+    "supervision.clue_registered": ClueRegistered,
+    "supervision.dispatched": Dispatched,
+    "supervision.acknowledged": Empty,
+    "supervision.departed": Empty,
+    "supervision.arrived": Empty,
+    "supervision.inspected": Inspected,
+    "supervision.risk_graded": RiskGraded,
+    "supervision.correction_ordered": CorrectionOrdered,
+    "supervision.correction_verified": CorrectionVerified,
+    "supervision.closed": WithReason,
+    "penalty.case_filed": CaseFiled,
+    "penalty.evidence_collected": EvidenceCollected,
+    "penalty.measure_imposed": MeasureImposed,
+    "penalty.measure_released": Empty,
+    "penalty.investigation_concluded": InvestigationConcluded,
+    "penalty.legal_review_completed": LegalReviewCompleted,
+    "penalty.notice_served": NoticeServed,
+    "penalty.statement_received": Empty,
+    "penalty.hearing_requested": Empty,
+    "penalty.hearing_waived": Empty,
+    "penalty.hearing_noticed": HearingNoticed,
+    "penalty.hearing_held": Empty,
+    "penalty.collective_discussion_held": CollectiveDiscussionHeld,
+    "penalty.deadline_extended": DeadlineExtended,
+    "penalty.clock_suspended": ClockSuspended,
+    "penalty.clock_resumed": Empty,
+    "penalty.decided": Decided,
+    "penalty.decision_served": DecisionServed,
+    "penalty.paid": Paid,
+    "penalty.enforcement_applied": EnforcementApplied,
+    "penalty.closed": Empty,
+    "penalty.terminated": WithReason,
+    "referral.assessed": ReferralAssessed,
+    "referral.reported": ReferralReported,
+    "referral.approved": ReferralApproved,
+    "referral.rejected": ReferralRejected,
+    "referral.transferred": ReferralTransferred,
+    "referral.police_accepted": Empty,
+    "referral.police_filed": Empty,
+    "referral.police_declined": WithReason,
+    "referral.reconsideration_requested": Empty,
+    "referral.materials_handed_over": Empty,
+    "referral.returned": ReferralReturned,
+    "evaluation.case_file_reviewed": CaseFileReviewed,
+    "evaluation.supervision_finding": SupervisionFinding,
+    "evaluation.reconsideration_decided": ReconsiderationDecided,
+    "evaluation.litigation_decided": LitigationDecided,
+    "evaluation.due_diligence_exemption": DueDiligenceExemption,
+    "evaluation.credit_updated": CreditUpdated,
+    "evaluation.completed": Empty,
+}
+
+#: zh-CN labels of the stages, for people.
+STAGE_LABELS: dict[str, str] = {
+    "approval": "审批",
+    "supervision": "监管",
+    "penalty": "处罚",
+    "referral": "行刑衔接",
+    "evaluation": "监督评价",
+}
+
+#: zh-CN labels of the event types, for people.
+EVENT_LABELS: dict[str, str] = {
+    "approval.granted": "准予许可",
+    "approval.rejected": "不予许可",
+    "approval.pushed_to_supervision": "推送监管（审管衔接）",
+    "approval.revoked": "撤销许可",
+    "supervision.clue_registered": "线索登记",
+    "supervision.dispatched": "派遣",
+    "supervision.acknowledged": "接收",
+    "supervision.departed": "出发",
+    "supervision.arrived": "到达现场",
+    "supervision.inspected": "检查",
+    "supervision.risk_graded": "风险分级",
+    "supervision.correction_ordered": "责令整改",
+    "supervision.correction_verified": "整改核查",
+    "supervision.closed": "监管办结",
+    "penalty.case_filed": "立案",
+    "penalty.evidence_collected": "调查取证",
+    "penalty.measure_imposed": "采取强制措施",
+    "penalty.measure_released": "解除强制措施",
+    "penalty.investigation_concluded": "调查终结",
+    "penalty.legal_review_completed": "法制审核",
+    "penalty.notice_served": "处罚告知",
+    "penalty.statement_received": "陈述申辩",
+    "penalty.hearing_requested": "申请听证",
+    "penalty.hearing_waived": "放弃听证",
+    "penalty.hearing_noticed": "听证通知",
+    "penalty.hearing_held": "举行听证",
+    "penalty.collective_discussion_held": "集体讨论",
+    "penalty.deadline_extended": "延长办案期限",
+    "penalty.clock_suspended": "中止计时",
+    "penalty.clock_resumed": "恢复计时",
+    "penalty.decided": "作出决定",
+    "penalty.decision_served": "送达决定书",
+    "penalty.paid": "缴纳罚款",
+    "penalty.enforcement_applied": "申请强制执行",
+    "penalty.closed": "结案",
+    "penalty.terminated": "终止调查",
+    "referral.assessed": "涉刑评估",
+    "referral.reported": "移送报告",
+    "referral.approved": "批准移送",
+    "referral.rejected": "不予移送",
+    "referral.transferred": "移送公安",
+    "referral.police_accepted": "公安受理",
+    "referral.police_filed": "公安立案",
+    "referral.police_declined": "公安不予立案",
+    "referral.reconsideration_requested": "申请复议",
+    "referral.materials_handed_over": "移交涉案物品",
+    "referral.returned": "反向移送",
+    "evaluation.case_file_reviewed": "案卷评查",
+    "evaluation.supervision_finding": "监督发现",
+    "evaluation.reconsideration_decided": "行政复议决定",
+    "evaluation.litigation_decided": "行政诉讼判决",
+    "evaluation.due_diligence_exemption": "尽职免责",
+    "evaluation.credit_updated": "信用修复/记录",
+    "evaluation.completed": "评价完成",
+}

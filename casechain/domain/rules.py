@@ -1,0 +1,32 @@
+"""The rule-book interface: what the engine asks before it appends an event.
+
+The law itself (lifecycle, rule pack, deadlines) plugs in here; the case log only needs
+something that, given the case so far and the new envelope, lists the broken rules.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from casechain.domain.case import CaseFile
+from casechain.domain.envelope import Envelope
+from casechain.domain.payloads import Payload
+from casechain.errors import Rejection
+
+__all__ = ["NoRules", "RuleBook"]
+
+
+class RuleBook(Protocol):
+    """Checks one envelope against the case so far; returns every broken rule."""
+
+    def check(self, case: CaseFile, envelope: Envelope, payload: Payload) -> list[Rejection]:
+        """The rejections for appending `envelope` to `case` (empty: allowed)."""
+        ...
+
+
+class NoRules:
+    """A rule book that allows every well-formed event (schema checks still apply)."""
+
+    def check(self, case: CaseFile, envelope: Envelope, payload: Payload) -> list[Rejection]:
+        """Nothing is broken."""
+        return []

@@ -1,0 +1,114 @@
+"""Errors raised by CaseChain, one root for all of them.
+
+    CaseChainError
+    ├── EventRejected          one envelope broke one or more rules; carries every Rejection
+    ├── StoreError             the event store failed (database unreachable, schema missing)
+    │   └── StoreConflict      another writer got there first; the append may be retried
+    └── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
+
+A `Rejection` is a value, not an exception: the code from DESIGN.md ("Lifecycle and
+rejections"), the field it concerns, the offending value and a message written for the
+officer who has to fix the submission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CODES",
+    "CaseChainError",
+    "ConfigurationError",
+    "EventRejected",
+    "Rejection",
+    "StoreConflict",
+    "StoreError",
+]
+
+#: Every rejection code, most fundamental first; rejections are reported in this order.
+CODES: tuple[str, ...] = (
+    "SCHEMA_INVALID",
+    "UNKNOWN_EVENT_TYPE",
+    "HASH_MISMATCH",
+    "OUT_OF_SCOPE",
+    "FORBIDDEN",
+    "CONCURRENCY_CONFLICT",
+    "UNKNOWN_ITEM",
+    "LIFECYCLE_ORDER",
+    "OFFICERS_REQUIRED",
+    "LIMITATION_EXPIRED",
+    "NOTICE_REQUIRED",
+    "HEARING_WINDOW_OPEN",
+    "LEGAL_REVIEW_REQUIRED",
+    "COLLECTIVE_DISCUSSION_REQUIRED",
+    "MINOR_NO_PENALTY",
+    "REFERRAL_PENDING",
+    "SUMMARY_PROCEDURE_LIMIT",
+    "FINE_ABOVE_STATUTORY_MAX",
+    "DISCRETION_OUT_OF_RANGE",
+    "HEAVIER_THAN_NOTICE",
+)
+_RANK = {code: rank for rank, code in enumerate(CODES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One broken rule: its code, the field and value concerned, and a message for people."""
+
+    code: str
+    message: str
+    field: str | None = None
+    value: Any = None
+
+    def __post_init__(self) -> None:
+        if self.code not in _RANK:
+            raise ValueError(f"unknown rejection code {self.code!r}")
+
+    @property
+    def rank(self) -> int:
+        """Position of the code in `CODES`: lower is more fundamental."""
+        return _RANK[self.code]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The rejection as plain JSON-ready values."""
+        return {"code": self.code, "field": self.field, "value": self.value, "message": self.message}
+
+
+def sort_rejections(rejections: list[Rejection]) -> list[Rejection]:
+    """The rejections with the most fundamental first (stable within one code)."""
+    return sorted(rejections, key=lambda r: r.rank)
+
+
+class CaseChainError(Exception):
+    """Root of every error CaseChain raises on purpose."""
+
+
+class EventRejected(CaseChainError):
+    """An envelope was refused; nothing was appended. `rejections` lists every broken rule."""
+
+    def __init__(self, rejections: list[Rejection], *, case_id: str | None = None,
+                 event_id: str | None = None) -> None:
+        if not rejections:
+            raise ValueError("EventRejected needs at least one Rejection")
+        self.rejections = sort_rejections(rejections)
+        self.case_id = case_id
+        self.event_id = event_id
+        super().__init__("; ".join(f"{r.code}: {r.message}" for r in self.rejections))
+
+    @property
+    def code(self) -> str:
+        """The most fundamental code among the rejections."""
+        return self.rejections[0].code
+
+
+class StoreError(CaseChainError):
+    """The event store failed; the message names the database and the operation."""
+
+
+class StoreConflict(StoreError):
+    """Another writer appended to the same case, or the same event id, first."""
+
+
+class ConfigurationError(CaseChainError):
+    """A setting is unusable; the message names the setting and the value."""

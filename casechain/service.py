@@ -1,0 +1,315 @@
+"""Use cases of the case log: append envelopes, read a case, export the log.
+
+`CaseLog` is an eventsourcing `Application` whose recorder is ours
+(`casechain.adapters.storage`). Appends go in batches: each batch is validated, checked
+against the rule book and the case heads, hashed, and written in one transaction with
+the store's write lock; a conflict with another writer (same case, same event id) rolls the
+batch back, reloads what changed, and tries again, so racing writers lose nothing and
+duplicate nothing.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from casechain.adapters import codec
+from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
+from casechain.domain.case import Case, CaseFile, case_uuid
+from casechain.domain.envelope import Envelope, parse_envelope
+from casechain.domain.hashing import event_hash
+from casechain.domain.payloads import Payload
+from casechain.domain.rules import NoRules, RuleBook
+from casechain.errors import EventRejected, Rejection, StoreConflict
+
+__all__ = ["AppendOutcome", "CaseLog", "CaseNotFound"]
+
+log = structlog.get_logger("casechain.append")
+
+BATCH_SIZE = 1000
+MAX_RETRIES = 20
+
+
+class CaseNotFound(LookupError):
+    """No event has been recorded for this case id."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    """What happened to one envelope: appended, duplicate, or rejected (with every reason)."""
+
+    index: int
+    status: str
+    case_id: str | None = None
+    event_id: str | None = None
+    seq: int | None = None
+    position: int | None = None
+    rejections: tuple[Rejection, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out: dict[str, Any] = {"index": self.index, "status": self.status,
+                               "case_id": self.case_id, "event_id": self.event_id}
+        if self.status == "appended":
+            out.update(seq=self.seq, position=self.position)
+        if self.rejections:
+            out["rejections"] = [r.as_dict() for r in self.rejections]
+        return out
+
+
+@dataclass
+class _Pending:
+    index: int
+    envelope: Envelope
+    payload: Payload
+
+
+@dataclass
+class _Batch:
+    outcomes: dict[int, AppendOutcome] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
+
+
+class CaseLog(Application[UUID]):
+    """The case log: append envelopes, read cases, export, on one store."""
+
+    name = "casechain"
+
+    def __init__(self, db_url: str = DEFAULT_DB_URL, rules: RuleBook | None = None,
+                 cache_size: int = 20_000) -> None:
+        super().__init__(env={"PERSISTENCE_MODULE": "casechain.adapters.storage:Factory",
+                              "DB_URL": db_url})
+        assert isinstance(self.recorder, CaseChainRecorder)
+        self.store: CaseChainRecorder = self.recorder
+        self.db_url = db_url
+        self.rules: RuleBook = rules or NoRules()
+        self._files: OrderedDict[str, CaseFile] = OrderedDict()
+        self._cache_size = cache_size
+
+    # -- appending ----------------------------------------------------------------
+    def append(self, raw: object) -> AppendOutcome:
+        """Append one envelope (a decoded JSON object)."""
+        return next(iter(self.append_many([raw])))
+
+    def append_many(self, raws: Iterable[object], batch_size: int = BATCH_SIZE
+                    ) -> Iterator[AppendOutcome]:
+        """Append envelopes in order, in batches; yield one outcome per envelope, in order."""
+        chunk: list[object] = []
+        offset = 0
+        for raw in raws:
+            chunk.append(raw)
+            if len(chunk) >= batch_size:
+                yield from self._append_batch(chunk, offset)
+                offset += len(chunk)
+                chunk = []
+        if chunk:
+            yield from self._append_batch(chunk, offset)
+
+    def _append_batch(self, raws: Sequence[object], offset: int) -> list[AppendOutcome]:
+        parsed = self._parse(raws, offset)
+        for _attempt in range(MAX_RETRIES):
+            try:
+                outcomes = self._try_batch(parsed)
+            except IntegrityError:
+                # Another writer appended to one of these cases or the same event id first.
+                self._forget(p.envelope.case_id for p in parsed.pending)
+                continue
+            return [outcomes[i] for i in sorted(outcomes)]
+        raise StoreConflict(f"gave up after {MAX_RETRIES} conflicting attempts to append "
+                            f"{len(parsed.pending)} events to {self.db_url}")
+
+    def _parse(self, raws: Sequence[object], offset: int) -> _Batch:
+        batch = _Batch()
+        for index, raw in enumerate(raws, start=offset):
+            try:
+                envelope, payload = parse_envelope(raw)
+            except EventRejected as exc:
+                batch.outcomes[index] = AppendOutcome(index, "rejected", exc.case_id,
+                                                      exc.event_id, rejections=tuple(exc.rejections))
+                log.info("event.rejected", case_id=exc.case_id, event_id=exc.event_id,
+                         codes=[r.code for r in exc.rejections])
+                continue
+            batch.pending.append(_Pending(index, envelope, payload))
+        return batch
+
+    def _try_batch(self, batch: _Batch) -> dict[int, AppendOutcome]:
+        outcomes = dict(batch.outcomes)
+        ids = [str(p.envelope.event_id) for p in batch.pending]
+        seen = self.store.existing_event_ids(ids) if ids else set()
+        files = self._load_files({p.envelope.case_id for p in batch.pending})
+        working = {case_id: _copy(file) for case_id, file in files.items()}
+        stored: list[StoredEvent] = []
+        stored_ids: list[str | None] = []
+        appended: list[tuple[int, str, str, int]] = []
+        now = datetime.now(UTC)
+        for item in batch.pending:
+            env = item.envelope
+            event_id = str(env.event_id)
+            if event_id in seen:
+                outcomes[item.index] = AppendOutcome(item.index, "duplicate", env.case_id,
+                                                     event_id)
+                log.debug("event.duplicate", case_id=env.case_id, event_id=event_id)
+                continue
+            file = working[env.case_id]
+            record, rejections = self._prepare(file, env, item.payload, now)
+            if rejections:
+                outcomes[item.index] = AppendOutcome(item.index, "rejected", env.case_id,
+                                                     event_id, rejections=tuple(rejections))
+                log.info("event.rejected", case_id=env.case_id, event_id=event_id,
+                         codes=[r.code for r in rejections])
+                continue
+            assert record is not None
+            recorded_at = env.recorded_at if env.is_restore and env.recorded_at else now
+            stored.append(codec.encode(record, recorded_at))
+            stored_ids.append(event_id)
+            file.apply(record)
+            seen.add(event_id)
+            appended.append((item.index, env.case_id, event_id, record["seq"]))
+        positions = self.store.insert_events(stored, event_ids=stored_ids) if stored else []
+        for (index, case_id, event_id, seq), position in zip(appended, positions, strict=True):
+            outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
+            log.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
+                      position=position)
+        self._remember(working)
+        return outcomes
+
+    def _prepare(self, file: CaseFile, env: Envelope, payload: Payload, now: datetime
+                 ) -> tuple[dict[str, Any] | None, list[Rejection]]:
+        rejections = list(self.rules.check(file, env, payload))
+        if env.expected_seq is not None and env.expected_seq != file.seq:
+            rejections.append(Rejection(
+                "CONCURRENCY_CONFLICT",
+                f"case {env.case_id}: field expected_seq is {env.expected_seq} but the case is "
+                f"at seq {file.seq}; reload the case and resubmit", "expected_seq",
+                env.expected_seq))
+        record = env.body(payload)
+        seq = file.seq + 1
+        if env.is_restore:
+            recorded = env.recorded_at.isoformat() if env.recorded_at else None
+            rejections += _restore_problems(file, env, record, recorded)
+            record.update(seq=seq, recorded_at=recorded, prev_hash=file.head_hash)
+        else:
+            if any(getattr(env, name) is not None for name in ("seq", "recorded_at",
+                                                                "prev_hash")):
+                rejections.append(Rejection(
+                    "SCHEMA_INVALID", f"case {env.case_id}: engine-set fields seq, recorded_at "
+                    "and prev_hash may only come with hash (a restored export)", "hash", None))
+            record.update(seq=seq, recorded_at=now.isoformat(), prev_hash=file.head_hash)
+        if rejections:
+            return None, rejections
+        record["hash"] = event_hash(record)
+        if env.is_restore and record["hash"] != env.hash:
+            return None, [Rejection(
+                "HASH_MISMATCH",
+                f"case {env.case_id} seq {seq}: field hash is {env.hash} but the event's "
+                f"content hashes to {record['hash']}; the line was altered after export",
+                "hash", env.hash)]
+        return record, []
+
+    # -- case heads ---------------------------------------------------------------
+    def _load_files(self, case_ids: set[str]) -> dict[str, CaseFile]:
+        files = {cid: self._files[cid] for cid in case_ids if cid in self._files}
+        missing = [cid for cid in case_ids if cid not in files]
+        if missing:
+            streams = self.store.select_streams([case_uuid(cid) for cid in missing])
+            for cid in missing:
+                file = CaseFile(case_id=cid)
+                for stored in streams.get(case_uuid(cid), []):
+                    file.apply(codec.decode_record(stored.state))
+                files[cid] = file
+        return files
+
+    def _remember(self, files: dict[str, CaseFile]) -> None:
+        for case_id, file in files.items():
+            self._files[case_id] = file
+            self._files.move_to_end(case_id)
+        while len(self._files) > self._cache_size:
+            self._files.popitem(last=False)
+
+    def _forget(self, case_ids: Iterable[str]) -> None:
+        for case_id in case_ids:
+            self._files.pop(case_id, None)
+
+    # -- reading ------------------------------------------------------------------
+    def get_case(self, case_id: str) -> Case:
+        """The Case aggregate, rebuilt by the library's repository."""
+        from eventsourcing.application import AggregateNotFoundError
+
+        try:
+            case = self.repository.get(case_uuid(case_id))
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
+        assert isinstance(case, Case)
+        return case
+
+    def case_records(self, case_id: str) -> list[dict[str, Any]]:
+        """Every stored record of a case, in seq order, with its global position."""
+        c = self.store.tables.events.c
+        import sqlalchemy as sa
+
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(c.position, c.state)
+                                .where(c.originator_id == case_uuid(case_id))
+                                .order_by(c.originator_version)).all()
+        if not rows:
+            raise CaseNotFound(case_id)
+        return [_with_position(codec.decode_record(bytes(state)), pos) for pos, state in rows]
+
+    def export(self, case_id: str | None = None, page: int = 1000
+               ) -> Iterator[dict[str, Any]]:
+        """Stored records with their positions: one case, or the whole log in global order."""
+        if case_id is not None:
+            yield from self.case_records(case_id)
+            return
+        start = 0
+        while True:
+            notes = self.store.select_notifications(start, page, inclusive_of_start=False)
+            for note in notes:
+                yield _with_position(codec.decode_record(note.state), note.id)
+            if len(notes) < page:
+                return
+            start = notes[-1].id
+
+    def close(self) -> None:
+        """Release the database connections."""
+        super().close()
+        self.factory.close()
+
+
+def _restore_problems(file: CaseFile, env: Envelope, record: dict[str, Any],
+                      recorded: str | None) -> list[Rejection]:
+    problems = []
+    where = f"case {env.case_id}"
+    if env.seq != file.seq + 1:
+        problems.append(Rejection(
+            "HASH_MISMATCH", f"{where}: field seq is {env.seq} but the next seq of the case is "
+            f"{file.seq + 1}; events are missing, repeated or out of order", "seq", env.seq))
+    if env.prev_hash != file.head_hash:
+        problems.append(Rejection(
+            "HASH_MISMATCH", f"{where} seq {env.seq}: field prev_hash is {env.prev_hash} but the "
+            f"case's last hash is {file.head_hash}; the chain is broken", "prev_hash",
+            env.prev_hash))
+    if recorded is None:
+        problems.append(Rejection("SCHEMA_INVALID", f"{where}: field recorded_at is required "
+                                  "with hash (a restored export)", "recorded_at", None))
+    return problems
+
+
+def _with_position(record: dict[str, Any], position: int) -> dict[str, Any]:
+    out = {k: v for k, v in record.items() if k not in ("seq", "recorded_at", "prev_hash",
+                                                         "hash")}
+    out.update(seq=record["seq"], position=position, recorded_at=record["recorded_at"],
+               prev_hash=record["prev_hash"], hash=record["hash"])
+    return out
+
+
+def _copy(file: CaseFile) -> CaseFile:
+    return CaseFile(**{**file.__dict__, "counts": dict(file.counts)})

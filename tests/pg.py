@@ -1,0 +1,28 @@
+"""Throw-away PostgreSQL databases for the tests (the server is on 127.0.0.1:5432)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+
+ADMIN_DSN = os.environ.get("CASECHAIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def create_database() -> str:
+    """Create an empty database and return its SQLAlchemy URL."""
+    name = f"casechain_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+    user, host, port = base.get("user", "postgres"), base.get("host", "127.0.0.1"), base.get(
+        "port", "5432")
+    return f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by `create_database`, closing its other sessions."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
