@@ -10,6 +10,7 @@ duplicate nothing.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from uuid import UUID
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
 from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
@@ -93,6 +95,7 @@ class CaseLog(Application[UUID]):
         self.rules: RuleBook = rules or NoRules()
         self._files: OrderedDict[str, CaseFile] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()  # one batch at a time per instance: the cache is shared
 
     # -- appending ----------------------------------------------------------------
     def append(self, raw: object) -> AppendOutcome:
@@ -115,6 +118,10 @@ class CaseLog(Application[UUID]):
 
     def _append_batch(self, raws: Sequence[object], offset: int) -> list[AppendOutcome]:
         parsed = self._parse(raws, offset)
+        with self._lock:
+            return self._append_parsed(parsed)
+
+    def _append_parsed(self, parsed: _Batch) -> list[AppendOutcome]:
         for _attempt in range(MAX_RETRIES):
             try:
                 outcomes = self._try_batch(parsed)
@@ -141,10 +148,25 @@ class CaseLog(Application[UUID]):
         return batch
 
     def _try_batch(self, batch: _Batch) -> dict[int, AppendOutcome]:
+        # Everything is read and written under the store's write lock, so the case heads and
+        # event ids seen here are the ones the insert lands on.
+        with self.store.write() as conn:
+            outcomes, stored, stored_ids, appended, working = self._check_batch(batch, conn)
+            positions = self.store.insert_in(conn, stored, event_ids=stored_ids)
+        for (index, case_id, event_id, seq), position in zip(appended, positions, strict=True):
+            outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
+            log.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
+                      position=position)
+        self._remember(working)
+        return outcomes
+
+    def _check_batch(self, batch: _Batch, conn: Connection) -> tuple[
+            dict[int, AppendOutcome], list[StoredEvent], list[str | None],
+            list[tuple[int, str, str, int]], dict[str, CaseFile]]:
         outcomes = dict(batch.outcomes)
         ids = [str(p.envelope.event_id) for p in batch.pending]
-        seen = self.store.existing_event_ids(ids) if ids else set()
-        files = self._load_files({p.envelope.case_id for p in batch.pending})
+        seen = self.store.existing_event_ids(ids, conn) if ids else set()
+        files = self._load_files({p.envelope.case_id for p in batch.pending}, conn)
         working = {case_id: _copy(file) for case_id, file in files.items()}
         stored: list[StoredEvent] = []
         stored_ids: list[str | None] = []
@@ -173,13 +195,7 @@ class CaseLog(Application[UUID]):
             file.apply(record)
             seen.add(event_id)
             appended.append((item.index, env.case_id, event_id, record["seq"]))
-        positions = self.store.insert_events(stored, event_ids=stored_ids) if stored else []
-        for (index, case_id, event_id, seq), position in zip(appended, positions, strict=True):
-            outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
-            log.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
-                      position=position)
-        self._remember(working)
-        return outcomes
+        return outcomes, stored, stored_ids, appended, working
 
     def _prepare(self, file: CaseFile, env: Envelope, payload: Payload, now: datetime
                  ) -> tuple[dict[str, Any] | None, list[Rejection]]:
@@ -215,11 +231,16 @@ class CaseLog(Application[UUID]):
         return record, []
 
     # -- case heads ---------------------------------------------------------------
-    def _load_files(self, case_ids: set[str]) -> dict[str, CaseFile]:
-        files = {cid: self._files[cid] for cid in case_ids if cid in self._files}
+    def _load_files(self, case_ids: set[str], conn: Connection) -> dict[str, CaseFile]:
+        cached = {cid: self._files[cid] for cid in case_ids if cid in self._files}
+        if cached:
+            # Another process may have appended since: keep only heads that are current.
+            heads = self.store.stream_heads([case_uuid(cid) for cid in cached], conn)
+            cached = {cid: f for cid, f in cached.items() if heads.get(case_uuid(cid), 0) == f.seq}
+        files = dict(cached)
         missing = [cid for cid in case_ids if cid not in files]
         if missing:
-            streams = self.store.select_streams([case_uuid(cid) for cid in missing])
+            streams = self.store.select_streams([case_uuid(cid) for cid in missing], conn)
             for cid in missing:
                 file = CaseFile(case_id=cid)
                 for stored in streams.get(case_uuid(cid), []):

@@ -109,10 +109,10 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA busy_timeout=60000")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
 
     @sa_event.listens_for(engine, "begin")
@@ -176,11 +176,14 @@ class CaseChainRecorder(ProcessRecorder):
     # -- schema -------------------------------------------------------------------
     def create_table(self) -> None:
         """Create the tables and indexes if they do not exist."""
-        with map_db_errors(), self.engine.begin() as conn:
+        with map_db_errors(), self.engine.connect() as conn:
+            conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
+            conn.begin()
             if self._is_postgres:
                 # Serialise concurrent first starts (CREATE TABLE IF NOT EXISTS races).
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7206534)")
             self.tables.metadata.create_all(conn, checkfirst=True)
+            conn.commit()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -239,28 +242,50 @@ class CaseChainRecorder(ProcessRecorder):
         with self.read() as conn:
             return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(query)]
 
-    def select_streams(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
-        """All stored events of several streams in one query, each stream in order."""
+    def select_streams(self, originator_ids: Sequence[UUID], conn: Connection | None = None
+                       ) -> dict[UUID, list[StoredEvent]]:
+        """All stored events of several streams, each stream in order (inside `conn` if given)."""
         c = self._events.c
         found: dict[UUID, list[StoredEvent]] = {}
-        with self.read() as conn:
+        with self._using(conn) as active:
             for chunk in _chunks(list(originator_ids), 500):
                 query = (sa.select(c.originator_id, c.originator_version, c.topic, c.state)
                          .where(c.originator_id.in_(chunk))
                          .order_by(c.originator_id, c.originator_version))
-                for r in conn.execute(query):
+                for r in active.execute(query):
                     found.setdefault(r[0], []).append(StoredEvent(r[0], r[1], r[2], bytes(r[3])))
         return found
 
-    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+    def stream_heads(self, originator_ids: Sequence[UUID], conn: Connection | None = None
+                     ) -> dict[UUID, int]:
+        """The last version of each of the given streams that has events."""
+        c = self._events.c
+        heads: dict[UUID, int] = {}
+        with self._using(conn) as active:
+            for chunk in _chunks(list(originator_ids), 500):
+                query = (sa.select(c.originator_id, sa.func.max(c.originator_version))
+                         .where(c.originator_id.in_(chunk)).group_by(c.originator_id))
+                heads.update({row[0]: int(row[1]) for row in active.execute(query)})
+        return heads
+
+    def existing_event_ids(self, event_ids: Sequence[str], conn: Connection | None = None
+                           ) -> set[str]:
         """Those of the given event ids already in the store."""
         c = self._events.c
         present: set[str] = set()
-        with self.read() as conn:
+        with self._using(conn) as active:
             for chunk in _chunks(list(event_ids), 500):
-                present.update(conn.execute(sa.select(c.event_id).where(c.event_id.in_(chunk)))
+                present.update(active.execute(sa.select(c.event_id).where(c.event_id.in_(chunk)))
                                .scalars())
         return present
+
+    @contextmanager
+    def _using(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.read() as fresh:
+                yield fresh
 
     def position_of_event(self, event_id: str) -> tuple[UUID, int, int] | None:
         """(stream, version, position) of a stored event id, or None."""

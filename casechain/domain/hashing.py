@@ -51,7 +51,7 @@ def _orjson_safe(value: Any) -> bool:
     if kind is float:
         # Shortest round-trip repr matches ECMAScript for non-integral values in this range.
         magnitude = abs(value)
-        return 1e-6 <= magnitude < 1e21 and not value.is_integer()
+        return 1e-4 <= magnitude < 1e16 and not value.is_integer()
     if kind is dict:
         return all(type(k) is str and k.isascii() and _safe_str(k) and _orjson_safe(v)
                    for k, v in value.items())

@@ -1,0 +1,217 @@
+"""The `casechain` command line."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter, deque
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from casechain.adapters.logging import configure_logging
+from casechain.bootstrap import open_case_log
+from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
+from casechain.errors import CaseChainError
+from casechain.service import AppendOutcome, CaseLog, CaseNotFound
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="CaseChain: the full, traceable record of enforcement cases (全程留痕).")
+case_app = typer.Typer(no_args_is_help=True, help="Read one case.")
+app.add_typer(case_app, name="case")
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+DbOption = Annotated[str | None, typer.Option("--db", envvar="CASECHAIN_DB",
+                                              help="Store URL or SQLite path "
+                                                   "[default: sqlite:///./casechain.db]")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+@app.callback()
+def _main(log_format: Annotated[str | None, typer.Option(
+              "--log-format", envvar="CASECHAIN_LOG_FORMAT", help="auto, json or console")] = None,
+          log_level: Annotated[str | None, typer.Option(
+              "--log-level", envvar="CASECHAIN_LOG_LEVEL", help="debug, info, warning")] = None
+          ) -> None:
+    configure_logging(log_format, log_level or "warning")
+
+
+def _open(db: str | None) -> CaseLog:
+    try:
+        return open_case_log(db)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+# -- import -------------------------------------------------------------------------
+@app.command("import")
+def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one envelope a line",
+                                                     exists=True, dir_okay=False)],
+            db: DbOption = None, as_json: JsonOption = False,
+            batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000) -> None:
+    """Append every line of LOG in file order; report each rejected line."""
+    case_log = _open(db)
+    counts: Counter[str] = Counter()
+    rejected: list[dict[str, Any]] = []
+    lines: deque[int] = deque()
+    try:
+        with log_file.open("rb") as handle, _progress(log_file) as progress:
+            task = progress.add_task("import", total=log_file.stat().st_size)
+            envelopes = _read_lines(handle, lines, rejected, counts,
+                                    lambda n: progress.advance(task, n))
+            for outcome in case_log.append_many(envelopes, batch_size=batch_size):
+                line = lines.popleft()
+                counts[outcome.status] += 1
+                if outcome.status == "rejected":
+                    rejected.append(_rejected_line(line, outcome))
+                    if not as_json:
+                        _print_rejected(rejected[-1])
+    finally:
+        case_log.close()
+    rejected.sort(key=lambda r: r["line"])
+    summary = {"file": str(log_file), "lines": counts["lines"], "appended": counts["appended"],
+               "duplicates": counts["duplicate"], "rejected": counts["rejected"] + counts["bad_json"]}
+    if as_json:
+        sys.stdout.write(orjson.dumps({**summary, "rejections": rejected}).decode() + "\n")
+    else:
+        for bad in (r for r in rejected if r.get("json_error")):
+            _print_rejected(bad)
+        out.print(f"{summary['lines']} lines: {summary['appended']} appended, "
+                  f"{summary['duplicates']} duplicate, {summary['rejected']} rejected "
+                  f"(导入 {summary['appended']} 条，重复 {summary['duplicates']} 条，"
+                  f"拒绝 {summary['rejected']} 条)")
+    if summary["rejected"]:
+        raise typer.Exit(1)
+
+
+def _read_lines(handle: BinaryIO, lines: deque[int], rejected: list[dict[str, Any]],
+                counts: Counter[str], advance: Any) -> Iterator[object]:
+    for number, raw in enumerate(handle, start=1):
+        advance(len(raw))
+        if not raw.strip():
+            continue
+        counts["lines"] += 1
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            counts["bad_json"] += 1
+            rejected.append({"line": number, "case_id": None, "event_id": None, "json_error": True,
+                             "rejections": [{"code": "SCHEMA_INVALID", "field": None, "value": None,
+                                             "message": f"line {number} is not valid JSON: {exc}"}]})
+            continue
+        lines.append(number)
+        yield value
+
+
+def _rejected_line(line: int, outcome: AppendOutcome) -> dict[str, Any]:
+    return {"line": line, "case_id": outcome.case_id, "event_id": outcome.event_id,
+            "rejections": [r.as_dict() for r in outcome.rejections]}
+
+
+def _print_rejected(entry: dict[str, Any]) -> None:
+    for rejection in entry["rejections"]:
+        out.print(f"line {entry['line']}: {rejection['code']} {rejection['message']}", markup=False)
+
+
+def _progress(path: Path) -> Progress:
+    return Progress(TextColumn(f"importing {path.name}"), BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=err, disable=not err.is_terminal,
+                    transient=False)
+
+
+# -- export -------------------------------------------------------------------------
+@app.command()
+def export(db: DbOption = None,
+           case: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
+           output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                       help="File to write [default: stdout]")] = None
+           ) -> None:
+    """Write the log (or one case) as JSON Lines with the engine-set fields."""
+    case_log = _open(db)
+    target = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for record in case_log.export(case):
+            target.write(orjson.dumps(record) + b"\n")
+    except CaseNotFound:
+        err.print(f"[red]error:[/red] no case {case!r} in {case_log.db_url}")
+        raise typer.Exit(1) from None
+    finally:
+        if output:
+            target.close()
+        else:
+            target.flush()
+        case_log.close()
+
+
+# -- case show ----------------------------------------------------------------------
+@case_app.command("show")
+def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """A case's current stage and state and its full timeline (who, what, when, from where)."""
+    case_log = _open(db)
+    try:
+        file = case_log.get_case(case_id).file
+        records = case_log.case_records(case_id)
+    except CaseNotFound:
+        err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
+        raise typer.Exit(1) from None
+    finally:
+        case_log.close()
+    timeline = [_timeline_entry(r) for r in records]
+    view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
+            "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
+            "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
+            "timeline": timeline}
+    if as_json:
+        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        return
+    out.print(f"案件 {case_id} · {view['stage_label']} {file.stage} · state {file.state}"
+              + (f" · 行刑衔接 {file.referral_state}" if file.referral_state else "")
+              + f" · seq {file.seq} · cycle {file.cycle} · {file.jurisdiction}", markup=False)
+    for entry in timeline:
+        actor = entry["actor"]
+        who = " ".join(str(actor[k]) for k in ("id", "role", "org") if actor.get(k))
+        cert = f" 执法证 {actor['cert_no']}" if actor.get("cert_no") else ""
+        out.print(f"{entry['seq']:>4}  {entry['occurred_at']}  {entry['label']} {entry['type']}  "
+                  f"by {who}{cert}  via {entry.get('source') or '-'}  "
+                  f"recorded {entry['recorded_at']}  position {entry['position']}", markup=False)
+
+
+def _timeline_entry(record: dict[str, Any]) -> dict[str, Any]:
+    return {"seq": record["seq"], "position": record["position"], "type": record["type"],
+            "label": EVENT_LABELS.get(record["type"], record["type"]),
+            "occurred_at": record["occurred_at"], "recorded_at": record["recorded_at"],
+            "actor": record["actor"], "source": record.get("source"),
+            "event_id": record["event_id"], "hash": record["hash"], "payload": record["payload"]}
+
+
+# -- simulate -----------------------------------------------------------------------
+@app.command()
+def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
+             seed: Annotated[int, typer.Option("--seed")] = 1,
+             start: Annotated[str, typer.Option("--start", help="First filing date")] = "2024-01-02",
+             output: Annotated[Path, typer.Option("-o", "--output")] = Path("simulated.jsonl")
+             ) -> None:
+    """Write a synthetic log of penalty cases (ten steps each), deterministic for a seed."""
+    from casechain.synthetic import generate
+
+    count = 0
+    with output.open("wb") as handle:
+        for envelope in generate(cases, seed, date.fromisoformat(start)):
+            handle.write(orjson.dumps(envelope) + b"\n")
+            count += 1
+    out.print(f"wrote {count} events of {cases} cases to {output}")
+
+
+def main() -> None:
+    """Entry point of the `casechain` command."""
+    app()

@@ -1,0 +1,47 @@
+"""Shared fixtures: fresh stores on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from casechain.adapters.logging import configure_logging
+from casechain.service import CaseLog
+from tests.pg import create_database, drop_database
+
+configure_logging("json", "warning")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file store in a temporary folder."""
+    return f"sqlite:///{tmp_path / 'casechain.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for the test and dropped after it."""
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh store, once on SQLite and once on PostgreSQL (the storage contract)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'casechain.db'}"
+        return
+    url = create_database()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def case_log(store_url: str) -> Iterator[CaseLog]:
+    """A case log on a fresh store."""
+    log = CaseLog(store_url)
+    yield log
+    log.close()
