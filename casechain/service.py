@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 import structlog
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy.engine import Connection
 
@@ -27,7 +28,7 @@ from casechain.adapters import codec
 from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
-from casechain.domain.hashing import event_hash
+from casechain.domain.hashing import CanonicalJSONError, record_hash
 from casechain.domain.payloads import Payload
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.errors import EventRejected, Rejection, StoreConflict
@@ -72,6 +73,7 @@ class _Pending:
     index: int
     envelope: Envelope
     payload: Payload
+    event_id: str
 
 
 @dataclass
@@ -144,7 +146,7 @@ class CaseLog(Application[UUID]):
                 log.info("event.rejected", case_id=exc.case_id, event_id=exc.event_id,
                          codes=[r.code for r in exc.rejections])
                 continue
-            batch.pending.append(_Pending(index, envelope, payload))
+            batch.pending.append(_Pending(index, envelope, payload, str(envelope.event_id)))
         return batch
 
     def _try_batch(self, batch: _Batch) -> dict[int, AppendOutcome]:
@@ -153,9 +155,10 @@ class CaseLog(Application[UUID]):
         with self.store.write() as conn:
             outcomes, stored, stored_ids, appended, working = self._check_batch(batch, conn)
             positions = self.store.insert_in(conn, stored, event_ids=stored_ids)
+        blog = log.bind()
         for (index, case_id, event_id, seq), position in zip(appended, positions, strict=True):
             outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
-            log.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
+            blog.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
                       position=position)
         self._remember(working)
         return outcomes
@@ -164,7 +167,7 @@ class CaseLog(Application[UUID]):
             dict[int, AppendOutcome], list[StoredEvent], list[str | None],
             list[tuple[int, str, str, int]], dict[str, CaseFile]]:
         outcomes = dict(batch.outcomes)
-        ids = [str(p.envelope.event_id) for p in batch.pending]
+        ids = [p.event_id for p in batch.pending]
         seen = self.store.existing_event_ids(ids, conn) if ids else set()
         files = self._load_files({p.envelope.case_id for p in batch.pending}, conn)
         working = {case_id: _copy(file) for case_id, file in files.items()}
@@ -172,21 +175,22 @@ class CaseLog(Application[UUID]):
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
         now = datetime.now(UTC)
+        blog = log.bind()  # bind once per batch; per-event debug lines are then nearly free
         for item in batch.pending:
             env = item.envelope
-            event_id = str(env.event_id)
+            event_id = item.event_id
             if event_id in seen:
                 outcomes[item.index] = AppendOutcome(item.index, "duplicate", env.case_id,
                                                      event_id)
-                log.debug("event.duplicate", case_id=env.case_id, event_id=event_id)
+                blog.debug("event.duplicate", case_id=env.case_id, event_id=event_id)
                 continue
             file = working[env.case_id]
             record, rejections = self._prepare(file, env, item.payload, now)
             if rejections:
                 outcomes[item.index] = AppendOutcome(item.index, "rejected", env.case_id,
                                                      event_id, rejections=tuple(rejections))
-                log.info("event.rejected", case_id=env.case_id, event_id=event_id,
-                         codes=[r.code for r in rejections])
+                blog.info("event.rejected", case_id=env.case_id, event_id=event_id,
+                          codes=[r.code for r in rejections])
                 continue
             assert record is not None
             recorded_at = env.recorded_at if env.is_restore and env.recorded_at else now
@@ -221,7 +225,12 @@ class CaseLog(Application[UUID]):
             record.update(seq=seq, recorded_at=now.isoformat(), prev_hash=file.head_hash)
         if rejections:
             return None, rejections
-        record["hash"] = event_hash(record)
+        try:
+            record["hash"] = record_hash(record)
+        except CanonicalJSONError as exc:
+            return None, [Rejection(
+                "SCHEMA_INVALID", f"case {env.case_id}: the payload holds a value JSON cannot "
+                f"carry exactly ({exc}); send large numbers as strings", "payload", None)]
         if env.is_restore and record["hash"] != env.hash:
             return None, [Rejection(
                 "HASH_MISMATCH",
@@ -262,10 +271,8 @@ class CaseLog(Application[UUID]):
     # -- reading ------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:
         """The Case aggregate, rebuilt by the library's repository."""
-        from eventsourcing.application import AggregateNotFoundError
-
         try:
-            case = self.repository.get(case_uuid(case_id))
+            case: object = self.repository.get(case_uuid(case_id))
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
         assert isinstance(case, Case)
@@ -274,8 +281,6 @@ class CaseLog(Application[UUID]):
     def case_records(self, case_id: str) -> list[dict[str, Any]]:
         """Every stored record of a case, in seq order, with its global position."""
         c = self.store.tables.events.c
-        import sqlalchemy as sa
-
         with self.store.read() as conn:
             rows = conn.execute(sa.select(c.position, c.state)
                                 .where(c.originator_id == case_uuid(case_id))

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter, deque
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
 from casechain.adapters.logging import configure_logging
 from casechain.bootstrap import open_case_log
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.errors import CaseChainError
-from casechain.service import AppendOutcome, CaseLog, CaseNotFound
+from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
 
@@ -58,69 +57,34 @@ def _open(db: str | None) -> CaseLog:
 def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one envelope a line",
                                                      exists=True, dir_okay=False)],
             db: DbOption = None, as_json: JsonOption = False,
-            batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000) -> None:
-    """Append every line of LOG in file order; report each rejected line."""
+            batch_size: Annotated[int, typer.Option(min=1, max=50_000,
+                                                    help="Envelopes per transaction")
+                                  ] = IMPORT_BATCH) -> None:
+    """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
     case_log = _open(db)
-    counts: Counter[str] = Counter()
-    rejected: list[dict[str, Any]] = []
-    lines: deque[int] = deque()
     try:
-        with log_file.open("rb") as handle, _progress(log_file) as progress:
+        with _progress(log_file) as progress:
             task = progress.add_task("import", total=log_file.stat().st_size)
-            envelopes = _read_lines(handle, lines, rejected, counts,
-                                    lambda n: progress.advance(task, n))
-            for outcome in case_log.append_many(envelopes, batch_size=batch_size):
-                line = lines.popleft()
-                counts[outcome.status] += 1
-                if outcome.status == "rejected":
-                    rejected.append(_rejected_line(line, outcome))
-                    if not as_json:
-                        _print_rejected(rejected[-1])
+            summary = import_file(
+                case_log, log_file, batch_size=batch_size,
+                on_bytes=lambda n: progress.advance(task, n),
+                on_rejected=None if as_json else _print_rejected)
     finally:
         case_log.close()
-    rejected.sort(key=lambda r: r["line"])
-    summary = {"file": str(log_file), "lines": counts["lines"], "appended": counts["appended"],
-               "duplicates": counts["duplicate"], "rejected": counts["rejected"] + counts["bad_json"]}
     if as_json:
-        sys.stdout.write(orjson.dumps({**summary, "rejections": rejected}).decode() + "\n")
+        sys.stdout.write(orjson.dumps(summary.as_dict()).decode() + "\n")
     else:
-        for bad in (r for r in rejected if r.get("json_error")):
-            _print_rejected(bad)
-        out.print(f"{summary['lines']} lines: {summary['appended']} appended, "
-                  f"{summary['duplicates']} duplicate, {summary['rejected']} rejected "
-                  f"(导入 {summary['appended']} 条，重复 {summary['duplicates']} 条，"
-                  f"拒绝 {summary['rejected']} 条)")
-    if summary["rejected"]:
+        out.print(f"{summary.lines} lines: {summary.appended} appended, "
+                  f"{summary.duplicates} duplicate, {summary.rejected} rejected "
+                  f"(导入 {summary.appended} 条，重复 {summary.duplicates} 条，"
+                  f"拒绝 {summary.rejected} 条)")
+    if summary.rejected:
         raise typer.Exit(1)
 
 
-def _read_lines(handle: BinaryIO, lines: deque[int], rejected: list[dict[str, Any]],
-                counts: Counter[str], advance: Any) -> Iterator[object]:
-    for number, raw in enumerate(handle, start=1):
-        advance(len(raw))
-        if not raw.strip():
-            continue
-        counts["lines"] += 1
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            counts["bad_json"] += 1
-            rejected.append({"line": number, "case_id": None, "event_id": None, "json_error": True,
-                             "rejections": [{"code": "SCHEMA_INVALID", "field": None, "value": None,
-                                             "message": f"line {number} is not valid JSON: {exc}"}]})
-            continue
-        lines.append(number)
-        yield value
-
-
-def _rejected_line(line: int, outcome: AppendOutcome) -> dict[str, Any]:
-    return {"line": line, "case_id": outcome.case_id, "event_id": outcome.event_id,
-            "rejections": [r.as_dict() for r in outcome.rejections]}
-
-
-def _print_rejected(entry: dict[str, Any]) -> None:
-    for rejection in entry["rejections"]:
-        out.print(f"line {entry['line']}: {rejection['code']} {rejection['message']}", markup=False)
+def _print_rejected(entry: RejectedLine) -> None:
+    for rejection in entry.rejections:
+        out.print(f"line {entry.line}: {rejection['code']} {rejection['message']}", markup=False)
 
 
 def _progress(path: Path) -> Progress:

@@ -172,6 +172,10 @@ class CaseChainRecorder(ProcessRecorder):
         self._events = self.tables.events
         self._tracking = self.tables.tracking
         self._is_postgres = engine.dialect.name == "postgresql"
+        mark = "%s" if self._is_postgres else "?"
+        self._insert_sql = (
+            f"INSERT INTO {self._events.name} (position, originator_id, originator_version, "
+            f"topic, state, event_id) VALUES ({', '.join([mark] * 6)})")
 
     # -- schema -------------------------------------------------------------------
     def create_table(self) -> None:
@@ -216,14 +220,15 @@ class CaseChainRecorder(ProcessRecorder):
             return []
         top = conn.execute(sa.select(sa.func.max(self._events.c.position))).scalar() or 0
         ids = event_ids if event_ids is not None else [None] * len(stored_events)
+        as_param = _uuid_param if self._is_postgres else _uuid_hex
         rows = [
-            {"position": top + n, "originator_id": _as_uuid(e.originator_id),
-             "originator_version": e.originator_version, "topic": e.topic, "state": e.state,
-             "event_id": event_id}
+            (top + n, as_param(e.originator_id), e.originator_version, e.topic, e.state, event_id)
             for n, (e, event_id) in enumerate(zip(stored_events, ids, strict=True), start=1)
         ]
-        conn.execute(self._events.insert(), rows)
-        return [row["position"] for row in rows]
+        # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing is
+        # a third of the insert's cost and these columns need none.
+        conn.exec_driver_sql(self._insert_sql, rows)
+        return [top + n for n in range(1, len(rows) + 1)]
 
     # -- reading ------------------------------------------------------------------
     def select_events(self, originator_id: UUID | str, *, gt: int | None = None,
@@ -419,6 +424,15 @@ class Factory(InfrastructureFactory[CaseChainRecorder]):
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _uuid_param(value: UUID | str) -> UUID:
+    return _as_uuid(value)
+
+
+def _uuid_hex(value: UUID | str) -> str:
+    # SQLAlchemy's Uuid type stores CHAR(32) hex on databases without a native UUID.
+    return _as_uuid(value).hex
 
 
 def _as_uuid(value: UUID | str) -> UUID:

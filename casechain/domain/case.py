@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -25,6 +26,7 @@ CASE_NAMESPACE = UUID("5d1b4f0e-8a43-4c36-9a55-6f0c2b7e9d10")
 MAIN_STAGES = ("approval", "supervision", "penalty", "evaluation")
 
 
+@lru_cache(maxsize=65536)
 def case_uuid(case_id: str) -> UUID:
     """The stream id of a business case number."""
     return uuid5(CASE_NAMESPACE, case_id)

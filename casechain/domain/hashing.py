@@ -6,10 +6,11 @@ the stored business fields of the envelope plus the engine-set `seq`, `recorded_
 the Merkle ledger covers.
 
 The `rfc8785` package is the reference canonicaliser but costs about 45 µs an event; orjson
-with sorted keys produces the same bytes for the values envelopes carry (ASCII keys,
-integers, short floats) in about 1.5 µs. `canonical_json` uses orjson when a quick walk shows
-the value is in that safe subset and falls back to `rfc8785` otherwise; a property test
-checks that the two agree.
+with sorted keys writes the same bytes in about 1.5 µs for everything except a few number
+forms (exponents, integral floats such as `100.0`, integers beyond 2^53) and key orders
+involving characters outside the Basic Multilingual Plane. `canonical_json` walks the value
+once and uses orjson unless it holds one of those, falling back to `rfc8785`; a property test
+checks the result equals `rfc8785.dumps` on arbitrary JSON.
 """
 
 from __future__ import annotations
@@ -20,21 +21,34 @@ from typing import Any
 import orjson
 import rfc8785
 
-__all__ = ["GENESIS_HASH", "HASHED_ENGINE_FIELDS", "canonical_json", "event_hash"]
+__all__ = [
+    "GENESIS_HASH",
+    "CanonicalJSONError",
+    "canonical_json",
+    "event_hash",
+    "record_hash",
+]
 
 GENESIS_HASH = "0" * 64
-HASHED_ENGINE_FIELDS = ("seq", "recorded_at", "prev_hash")
-_MAX_SAFE_INT = 2**53 - 1
+
+_MAX_EXACT_INT = 2**53 - 1
+
+
+class CanonicalJSONError(ValueError):
+    """The value has no RFC 8785 form (e.g. an integer beyond ±2^53, NaN)."""
 
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON of a JSON value."""
-    if _orjson_safe(value):
+    if _orjson_agrees(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONEncodeError:  # lone surrogates and the like
+        except orjson.JSONEncodeError:
             pass
-    return rfc8785.dumps(value)
+    try:
+        return rfc8785.dumps(value)
+    except Exception as exc:  # rfc8785 raises its own error types per domain problem
+        raise CanonicalJSONError(str(exc)) from exc
 
 
 def event_hash(hashed: dict[str, Any]) -> str:
@@ -42,24 +56,42 @@ def event_hash(hashed: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(hashed)).hexdigest()
 
 
-def _orjson_safe(value: Any) -> bool:
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return kind is not str or _safe_str(value)
-    if kind is int:
-        return -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT
-    if kind is float:
-        # Shortest round-trip repr matches ECMAScript for non-integral values in this range.
-        magnitude = abs(value)
-        return 1e-4 <= magnitude < 1e16 and not value.is_integer()
-    if kind is dict:
-        return all(type(k) is str and k.isascii() and _safe_str(k) and _orjson_safe(v)
-                   for k, v in value.items())
-    if kind is list:
-        return all(_orjson_safe(v) for v in value)
-    return False
+def record_hash(record: dict[str, Any]) -> str:
+    """`event_hash` of a stored record, whose fields outside `payload` and `actor` are
+    validated strings and small integers: only those two need the canonical-form check."""
+    if _orjson_agrees(record["payload"]) and _orjson_agrees(record["actor"]):
+        try:
+            fast = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
+        else:
+            return hashlib.sha256(fast).hexdigest()
+    return event_hash(record)
 
 
-def _safe_str(text: str) -> bool:
-    # Control characters are escaped in more than one way; leave them to rfc8785.
-    return text.isprintable() or all(ch >= " " for ch in text)
+def _orjson_agrees(value: Any) -> bool:
+    """True when orjson's sorted output is the RFC 8785 form: no float that is integral or
+    would be written with an exponent, no integer beyond 2^53, no key outside the BMP.
+    Strings need no check: both escape exactly the same characters."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
+                    return False
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT:
+                return False
+        elif kind is float:
+            if item.is_integer() or not 1e-4 <= abs(item) < 1e16:
+                return False
+        else:
+            return False
+    return True

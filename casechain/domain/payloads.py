@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-__all__ = ["PAYLOADS", "STAGE_LABELS", "EVENT_LABELS", "Officer", "Subject"]
+__all__ = ["EVENT_LABELS", "PAYLOADS", "STAGE_LABELS", "Officer", "Subject"]
 
 Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)] | Annotated[int, Field(ge=0)]
 Text = Annotated[str, Field(min_length=1)]

@@ -28,12 +28,12 @@ from tests.pg import create_database, drop_database
 _PG_URL: str | None = None
 
 
-def setUpModule() -> None:  # noqa: N802 - unittest hook
+def setUpModule() -> None:
     global _PG_URL
     _PG_URL = create_database()
 
 
-def tearDownModule() -> None:  # noqa: N802 - unittest hook
+def tearDownModule() -> None:
     if _PG_URL is not None:
         drop_database(_PG_URL)
 

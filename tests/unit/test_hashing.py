@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import rfc8785
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from casechain.domain.hashing import GENESIS_HASH, canonical_json, event_hash
+from casechain.domain.hashing import (
+    GENESIS_HASH,
+    CanonicalJSONError,
+    canonical_json,
+    event_hash,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
@@ -19,8 +25,12 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=3000, deadline=None)
 @given(json_values)
+@example(100.0)
+@example(-0.0)
+@example({"a": [1e-7, 1e21, 1e16, 123456789012345.6, 0.0001]})
+@example({"\U0001f600": 1, "\ue000": 2, "z": "\x00\x1f\x7f\u2028"})
 def test_canonical_json_is_byte_for_byte_rfc8785(value: object) -> None:
     """Our fast canonical form equals the reference RFC 8785 implementation on any JSON."""
     assert canonical_json(value) == rfc8785.dumps(value)
@@ -40,3 +50,9 @@ def test_the_hash_changes_with_any_field() -> None:
     fields = {"event_id": "e", "payload": {"amount": 5000}, "seq": 2, "prev_hash": "a" * 64}
     assert event_hash(fields) != event_hash({**fields, "payload": {"amount": 5001}})
     assert event_hash(fields) != event_hash({**fields, "prev_hash": "b" * 64})
+
+
+def test_a_number_without_an_exact_json_form_is_an_error_not_a_silent_hash() -> None:
+    """Integers beyond ±2^53 have no RFC 8785 form: hashing them fails loudly."""
+    with pytest.raises(CanonicalJSONError):
+        canonical_json({"amount": 2**60})
