@@ -10,9 +10,11 @@ duplicate nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +31,6 @@ from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
 from casechain.domain.hashing import CanonicalJSONError, record_hash
-from casechain.domain.payloads import Payload
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.errors import EventRejected, Rejection, StoreConflict
 
@@ -72,7 +73,6 @@ class AppendOutcome:
 class _Pending:
     index: int
     envelope: Envelope
-    payload: Payload
     event_id: str
 
 
@@ -80,6 +80,33 @@ class _Pending:
 class _Batch:
     outcomes: dict[int, AppendOutcome] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Now:
+    """The recording instant of a batch, and its ISO form computed once."""
+
+    moment: datetime
+    iso: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "iso", self.moment.isoformat())
+
+
+@dataclass
+class _Checked:
+    outcomes: dict[int, AppendOutcome]
+    stored: list[StoredEvent]
+    stored_ids: list[str | None]
+    appended: list[tuple[int, str, str, int]]
+    working: dict[str, CaseFile]
+
+
+@dataclass
+class _InFlight:
+    commit: Future[None]
+    checked: _Checked
+    positions: list[int]
 
 
 class CaseLog(Application[UUID]):
@@ -98,74 +125,116 @@ class CaseLog(Application[UUID]):
         self._files: OrderedDict[str, CaseFile] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one batch at a time per instance: the cache is shared
+        self._commit_thread: ThreadPoolExecutor | None = None
 
     # -- appending ----------------------------------------------------------------
     def append(self, raw: object) -> AppendOutcome:
         """Append one envelope (a decoded JSON object)."""
-        return next(iter(self.append_many([raw])))
+        (outcome,) = self.append_many([raw])  # run the generator to the end: the commit
+        return outcome
 
     def append_many(self, raws: Iterable[object], batch_size: int = BATCH_SIZE
                     ) -> Iterator[AppendOutcome]:
-        """Append envelopes in order, in batches; yield one outcome per envelope, in order."""
+        """Append envelopes in order, in batches; yield one outcome per envelope, in order.
+
+        Batches are pipelined: while one batch's commit is written to disk (by a committer
+        thread; the database driver releases the GIL), the next batch is parsed and
+        validated. Outcomes of a batch are yielded only once it is committed.
+        """
+        in_flight: _InFlight | None = None
+        try:
+            for parsed in self._parsed_batches(raws, batch_size):
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    yield from self._finish(done)
+                in_flight = self._start(parsed)
+            if in_flight is not None:
+                done, in_flight = in_flight, None
+                yield from self._finish(done)
+        finally:
+            if in_flight is not None:  # the caller stopped early: still settle the batch
+                self._finish(in_flight)
+
+    def _parsed_batches(self, raws: Iterable[object], batch_size: int) -> Iterator[_Batch]:
         chunk: list[object] = []
         offset = 0
         for raw in raws:
             chunk.append(raw)
             if len(chunk) >= batch_size:
-                yield from self._append_batch(chunk, offset)
+                yield self._parse(chunk, offset)
                 offset += len(chunk)
                 chunk = []
         if chunk:
-            yield from self._append_batch(chunk, offset)
+            yield self._parse(chunk, offset)
 
-    def _append_batch(self, raws: Sequence[object], offset: int) -> list[AppendOutcome]:
-        parsed = self._parse(raws, offset)
-        with self._lock:
-            return self._append_parsed(parsed)
+    def _start(self, parsed: _Batch) -> _InFlight:
+        """Check and insert a batch under the write lock; hand its commit to the committer."""
+        self._lock.acquire()
+        try:
+            for _attempt in range(MAX_RETRIES):
+                tx = self.store.begin_write()
+                try:
+                    checked = self._check_batch(parsed, tx.conn)
+                    positions = self.store.insert_in(tx.conn, checked.stored,
+                                                     event_ids=checked.stored_ids)
+                except IntegrityError:
+                    # Another writer got the same case or event id in first (only possible
+                    # for writers that do not take the lock): reload and try again.
+                    tx.rollback()
+                    self._forget(p.envelope.case_id for p in parsed.pending)
+                    continue
+                except BaseException:
+                    tx.rollback()
+                    raise
+                return _InFlight(self._committer().submit(tx.commit), checked, positions)
+            raise StoreConflict(f"gave up after {MAX_RETRIES} conflicting attempts to append "
+                                f"{len(parsed.pending)} events to {self.db_url}")
+        except BaseException:
+            self._lock.release()
+            raise
 
-    def _append_parsed(self, parsed: _Batch) -> list[AppendOutcome]:
-        for _attempt in range(MAX_RETRIES):
-            try:
-                outcomes = self._try_batch(parsed)
-            except IntegrityError:
-                # Another writer appended to one of these cases or the same event id first.
-                self._forget(p.envelope.case_id for p in parsed.pending)
-                continue
-            return [outcomes[i] for i in sorted(outcomes)]
-        raise StoreConflict(f"gave up after {MAX_RETRIES} conflicting attempts to append "
-                            f"{len(parsed.pending)} events to {self.db_url}")
+    def _finish(self, flight: _InFlight) -> list[AppendOutcome]:
+        """Wait for a batch's commit; then its outcomes are final."""
+        checked = flight.checked
+        try:
+            flight.commit.result()
+        except BaseException:
+            self._forget(checked.working)
+            raise
+        finally:
+            self._lock.release()
+        outcomes = checked.outcomes
+        blog = log.bind()
+        debug = blog.is_enabled_for(logging.DEBUG)
+        for (index, case_id, event_id, seq), position in zip(checked.appended, flight.positions,
+                                                             strict=True):
+            outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
+            if debug:
+                blog.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
+                           position=position)
+        self._remember(checked.working)
+        return [outcomes[i] for i in sorted(outcomes)]
+
+    def _committer(self) -> ThreadPoolExecutor:
+        if self._commit_thread is None:
+            self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="casechain-commit")
+        return self._commit_thread
 
     def _parse(self, raws: Sequence[object], offset: int) -> _Batch:
         batch = _Batch()
         for index, raw in enumerate(raws, start=offset):
             try:
-                envelope, payload = parse_envelope(raw)
+                envelope = parse_envelope(raw)
             except EventRejected as exc:
                 batch.outcomes[index] = AppendOutcome(index, "rejected", exc.case_id,
                                                       exc.event_id, rejections=tuple(exc.rejections))
                 log.info("event.rejected", case_id=exc.case_id, event_id=exc.event_id,
                          codes=[r.code for r in exc.rejections])
                 continue
-            batch.pending.append(_Pending(index, envelope, payload, str(envelope.event_id)))
+            batch.pending.append(_Pending(index, envelope, str(envelope.event_id)))
         return batch
 
-    def _try_batch(self, batch: _Batch) -> dict[int, AppendOutcome]:
-        # Everything is read and written under the store's write lock, so the case heads and
-        # event ids seen here are the ones the insert lands on.
-        with self.store.write() as conn:
-            outcomes, stored, stored_ids, appended, working = self._check_batch(batch, conn)
-            positions = self.store.insert_in(conn, stored, event_ids=stored_ids)
-        blog = log.bind()
-        for (index, case_id, event_id, seq), position in zip(appended, positions, strict=True):
-            outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
-            blog.debug("event.appended", case_id=case_id, event_id=event_id, seq=seq,
-                      position=position)
-        self._remember(working)
-        return outcomes
-
-    def _check_batch(self, batch: _Batch, conn: Connection) -> tuple[
-            dict[int, AppendOutcome], list[StoredEvent], list[str | None],
-            list[tuple[int, str, str, int]], dict[str, CaseFile]]:
+    def _check_batch(self, batch: _Batch, conn: Connection) -> _Checked:
         outcomes = dict(batch.outcomes)
         ids = [p.event_id for p in batch.pending]
         seen = self.store.existing_event_ids(ids, conn) if ids else set()
@@ -174,7 +243,7 @@ class CaseLog(Application[UUID]):
         stored: list[StoredEvent] = []
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
-        now = datetime.now(UTC)
+        now = _Now(datetime.now(UTC))
         blog = log.bind()  # bind once per batch; per-event debug lines are then nearly free
         for item in batch.pending:
             env = item.envelope
@@ -185,7 +254,7 @@ class CaseLog(Application[UUID]):
                 blog.debug("event.duplicate", case_id=env.case_id, event_id=event_id)
                 continue
             file = working[env.case_id]
-            record, rejections = self._prepare(file, env, item.payload, now)
+            record, rejections = self._prepare(file, env, now)
             if rejections:
                 outcomes[item.index] = AppendOutcome(item.index, "rejected", env.case_id,
                                                      event_id, rejections=tuple(rejections))
@@ -193,36 +262,34 @@ class CaseLog(Application[UUID]):
                           codes=[r.code for r in rejections])
                 continue
             assert record is not None
-            recorded_at = env.recorded_at if env.is_restore and env.recorded_at else now
-            stored.append(codec.encode(record, recorded_at))
+            stored.append(codec.encode(record, record["recorded_at"]))
             stored_ids.append(event_id)
             file.apply(record)
             seen.add(event_id)
             appended.append((item.index, env.case_id, event_id, record["seq"]))
-        return outcomes, stored, stored_ids, appended, working
+        return _Checked(outcomes, stored, stored_ids, appended, working)
 
-    def _prepare(self, file: CaseFile, env: Envelope, payload: Payload, now: datetime
+    def _prepare(self, file: CaseFile, env: Envelope, now: _Now
                  ) -> tuple[dict[str, Any] | None, list[Rejection]]:
-        rejections = list(self.rules.check(file, env, payload))
+        rejections = list(self.rules.check(file, env))
         if env.expected_seq is not None and env.expected_seq != file.seq:
             rejections.append(Rejection(
                 "CONCURRENCY_CONFLICT",
                 f"case {env.case_id}: field expected_seq is {env.expected_seq} but the case is "
                 f"at seq {file.seq}; reload the case and resubmit", "expected_seq",
                 env.expected_seq))
-        record = env.body(payload)
+        record = env.body()
         seq = file.seq + 1
         if env.is_restore:
             recorded = env.recorded_at.isoformat() if env.recorded_at else None
             rejections += _restore_problems(file, env, record, recorded)
             record.update(seq=seq, recorded_at=recorded, prev_hash=file.head_hash)
         else:
-            if any(getattr(env, name) is not None for name in ("seq", "recorded_at",
-                                                                "prev_hash")):
+            if env.seq is not None or env.recorded_at is not None or env.prev_hash is not None:
                 rejections.append(Rejection(
                     "SCHEMA_INVALID", f"case {env.case_id}: engine-set fields seq, recorded_at "
                     "and prev_hash may only come with hash (a restored export)", "hash", None))
-            record.update(seq=seq, recorded_at=now.isoformat(), prev_hash=file.head_hash)
+            record.update(seq=seq, recorded_at=now.iso, prev_hash=file.head_hash)
         if rejections:
             return None, rejections
         try:
@@ -265,6 +332,7 @@ class CaseLog(Application[UUID]):
             self._files.popitem(last=False)
 
     def _forget(self, case_ids: Iterable[str]) -> None:
+        """Drop cached heads (they may be stale)."""
         for case_id in case_ids:
             self._files.pop(case_id, None)
 
@@ -306,6 +374,8 @@ class CaseLog(Application[UUID]):
 
     def close(self) -> None:
         """Release the database connections."""
+        if self._commit_thread is not None:
+            self._commit_thread.shutdown(wait=True)
         super().close()
         self.factory.close()
 

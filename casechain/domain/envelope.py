@@ -6,16 +6,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
-from casechain.domain.payloads import PAYLOADS, Payload
+from casechain.domain.payloads import PAYLOADS
 from casechain.errors import EventRejected, Rejection
 
-__all__ = ["ENGINE_FIELDS", "Actor", "Envelope", "parse_envelope"]
+__all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "parse_envelope"]
 
 CaseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Jurisdiction = Annotated[str, Field(pattern=r"^[0-9]{2,12}$")]
@@ -37,7 +44,11 @@ class Actor(BaseModel):
 
 
 class Envelope(BaseModel):
-    """One event as sent by a service, or as exported with the engine-set fields."""
+    """One event as sent by a service, or as exported with the engine-set fields.
+
+    `parse_envelope` returns an instance of the type's own subclass, whose `payload` is the
+    validated payload model of that type.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,7 +58,7 @@ class Envelope(BaseModel):
     occurred_at: AwareDatetime
     actor: Actor
     jurisdiction: Jurisdiction
-    payload: dict[str, Any]
+    payload: Any
     expected_seq: Annotated[int, Field(ge=0)] | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
@@ -65,57 +76,70 @@ class Envelope(BaseModel):
         """True when the line carries a hash from an earlier export."""
         return self.hash is not None
 
-    def body(self, payload: Payload) -> dict[str, Any]:
-        """The stored business fields, JSON-ready, with the validated payload."""
-        body: dict[str, Any] = {
-            "event_id": str(self.event_id),
-            "case_id": self.case_id,
-            "type": self.type,
-            "occurred_at": _iso(self.occurred_at),
-            "actor": self.actor.model_dump(mode="json", exclude_none=True),
-            "jurisdiction": self.jurisdiction,
-            "payload": payload.model_dump(mode="json", exclude_unset=True),
-            "schema_version": self.schema_version,
-        }
-        for name in ("correlation_id", "causation_id", "source"):
-            value = getattr(self, name)
-            if value is not None:
-                body[name] = value
+    def body(self) -> dict[str, Any]:
+        """The stored business fields, JSON-ready: what was sent, normalised, without the
+        engine-set fields and `expected_seq` (a request, not a fact)."""
+        body: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True,
+                                               exclude=_NOT_STORED)
+        body["schema_version"] = self.schema_version
         return body
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+class _AnyEnvelope(Envelope):
+    """The envelope with a free-form payload: used to report envelope problems of a line
+    whose type is missing or unknown."""
+
+    payload: dict[str, Any]
 
 
-def parse_envelope(raw: object) -> tuple[Envelope, Payload]:
+_NOT_STORED = {"expected_seq", *ENGINE_FIELDS}
+
+#: One envelope model per event type, its `payload` typed; chosen by `type` in one pass.
+TYPED_ENVELOPES: dict[str, type[Envelope]] = {
+    event_type: create_model(
+        "Envelope_" + event_type.replace(".", "_"), __base__=Envelope,
+        type=(Literal[event_type], ...),  # type: ignore[arg-type]  # a runtime Literal
+        payload=(model, ...))
+    for event_type, model in PAYLOADS.items()
+}
+_ADAPTER: TypeAdapter[Envelope] = TypeAdapter(
+    Annotated[Union[tuple(TYPED_ENVELOPES.values())],  # type: ignore[arg-type]  # noqa: UP007
+              Field(discriminator="type")])
+
+
+def parse_envelope(raw: object) -> Envelope:
     """Validate one decoded envelope; raise EventRejected naming every bad field."""
     if not isinstance(raw, dict):
         raise EventRejected([Rejection("SCHEMA_INVALID", f"an envelope must be a JSON object, "
                                        f"got {type(raw).__name__}", None, None)])
     try:
-        envelope = Envelope.model_validate(raw)
+        return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
-        rejections = _schema_rejections(exc, prefix="", case_id=_str_or_none(raw.get("case_id")))
-        rejections += _type_rejections(raw.get("type"))
-        raise EventRejected(rejections, case_id=_str_or_none(raw.get("case_id")),
-                            event_id=_str_or_none(raw.get("event_id"))) from None
-    model = PAYLOADS.get(envelope.type)
-    if model is None:
-        raise EventRejected(_type_rejections(envelope.type), case_id=envelope.case_id,
-                            event_id=str(envelope.event_id))
-    try:
-        payload = model.model_validate(envelope.payload)
-    except ValidationError as exc:
-        raise EventRejected(_schema_rejections(exc, prefix="payload.", event_type=envelope.type,
-                                               case_id=envelope.case_id),
-                            case_id=envelope.case_id, event_id=str(envelope.event_id)) from None
-    return envelope, payload
+        raise _rejected(raw, exc) from None
+
+
+def _rejected(raw: dict[str, Any], exc: ValidationError) -> EventRejected:
+    case_id, event_id = _str_or_none(raw.get("case_id")), _str_or_none(raw.get("event_id"))
+    event_type = raw.get("type")
+    if isinstance(event_type, str) and event_type in TYPED_ENVELOPES:
+        rejections = _schema_rejections(exc, event_type=event_type, case_id=case_id)
+    else:
+        # No usable type: report the envelope's other problems, then the type itself.
+        try:
+            _AnyEnvelope.model_validate(raw)
+            rejections = []
+        except ValidationError as plain:
+            rejections = _schema_rejections(plain, event_type=None, case_id=case_id)
+        rejections += _type_rejections(event_type)
+    return EventRejected(rejections, case_id=case_id, event_id=event_id)
 
 
 def _type_rejections(event_type: object) -> list[Rejection]:
-    if not isinstance(event_type, str) or event_type in PAYLOADS:
+    if event_type is None or event_type in PAYLOADS:
         return []
+    if not isinstance(event_type, str):
+        return [Rejection("SCHEMA_INVALID", f"field type: value {_shown(event_type)} is not a "
+                          "string", "type", _jsonable(event_type))]
     stage = event_type.split(".", 1)[0]
     known = sorted(t for t in PAYLOADS if t.startswith(stage + "."))
     hint = f"; {stage} types are {', '.join(known)}" if known else ""
@@ -124,12 +148,13 @@ def _type_rejections(event_type: object) -> list[Rejection]:
                       f"(DESIGN.md, event types){hint}", "type", event_type)]
 
 
-def _schema_rejections(exc: ValidationError, *, prefix: str, event_type: str | None = None,
-                       case_id: str | None = None) -> list[Rejection]:
+def _schema_rejections(exc: ValidationError, *, event_type: str | None,
+                       case_id: str | None) -> list[Rejection]:
     rejections = []
     where = f"case {case_id}: " if case_id else ""
     for error in exc.errors(include_url=False):
-        field = prefix + ".".join(str(part) for part in error["loc"])
+        loc = error["loc"][1:] if event_type and error["loc"][:1] == (event_type,) else error["loc"]
+        field = ".".join(str(part) for part in loc)
         value = _jsonable(error.get("input"))
         if error["type"] == "missing":
             what, value = "is required", None

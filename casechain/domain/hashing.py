@@ -57,9 +57,9 @@ def event_hash(hashed: dict[str, Any]) -> str:
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    """`event_hash` of a stored record, whose fields outside `payload` and `actor` are
-    validated strings and small integers: only those two need the canonical-form check."""
-    if _orjson_agrees(record["payload"]) and _orjson_agrees(record["actor"]):
+    """`event_hash` of a stored record, whose fields outside `payload` are validated strings
+    (ASCII keys) and small integers: only the payload needs the canonical-form check."""
+    if _orjson_agrees(record["payload"]):
         try:
             fast = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:

@@ -10,7 +10,6 @@ from typing import Protocol
 
 from casechain.domain.case import CaseFile
 from casechain.domain.envelope import Envelope
-from casechain.domain.payloads import Payload
 from casechain.errors import Rejection
 
 __all__ = ["NoRules", "RuleBook"]
@@ -19,7 +18,7 @@ __all__ = ["NoRules", "RuleBook"]
 class RuleBook(Protocol):
     """Checks one envelope against the case so far; returns every broken rule."""
 
-    def check(self, case: CaseFile, envelope: Envelope, payload: Payload) -> list[Rejection]:
+    def check(self, case: CaseFile, envelope: Envelope) -> list[Rejection]:
         """The rejections for appending `envelope` to `case` (empty: allowed)."""
         ...
 
@@ -27,6 +26,6 @@ class RuleBook(Protocol):
 class NoRules:
     """A rule book that allows every well-formed event (schema checks still apply)."""
 
-    def check(self, case: CaseFile, envelope: Envelope, payload: Payload) -> list[Rejection]:
+    def check(self, case: CaseFile, envelope: Envelope) -> list[Rejection]:
         """Nothing is broken."""
         return []

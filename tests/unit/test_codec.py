@@ -32,7 +32,7 @@ def test_the_batch_codec_matches_the_library_mapper() -> None:
     library_events = case.collect_events()
     mapper = _mapper()
     for library_event in library_events:
-        ours = codec.encode(library_event.record, recorded_at)  # type: ignore[attr-defined]
+        ours = codec.encode(library_event.record, recorded_at.isoformat())  # type: ignore[attr-defined]
         theirs = mapper.to_stored_event(library_event)
         assert (ours.originator_id, ours.originator_version, ours.topic) == (
             theirs.originator_id, theirs.originator_version, theirs.topic)
@@ -43,7 +43,7 @@ def test_the_library_rebuilds_the_case_from_batch_written_events() -> None:
     """Folding decoded events through the library's aggregate gives the case's state."""
     recorded_at = datetime(2024, 3, 1, 1, 30, tzinfo=UTC)
     mapper = _mapper()
-    events = [mapper.to_domain_event(codec.encode(_record(n), recorded_at)) for n in (1, 2)]
+    events = [mapper.to_domain_event(codec.encode(_record(n), recorded_at.isoformat())) for n in (1, 2)]
     case = None
     for event in events:
         case = event.mutate(case)  # type: ignore[attr-defined]
