@@ -134,6 +134,9 @@ def main() -> None:
                         help="cases for the slow one-save-per-event baseline "
                              "[default: same as --cases]")
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--memory-cases", default="1000,10000,50000",
+                        help="log sizes (cases) for the peak-memory series of the import "
+                             "on SQLite; empty to skip")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--child", default=None)
     parser.add_argument("--url", default=None)
@@ -178,8 +181,33 @@ def main() -> None:
         results[f"{kind}_ratio_vs_per_event"] = ratio_slow
         print(f"{kind}: CaseChain import is {ratio_fast:.2f}x the 100-aggregate plain path "
               f"and {ratio_slow:.1f}x one save per event (target: >= 2x the 100-aggregate path)")
+    results["memory"] = _memory_series(args.memory_cases)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def _memory_series(sizes: str) -> list[dict[str, Any]]:
+    """Peak RSS of `casechain import` for logs of growing size: flat means streamed."""
+    import orjson
+
+    from casechain.synthetic import generate
+
+    series = []
+    for cases in [int(n) for n in sizes.split(",") if n]:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            log_path = folder / "log.jsonl"
+            with log_path.open("wb") as handle:
+                for envelope in generate(cases, seed=11):
+                    handle.write(orjson.dumps(envelope) + b"\n")
+            result = _measure("casechain", "sqlite", log_path, folder)
+        series.append({"cases": cases, "events": result["events"],
+                       "events_per_s": result["events_per_s"],
+                       "peak_rss_mb": result["peak_rss_mb"]})
+        print(f"memory    casechain {result['events']:>8} events "
+              f"{result['events_per_s']:>9.0f} events/s  peak RSS {result['peak_rss_mb']:.0f} MB",
+              flush=True)
+    return series
 
 
 if __name__ == "__main__":

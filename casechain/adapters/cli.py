@@ -41,7 +41,11 @@ def _main(log_format: Annotated[str | None, typer.Option(
           log_level: Annotated[str | None, typer.Option(
               "--log-level", envvar="CASECHAIN_LOG_LEVEL", help="debug, info, warning")] = None
           ) -> None:
-    configure_logging(log_format, log_level or "warning")
+    try:
+        configure_logging(log_format, log_level or "warning")
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 def _open(db: str | None) -> CaseLog:

@@ -1,0 +1,49 @@
+# CaseChain: `make run` and `make test` each do all the set-up from a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_DB := var/casechain.db
+
+.PHONY: run test bench lint typecheck clean services
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.run-installed
+
+## run: install, load a demo log into the default SQLite store, show a case
+run: $(VENV)/.run-installed
+	mkdir -p var
+	$(BIN)/casechain simulate --cases 500 --seed 1 -o var/demo.jsonl
+	$(BIN)/casechain import var/demo.jsonl --db $(DEMO_DB)
+	$(BIN)/casechain case show HZ-2024-0000001 --db $(DEMO_DB)
+
+## services: start what the tests need that is not running (PostgreSQL)
+services:
+	@bash scripts/ensure-services.sh
+
+## test: install with test extras, start the services, run the whole suite
+test: $(VENV)/.test-installed services
+	$(BIN)/python -m ruff check casechain tests bench
+	$(BIN)/python -m mypy
+	$(BIN)/python -m pytest
+
+## bench: the benchmarks of docs/performance.md (several minutes)
+bench: $(VENV)/.test-installed services
+	$(BIN)/python bench/bench_import.py --json var/bench_import.json
+
+lint: $(VENV)/.test-installed
+	$(BIN)/python -m ruff check casechain tests bench
+
+typecheck: $(VENV)/.test-installed
+	$(BIN)/python -m mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

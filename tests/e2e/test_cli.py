@@ -1,0 +1,199 @@
+"""The `casechain` command line as an officer or an integrator uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from casechain.adapters.cli import app
+from tests.factories import case_walk, envelope
+
+runner = CliRunner()
+CASECHAIN = str(Path(sys.executable).with_name("casechain"))
+
+
+def write_log(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(line,
+                            ensure_ascii=False)) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_import_appends_a_whole_case_and_says_so(tmp_path: Path) -> None:
+    """A clean log imports with exit 0 and a summary of what was appended."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    result = runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 0, result.output
+    assert "18 lines: 18 appended, 0 duplicate, 0 rejected" in result.output
+
+
+def test_import_reports_every_rejected_line_and_exits_non_zero(tmp_path: Path) -> None:
+    """Each bad line is named by number and code; the good lines around it are appended."""
+    bad_type = envelope("penalty.fined", case_id="HZ-2")
+    bad_field = envelope(case_id="HZ-3", jurisdiction="West Lake")
+    log = write_log(tmp_path / "log.jsonl", [envelope(case_id="HZ-1"), "{not json", bad_type,
+                                            bad_field, envelope(case_id="HZ-4")])
+    result = runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 1
+    assert "line 2: SCHEMA_INVALID line 2 is not valid JSON" in result.output
+    assert "line 3: UNKNOWN_EVENT_TYPE" in result.output
+    assert "line 4: SCHEMA_INVALID case HZ-3: field jurisdiction value 'West Lake'" in result.output
+    assert "5 lines: 2 appended, 0 duplicate, 3 rejected" in result.output
+
+
+def test_import_json_lists_rejections_with_line_numbers(tmp_path: Path) -> None:
+    """--json gives the counts and each rejected line with its codes, in line order."""
+    first = envelope(case_id="HZ-1")
+    log = write_log(tmp_path / "log.jsonl", [first, first, envelope("penalty.decided",
+                                                                    payload={}, case_id="HZ-1")])
+    result = runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "s.db"), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["lines"], report["appended"], report["duplicates"], report["rejected"]) == (
+        3, 1, 1, 1)
+    (rejected,) = report["rejections"]
+    assert rejected["line"] == 3
+    assert {r["field"] for r in rejected["rejections"]} == {
+        "payload.outcome", "payload.penalties", "payload.discretion_level"}
+
+
+def test_importing_the_same_log_twice_appends_it_once(tmp_path: Path) -> None:
+    """A re-run of an import reports duplicates and exits 0."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    db = str(tmp_path / "s.db")
+    runner.invoke(app, ["import", str(log), "--db", db])
+    again = runner.invoke(app, ["import", str(log), "--db", db])
+    assert again.exit_code == 0
+    assert "0 appended, 18 duplicate" in again.output
+
+
+def test_export_and_reimport_reproduce_the_same_hashes(tmp_path: Path) -> None:
+    """export writes engine-set fields; importing it into an empty store gives the same log."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1") + case_walk("HZ-2"))
+    runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "a.db")])
+    exported = runner.invoke(app, ["export", "--db", str(tmp_path / "a.db")]).stdout
+    first = json.loads(exported.splitlines()[0])
+    assert {"seq", "position", "recorded_at", "prev_hash", "hash"} <= set(first)
+    copy = write_log(tmp_path / "copy.jsonl", exported.splitlines())
+    assert runner.invoke(app, ["import", str(copy), "--db", str(tmp_path / "b.db")]).exit_code == 0
+    assert runner.invoke(app, ["export", "--db", str(tmp_path / "b.db")]).stdout == exported
+
+
+def test_export_of_one_case_holds_only_that_case(tmp_path: Path) -> None:
+    """export --case writes the case's events in seq order."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1") + case_walk("HZ-2"))
+    runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "a.db")])
+    out = tmp_path / "one.jsonl"
+    result = runner.invoke(app, ["export", "--db", str(tmp_path / "a.db"), "--case", "HZ-2",
+                                 "-o", str(out)])
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["case_id"] for r in records} == {"HZ-2"}
+    assert [r["seq"] for r in records] == list(range(1, 19))
+
+
+def test_case_show_gives_stage_state_and_the_full_timeline(tmp_path: Path) -> None:
+    """case show --json: current stage and state, and who did what, when, from where."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1")[:13])
+    runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "a.db")])
+    result = runner.invoke(app, ["case", "show", "HZ-1", "--db", str(tmp_path / "a.db"), "--json"])
+    view = json.loads(result.stdout)
+    assert (view["stage"], view["stage_label"], view["state"], view["seq"]) == (
+        "penalty", "处罚", "decided", 13)
+    step = view["timeline"][6]
+    assert (step["type"], step["label"], step["actor"]["cert_no"], step["source"]) == (
+        "penalty.case_filed", "立案", "33010012345", "mobile-app")
+    assert step["occurred_at"] == "2024-03-07T10:00:00+08:00"
+    assert step["recorded_at"] > "2026"
+
+
+def test_case_show_in_text_names_the_steps_in_chinese(tmp_path: Path) -> None:
+    """The text view is for people: zh-CN labels beside the event types."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "a.db")])
+    result = runner.invoke(app, ["case", "show", "HZ-1", "--db", str(tmp_path / "a.db")])
+    assert "案件 HZ-1 · 监督评价 evaluation · state completed" in result.stdout
+    assert "立案 penalty.case_filed" in result.stdout
+    assert "执法证 33010012345" in result.stdout
+
+
+def test_case_show_of_an_unknown_case_fails_clearly(tmp_path: Path) -> None:
+    """An unknown case id exits 1 naming the case."""
+    result = runner.invoke(app, ["case", "show", "NOPE", "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 1
+    assert "no case 'NOPE'" in result.output
+
+
+def test_the_store_comes_from_casechain_db(tmp_path: Path) -> None:
+    """CASECHAIN_DB selects the store when --db is not given."""
+    log = write_log(tmp_path / "log.jsonl", [envelope(case_id="HZ-1")])
+    db = tmp_path / "env.db"
+    result = runner.invoke(app, ["import", str(log)], env={"CASECHAIN_DB": f"sqlite:///{db}"})
+    assert result.exit_code == 0
+    assert db.exists()
+
+
+def test_import_into_postgresql_by_url(tmp_path: Path, pg_url: str) -> None:
+    """--db takes a PostgreSQL URL."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    result = runner.invoke(app, ["import", str(log), "--db", pg_url])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(app, ["case", "show", "HZ-1", "--db", pg_url, "--json"])
+    assert json.loads(shown.stdout)["seq"] == 18
+
+
+def test_import_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal the real command draws a progress bar on stderr."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    primary, secondary = pty.openpty()
+    proc = subprocess.run([CASECHAIN, "import", str(log), "--db", str(tmp_path / "a.db")],
+                          stdout=subprocess.PIPE, stderr=secondary, check=False,
+                          env={**os.environ, "COLUMNS": "100"}, timeout=60)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert proc.returncode == 0
+    assert b"importing log.jsonl" in shown
+    assert b"18 appended" in proc.stdout
+
+
+def test_debug_logs_are_json_lines_carrying_case_and_event_ids(tmp_path: Path) -> None:
+    """With CASECHAIN_LOG_FORMAT=json, every log line of an append is JSON with both ids."""
+    events = case_walk("HZ-1")[:3] + [envelope("penalty.fined", case_id="HZ-1")]
+    log = write_log(tmp_path / "log.jsonl", events)
+    proc = subprocess.run([CASECHAIN, "import", str(log), "--db", str(tmp_path / "a.db")],
+                          capture_output=True, text=True, check=False, timeout=60,
+                          env={**os.environ, "CASECHAIN_LOG_FORMAT": "json",
+                               "CASECHAIN_LOG_LEVEL": "debug"})
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    appended = [line for line in lines if line["event"] == "event.appended"]
+    assert [line["event_id"] for line in appended] == [e["event_id"] for e in events[:3]]
+    assert all(line["case_id"] == "HZ-1" for line in appended)
+    (rejected,) = [line for line in lines if line["event"] == "event.rejected"]
+    assert rejected["event_id"] == events[3]["event_id"]
+    assert rejected["codes"] == ["UNKNOWN_EVENT_TYPE"]
+
+
+@pytest.mark.parametrize("setting", [{"CASECHAIN_LOG_FORMAT": "xml"},
+                                     {"CASECHAIN_LOG_LEVEL": "loud"}])
+def test_a_bad_log_setting_is_refused_by_name(tmp_path: Path, setting: dict[str, str]) -> None:
+    """An unknown log format or level stops the command, naming the setting."""
+    proc = subprocess.run([CASECHAIN, "export", "--db", str(tmp_path / "a.db")],
+                          capture_output=True, text=True, check=False, timeout=60,
+                          env={**os.environ, **setting})
+    assert proc.returncode != 0
+    assert next(iter(setting)) in proc.stderr
