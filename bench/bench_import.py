@@ -152,6 +152,7 @@ def main() -> None:
     from casechain.synthetic import generate
 
     results: dict[str, Any] = {"cases": args.cases, "events": args.cases * 10, "runs": []}
+    stores = [kind for kind in args.stores.split(",") if kind and kind != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         log_path = folder / "log.jsonl"
@@ -164,7 +165,7 @@ def main() -> None:
             with small_path.open("wb") as handle:
                 for envelope in generate(args.per_event_cases, seed=7):
                     handle.write(orjson.dumps(envelope) + b"\n")
-        for kind in args.stores.split(","):
+        for kind in stores:
             for mode in ("casechain", "plain-100-aggs", "plain-per-event"):
                 path = small_path if mode == "plain-per-event" else log_path
                 result = _measure(mode, kind, path, folder)
@@ -173,7 +174,7 @@ def main() -> None:
                 print(f"{kind:9} {mode:16} {result['events']:>8} events "
                       f"{result['events_per_s']:>9.0f} events/s  "
                       f"peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
-    for kind in args.stores.split(","):
+    for kind in stores:
         rate = {r["mode"]: r["events_per_s"] for r in results["runs"] if r["store"] == kind}
         ratio_fast = rate["casechain"] / rate["plain-100-aggs"]
         ratio_slow = rate["casechain"] / rate["plain-per-event"]
