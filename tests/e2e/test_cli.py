@@ -173,7 +173,7 @@ def test_import_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
 
 def test_debug_logs_are_json_lines_carrying_case_and_event_ids(tmp_path: Path) -> None:
     """With CASECHAIN_LOG_FORMAT=json, every log line of an append is JSON with both ids."""
-    events = case_walk("HZ-1")[:3] + [envelope("penalty.fined", case_id="HZ-1")]
+    events = [*case_walk("HZ-1")[:3], envelope("penalty.fined", case_id="HZ-1")]
     log = write_log(tmp_path / "log.jsonl", events)
     proc = subprocess.run([CASECHAIN, "import", str(log), "--db", str(tmp_path / "a.db")],
                           capture_output=True, text=True, check=False, timeout=60,
