@@ -7,11 +7,13 @@ import os
 import structlog
 
 from casechain.adapters.logging import configure_logging
+from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.adapters.storage import DEFAULT_DB_URL
-from casechain.domain.rules import NoRules, RuleBook
+from casechain.domain.law import LawBook
+from casechain.domain.rules import RuleBook
 from casechain.service import CaseLog
 
-__all__ = ["db_url_from", "open_case_log"]
+__all__ = ["db_url_from", "law_book", "open_case_log", "rules_path_from"]
 
 
 def db_url_from(value: str | None) -> str:
@@ -23,9 +25,21 @@ def db_url_from(value: str | None) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
-def open_case_log(db: str | None = None, rules: RuleBook | None = None) -> CaseLog:
-    """A case log on the configured store (logging configured from the environment if the
-    caller has not configured it)."""
+def rules_path_from(value: str | None) -> str | None:
+    """The rule pack: the given path, else `CASECHAIN_RULES`, else None (the bundled pack)."""
+    return value or os.environ.get("CASECHAIN_RULES") or None
+
+
+def law_book(rules: str | None = None) -> LawBook:
+    """The lifecycle and legal rules of a rule pack (default: the bundled pack)."""
+    pack = load_pack(rules_path_from(rules))
+    return LawBook(pack, calendar_of(pack))
+
+
+def open_case_log(db: str | None = None, rules: str | RuleBook | None = None) -> CaseLog:
+    """A case log on the configured store, judging events by the configured rule pack
+    (logging configured from the environment if the caller has not configured it)."""
     if not structlog.is_configured():
         configure_logging()
-    return CaseLog(db_url_from(db), rules=rules or NoRules())
+    book = rules if rules is not None and not isinstance(rules, str) else law_book(rules)
+    return CaseLog(db_url_from(db), rules=book)

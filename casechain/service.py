@@ -239,7 +239,7 @@ class CaseLog(Application[UUID]):
         ids = [p.event_id for p in batch.pending]
         seen = self.store.existing_event_ids(ids, conn) if ids else set()
         files = self._load_files({p.envelope.case_id for p in batch.pending}, conn)
-        working = {case_id: _copy(file) for case_id, file in files.items()}
+        working = {case_id: file.copy() for case_id, file in files.items()}
         stored: list[StoredEvent] = []
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
@@ -405,7 +405,3 @@ def _with_position(record: dict[str, Any], position: int) -> dict[str, Any]:
     out.update(seq=record["seq"], position=position, recorded_at=record["recorded_at"],
                prev_hash=record["prev_hash"], hash=record["hash"])
     return out
-
-
-def _copy(file: CaseFile) -> CaseFile:
-    return CaseFile(**{**file.__dict__, "counts": dict(file.counts)})

@@ -3,9 +3,11 @@
 A first, plain generator: every case is a general-procedure penalty case walked from filing
 to closing in ten steps (立案 → 取证 → 调查终结 → 法制审核 → 告知 → 放弃听证 → 决定 → 送达 →
 缴款 → 结案), cases interleaved a hundred at a time as they would arrive from many officers.
-It is deterministic for a seed and streams, so its memory does not grow with the number of
-cases. The realistic simulator of the replay issue (nine teams, reoffending subjects, 1315
-timings, referrals) replaces it.
+Items come from the rule pack; each fine is the middle of the item's "normal" benchmark for the
+case's facts, and the notice carries a hearing right where the law gives one, so every event
+is valid under the pack. It is deterministic for a seed and streams, so its memory does not
+grow with the number of cases. The realistic simulator of the replay issue (nine teams in
+proportion, reoffending subjects, 1315 timings, referrals) replaces it.
 """
 
 from __future__ import annotations
@@ -16,22 +18,27 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from casechain.adapters.rulepack_files import load_pack
+from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
+
 __all__ = ["generate"]
 
 SHANGHAI = timezone(timedelta(hours=8))
 _DISTRICTS = ["330102", "330105", "330106", "330108", "330109", "330110", "330111", "330112",
               "330113", "330114"]
-_TEAMS = ["综合执法", "市场监管", "生态环境", "文化市场", "交通运输", "农业农村", "应急管理",
-          "自然资源", "卫生健康"]
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 _GROUP = 100
 
 
-def generate(cases: int, seed: int = 1, start: date = date(2024, 1, 2)) -> Iterator[dict[str, Any]]:
+def generate(cases: int, seed: int = 1, start: date = date(2024, 1, 2),
+             pack: RulePack | None = None) -> Iterator[dict[str, Any]]:
     """Envelopes of `cases` synthetic cases, ten events each, in arrival order."""
     rng = random.Random(seed)
+    version = (pack or load_pack()).versions[-1]
+    items = [item for item in version.items if not item.thresholds]
     for first in range(0, cases, _GROUP):
-        streams = [_case_events(rng, n, start) for n in range(first, min(first + _GROUP, cases))]
+        streams = [_case_events(rng, n, start, items, version.general)
+                   for n in range(first, min(first + _GROUP, cases))]
         while streams:
             alive = []
             for stream in streams:
@@ -46,7 +53,8 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _case_events(rng: random.Random, n: int, start: date) -> Iterator[dict[str, Any]]:
+def _case_events(rng: random.Random, n: int, start: date, items: list[Item],
+                 general: General) -> Iterator[dict[str, Any]]:
     district = rng.choice(_DISTRICTS)
     street = f"{district}{rng.randint(1, 20):03d}"
     case_id = f"HZ-{start.year}-{n + 1:07d}"
@@ -61,7 +69,12 @@ def _case_events(rng: random.Random, n: int, start: date) -> Iterator[dict[str, 
                 for _ in range(2)]
     actor = {"id": officers[0]["id"], "role": "officer", "org": district,
              "cert_no": officers[0]["cert_no"]}
-    fine = rng.choice([500, 1000, 2000, 3000, 5000])
+    item = rng.choice(items)
+    kind = "organisation" if organisation else "person"
+    facts = Facts(amount_involved=rng.randint(1000, 40000), illegal_gains=rng.randint(500, 20000))
+    low, high = resolve_range(getattr(item.benchmarks["normal"], kind), facts)
+    fine = max(round((low + high) / 2), 1)
+    hearing = fine >= getattr(general.hearing_fine, kind)
     filed = datetime.combine(start + timedelta(days=n % 300), datetime.min.time(),
                              SHANGHAI) + timedelta(hours=9, minutes=rng.randint(0, 480))
     clock = [filed]
@@ -76,20 +89,20 @@ def _case_events(rng: random.Random, n: int, start: date) -> Iterator[dict[str, 
                 "source": "mobile-app"}
 
     yield event("penalty.case_filed", filed.isoformat(), {
-        "item_code": f"3302{rng.randint(10000, 10059):05d}", "subject": subject,
+        "item_code": item.code, "subject": subject,
         "act_date": (filed.date() - timedelta(days=rng.randint(1, 60))).isoformat(),
-        "officers": officers, "procedure": "general", "team": rng.choice(_TEAMS)})
+        "officers": officers, "procedure": "general", "team": item.team})
     yield event("penalty.evidence_collected", at(2), {
         "kind": "audiovisual", "sha256": f"{rng.getrandbits(256):064x}", "collected_by": officers})
     yield event("penalty.investigation_concluded", at(10), {
-        "facts": "现场检查发现违法行为，事实清楚", "amount_involved": rng.randint(0, 20000),
-        "illegal_gains": rng.randint(0, 2000), "circumstances": "general", "harm": "minor",
+        "facts": f"现场检查发现{item.name}，事实清楚", "amount_involved": int(facts.amount_involved),
+        "illegal_gains": int(facts.illegal_gains), "circumstances": "general", "harm": "minor",
         "corrected": True, "major_or_complex": False})
     yield event("penalty.legal_review_completed", at(3), {
         "reviewer": {"id": f"R{rng.randint(100, 999)}", "qualification_no": f"A{rng.randint(10**8, 10**9)}"},
         "opinion": "approve"})
     yield event("penalty.notice_served", at(1), {
-        "proposed": [{"kind": "fine", "amount": fine}], "hearing_right": False})
+        "proposed": [{"kind": "fine", "amount": fine}], "hearing_right": hearing})
     yield event("penalty.hearing_waived", at(1), {})
     yield event("penalty.decided", at(6), {
         "outcome": "penalty", "penalties": [{"kind": "fine", "amount": fine}],

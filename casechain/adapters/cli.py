@@ -9,11 +9,18 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
 from casechain.adapters.logging import configure_logging
+from casechain.adapters.rulepack_files import (
+    RulePackInvalid,
+    catalogue_to_pack,
+    check_pack_file,
+    load_pack,
+)
 from casechain.bootstrap import open_case_log
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.errors import CaseChainError
@@ -25,6 +32,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CaseChain: the full, traceable record of enforcement cases (全程留痕).")
 case_app = typer.Typer(no_args_is_help=True, help="Read one case.")
 app.add_typer(case_app, name="case")
+rules_app = typer.Typer(no_args_is_help=True, help="Rule packs: check them, build them.")
+app.add_typer(rules_app, name="rules")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -33,6 +42,8 @@ DbOption = Annotated[str | None, typer.Option("--db", envvar="CASECHAIN_DB",
                                               help="Store URL or SQLite path "
                                                    "[default: sqlite:///./casechain.db]")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+RulesOption = Annotated[str | None, typer.Option("--rules", envvar="CASECHAIN_RULES",
+                                                 help="Rule pack YAML [default: the bundled pack]")]
 
 
 @app.callback()
@@ -48,9 +59,9 @@ def _main(log_format: Annotated[str | None, typer.Option(
         raise typer.Exit(2) from None
 
 
-def _open(db: str | None) -> CaseLog:
+def _open(db: str | None, rules: str | None = None) -> CaseLog:
     try:
-        return open_case_log(db)
+        return open_case_log(db, rules)
     except CaseChainError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -60,12 +71,12 @@ def _open(db: str | None) -> CaseLog:
 @app.command("import")
 def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one envelope a line",
                                                      exists=True, dir_okay=False)],
-            db: DbOption = None, as_json: JsonOption = False,
+            db: DbOption = None, rules: RulesOption = None, as_json: JsonOption = False,
             batch_size: Annotated[int, typer.Option(min=1, max=50_000,
                                                     help="Envelopes per transaction")
                                   ] = IMPORT_BATCH) -> None:
     """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
-    case_log = _open(db)
+    case_log = _open(db, rules)
     try:
         with _progress(log_file) as progress:
             task = progress.add_task("import", total=log_file.stat().st_size)
@@ -160,6 +171,53 @@ def _timeline_entry(record: dict[str, Any]) -> dict[str, Any]:
             "occurred_at": record["occurred_at"], "recorded_at": record["recorded_at"],
             "actor": record["actor"], "source": record.get("source"),
             "event_id": record["event_id"], "hash": record["hash"], "payload": record["payload"]}
+
+
+# -- rules ---------------------------------------------------------------------------
+@rules_app.command("check")
+def rules_check(pack: Annotated[Path, typer.Argument(help="Rule pack YAML")],
+                as_json: JsonOption = False) -> None:
+    """Check a rule pack; list every problem with its location; exit 1 if there is any."""
+    try:
+        problems = check_pack_file(pack)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps({"pack": str(pack), "problems": [
+            {"location": p.location, "line": p.line, "message": p.message}
+            for p in problems]}).decode() + "\n")
+    else:
+        for problem in problems:
+            out.print(f"{pack}:{problem}", markup=False)
+        if not problems:
+            loaded = load_pack(pack)
+            items = sum(len(v.items) for v in loaded.versions)
+            out.print(f"{pack}: ok — {len(loaded.versions)} version(s), {items} item(s) "
+                      f"(规则包校验通过)", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@rules_app.command("import-catalogue")
+def rules_import_catalogue(
+        catalogue: Annotated[Path, typer.Argument(help="Catalogue spreadsheet saved as CSV (UTF-8)",
+                                                  exists=True, dir_okay=False)],
+        output: Annotated[Path, typer.Option("-o", "--output", help="Pack YAML to write")
+                          ] = Path("rules.yaml"),
+        effective_from: Annotated[str, typer.Option("--effective-from")] = "2021-07-15",
+        name: Annotated[str, typer.Option("--name")] = "imported catalogue") -> None:
+    """Turn a catalogue spreadsheet (CSV) into a rule pack YAML; report every bad cell."""
+    try:
+        pack = catalogue_to_pack(catalogue, effective_from=date.fromisoformat(effective_from),
+                                 name=name)
+    except RulePackInvalid as exc:
+        for problem in exc.problems:
+            out.print(f"{catalogue}:{problem}", markup=False)
+        raise typer.Exit(1) from None
+    output.write_text(yaml.safe_dump(pack, allow_unicode=True, sort_keys=False),
+                      encoding="utf-8")
+    out.print(f"wrote {len(pack['versions'][0]['items'])} items to {output}")
 
 
 # -- simulate -----------------------------------------------------------------------

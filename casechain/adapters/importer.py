@@ -112,8 +112,10 @@ def _bulk_gc() -> Iterator[None]:
     # frequent young-generation passes cost about 15% of the time and find nothing.
     # Collect less often while importing, and restore the settings afterwards.
     saved = gc.get_threshold()
+    gc.freeze()  # what exists now (modules, the rule pack) is never garbage: stop scanning it
     gc.set_threshold(50_000, saved[1], saved[2])
     try:
         yield
     finally:
         gc.set_threshold(*saved)
+        gc.unfreeze()

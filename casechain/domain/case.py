@@ -8,7 +8,8 @@ the engine-set `seq`, `recorded_at`, `prev_hash` and `hash`. The aggregate folds
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,14 @@ from eventsourcing.domain import Aggregate
 
 from casechain.domain.hashing import GENESIS_HASH
 
-__all__ = ["CASE_NAMESPACE", "Case", "CaseFile", "case_uuid"]
+__all__ = [
+    "ALONGSIDE",
+    "CASE_NAMESPACE",
+    "REFERRAL_PENDING_STATES",
+    "Case",
+    "CaseFile",
+    "case_uuid",
+]
 
 #: Namespace of the stream ids: stream id = uuid5(CASE_NAMESPACE, case_id).
 CASE_NAMESPACE = UUID("5d1b4f0e-8a43-4c36-9a55-6f0c2b7e9d10")
@@ -32,9 +40,21 @@ def case_uuid(case_id: str) -> UUID:
     return uuid5(CASE_NAMESPACE, case_id)
 
 
+#: Evaluation events recorded beside an open case (a reconsideration or a court may decide
+#: before the fine is paid); they do not move the case's stage.
+ALONGSIDE = frozenset({"evaluation.reconsideration_decided", "evaluation.litigation_decided",
+                       "evaluation.supervision_finding"})
+
+#: Referral states in which a case is with the referral process or the police and a fine may
+#: not be decided (Decree 310 Art. 11).
+REFERRAL_PENDING_STATES = frozenset({"reported", "approved", "transferred", "police_accepted",
+                                     "police_filed", "materials_handed_over",
+                                     "reconsideration_requested"})
+
+
 @dataclass
 class CaseFile:
-    """卷宗: what is known of a case after its events so far."""
+    """卷宗: what is known of a case after its events so far (current cycle for the facts)."""
 
     case_id: str
     seq: int = 0
@@ -47,23 +67,104 @@ class CaseFile:
     opened_at: str | None = None
     last_occurred_at: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Facts of the current cycle that the rules read.
+    item_code: str | None = None
+    subject: dict[str, Any] | None = None
+    procedure: str | None = None
+    act_date: str | None = None
+    facts: dict[str, Any] | None = None
+    notice: dict[str, Any] | None = None
+    notice_at: str | None = None
+    review_opinion: str | None = None
+    suspended: bool = False
+    decision: dict[str, Any] | None = None
 
     def apply(self, record: dict[str, Any]) -> None:
         """Fold one stored record into the file."""
-        stage, _, name = record["type"].partition(".")
-        if self.stage == "evaluation" and self.state == "completed" and stage != "evaluation":
-            self.cycle += 1
-            self.counts = {}
+        event_type = record["type"]
+        stage, _, name = event_type.partition(".")
+        payload = record["payload"]
+        if self.stage == "evaluation" and self.state == "completed":
+            self._new_cycle()
         if stage == "referral":
             self.referral_state = name
-        else:
+        elif event_type not in ALONGSIDE:
             self.stage, self.state = stage, name
-        self.counts[record["type"]] = self.counts.get(record["type"], 0) + 1
+        self.counts[event_type] = self.counts.get(event_type, 0) + 1
+        fold = _FOLDS.get(event_type)
+        if fold is not None:
+            fold(self, payload, record)
         self.seq = record["seq"]
         self.head_hash = record["hash"]
         self.jurisdiction = record["jurisdiction"]
         self.opened_at = self.opened_at or record["occurred_at"]
         self.last_occurred_at = record["occurred_at"]
+
+    def seen(self, event_type: str) -> bool:
+        """True when the current cycle has an event of this type."""
+        return event_type in self.counts
+
+    def copy(self) -> CaseFile:
+        """An independent copy (the append path works on copies until the commit)."""
+        return replace(self, counts=dict(self.counts))
+
+    def _new_cycle(self) -> None:
+        self.cycle += 1
+        self.counts = {}
+        self.item_code = self.subject = self.procedure = self.act_date = None
+        self.facts = self.notice = self.notice_at = self.review_opinion = self.decision = None
+        self.suspended = False
+
+
+def _filed(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.item_code, file.subject = payload["item_code"], payload["subject"]
+    file.procedure, file.act_date = payload["procedure"], payload["act_date"]
+
+
+def _granted(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.item_code, file.subject = payload["item_code"], payload["subject"]
+
+
+def _clue(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.subject = file.subject or payload["subject"]
+
+
+def _concluded(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.facts = payload
+
+
+def _reviewed(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.review_opinion = payload["opinion"]
+
+
+def _noticed(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
+    file.notice, file.notice_at = payload, record["occurred_at"]
+
+
+def _suspended(file: CaseFile, _: dict[str, Any], __: dict[str, Any]) -> None:
+    file.suspended = True
+
+
+def _resumed(file: CaseFile, _: dict[str, Any], __: dict[str, Any]) -> None:
+    file.suspended = False
+
+
+def _decided(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
+    file.decision = {**payload, "decided_at": record["occurred_at"]}
+
+
+_FOLDS: dict[str, Callable[[CaseFile, dict[str, Any], dict[str, Any]], None]] = {
+    "penalty.case_filed": _filed,
+    "approval.granted": _granted,
+    "approval.rejected": _granted,
+    "supervision.clue_registered": _clue,
+    "penalty.investigation_concluded": _concluded,
+    "penalty.legal_review_completed": _reviewed,
+    "penalty.notice_served": _noticed,
+    "penalty.clock_suspended": _suspended,
+    "penalty.clock_resumed": _resumed,
+    "penalty.decided": _decided,
+}
 
 
 class Case(Aggregate):

@@ -70,28 +70,59 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 def _orjson_agrees(value: Any) -> bool:
-    """True when orjson's sorted output is the RFC 8785 form: no float that is integral or
-    would be written with an exponent, no integer beyond 2^53, no key outside the BMP.
-    Strings need no check: both escape exactly the same characters."""
+    """True when orjson's sorted output is the RFC 8785 form: no float that would be written
+    with an exponent, no integer beyond 2^53, no key outside the BMP. Strings need no check:
+    both escape exactly the same characters.
+
+    Integral floats inside containers (an amount sent as `5000.0`) are replaced in place by the
+    equal integer: RFC 8785 writes both as `5000`, so the hash is unchanged, and the stored
+    record then hashes on the fast path again when it is exported and re-imported."""
+    if type(value) is float:
+        return not value.is_integer() and 1e-4 <= abs(value) < 1e16
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
         if kind is dict:
-            for key in item:
+            for key, child in item.items():
                 if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
                     return False
-            stack.extend(item.values())
+                child_kind = type(child)
+                if child_kind is dict or child_kind is list:
+                    stack.append(child)
+                elif child_kind is float:
+                    if not _float_ok(item, key, child):
+                        return False
+                elif child_kind is int:
+                    if not -_MAX_EXACT_INT <= child <= _MAX_EXACT_INT:
+                        return False
+                elif not (child_kind is str or child_kind is bool or child is None):
+                    return False
         elif kind is list:
-            stack.extend(item)
+            for index, child in enumerate(item):
+                child_kind = type(child)
+                if child_kind is dict or child_kind is list:
+                    stack.append(child)
+                elif child_kind is float:
+                    if not _float_ok(item, index, child):
+                        return False
+                elif child_kind is int:
+                    if not -_MAX_EXACT_INT <= child <= _MAX_EXACT_INT:
+                        return False
+                elif not (child_kind is str or child_kind is bool or child is None):
+                    return False
         elif kind is int:
             if not -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT:
                 return False
-        elif kind is float:
-            if item.is_integer() or not 1e-4 <= abs(item) < 1e16:
-                return False
-        else:
+        elif not (kind is str or kind is bool or item is None):
             return False
     return True
+
+
+def _float_ok(container: Any, key: Any, number: float) -> bool:
+    if number.is_integer():
+        if abs(number) <= _MAX_EXACT_INT:
+            container[key] = int(number)
+            return True
+        return False
+    return 1e-4 <= abs(number) < 1e16

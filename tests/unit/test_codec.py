@@ -18,7 +18,7 @@ def _mapper() -> Mapper:  # type: ignore[type-arg]
 
 
 def _record(seq: int) -> dict[str, object]:
-    return {"event_id": f"e{seq}", "case_id": "HZ-1", "type": "penalty.case_filed",
+    return {"event_id": f"e{seq}", "case_id": "HZ-1", "type": "penalty.evidence_collected",
             "occurred_at": "2024-03-01T09:30:00+08:00", "jurisdiction": "330106",
             "payload": {"amount": 12.5, "name": "张三"}, "seq": seq,
             "recorded_at": "2024-03-01T01:30:00+00:00", "prev_hash": "0" * 64, "hash": "f" * 64}
@@ -48,4 +48,4 @@ def test_the_library_rebuilds_the_case_from_batch_written_events() -> None:
     for event in events:
         case = event.mutate(case)  # type: ignore[attr-defined]
     assert isinstance(case, Case)
-    assert (case.version, case.file.seq, case.file.state) == (2, 2, "case_filed")
+    assert (case.version, case.file.seq, case.file.state) == (2, 2, "evidence_collected")

@@ -56,3 +56,12 @@ def test_a_number_without_an_exact_json_form_is_an_error_not_a_silent_hash() -> 
     """Integers beyond ±2^53 have no RFC 8785 form: hashing them fails loudly."""
     with pytest.raises(CanonicalJSONError):
         canonical_json({"amount": 2**60})
+
+
+def test_an_amount_sent_as_a_float_hashes_like_the_integer_and_is_stored_as_one() -> None:
+    """5000.0 and 5000 have one canonical form; the record keeps the integer."""
+    record = {"payload": {"penalties": [{"kind": "fine", "amount": 5000.0}]}, "seq": 1}
+    expected = hashlib.sha256(rfc8785.dumps(record)).hexdigest()
+    assert event_hash(record) == expected
+    assert record["payload"]["penalties"][0]["amount"] == 5000
+    assert type(record["payload"]["penalties"][0]["amount"]) is int
