@@ -163,10 +163,14 @@ def _benchmark_problems(version: RuleVersion, item: Any, data: dict[str, Any],
                 continue
             if bench[0] > bench[1]:
                 yield _problem(data, lines, where, f"item {item.code}: benchmark minimum "
-                               f"{bench[0]} above its maximum {bench[1]}")
+                               f"{_num(bench[0])} above its maximum {_num(bench[1])}")
             if not isinstance(cap, Multiple) and bench[1] > cap:
                 yield _problem(data, lines, where, f"item {item.code}: benchmark maximum "
-                               f"{bench[1]} above the statutory maximum {cap}")
+                               f"{_num(bench[1])} above the statutory maximum {_num(cap)}")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _problem(data: Any, lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...], message: str,

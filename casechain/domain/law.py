@@ -136,6 +136,8 @@ def _decided(book: LawBook, case: CaseFile, env: Envelope,
              version: RuleVersion | None) -> list[Rejection]:
     payload = env.payload
     out = _fine_amounts(case, "payload.penalties", payload.penalties)
+    if not case.seen("penalty.case_filed"):
+        return out  # nothing to judge yet: the lifecycle reports the missing filing
     general = version.general if version else book.pack.versions[0].general
     penalising = payload.outcome == "penalty"
     fine = fine_total(payload.penalties)
