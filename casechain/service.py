@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -28,10 +28,12 @@ from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
 from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
+from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
 from casechain.domain.hashing import CanonicalJSONError, record_hash
 from casechain.domain.rules import NoRules, RuleBook
+from casechain.domain.subjects import SubjectDecision
 from casechain.errors import EventRejected, Rejection, StoreConflict
 
 __all__ = ["AppendOutcome", "CaseLog", "CaseNotFound"]
@@ -100,6 +102,7 @@ class _Checked:
     stored_ids: list[str | None]
     appended: list[tuple[int, str, str, int]]
     working: dict[str, CaseFile]
+    decisions: list[tuple[int, dict[str, Any]]]
 
 
 @dataclass
@@ -177,6 +180,7 @@ class CaseLog(Application[UUID]):
                     checked = self._check_batch(parsed, tx.conn)
                     positions = self.store.insert_in(tx.conn, checked.stored,
                                                      event_ids=checked.stored_ids)
+                    self._index_decisions(tx.conn, checked, positions)
                 except IntegrityError:
                     # Another writer got the same case or event id in first (only possible
                     # for writers that do not take the lock): reload and try again.
@@ -243,6 +247,7 @@ class CaseLog(Application[UUID]):
         stored: list[StoredEvent] = []
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
+        checked_decisions: list[tuple[int, dict[str, Any]]] = []
         now = _Now(datetime.now(UTC))
         blog = log.bind()  # bind once per batch; per-event debug lines are then nearly free
         for item in batch.pending:
@@ -267,7 +272,9 @@ class CaseLog(Application[UUID]):
             file.apply(record)
             seen.add(event_id)
             appended.append((item.index, env.case_id, event_id, record["seq"]))
-        return _Checked(outcomes, stored, stored_ids, appended, working)
+            if env.type == "penalty.decided" and record["payload"]["outcome"] == "penalty":
+                checked_decisions.append((len(stored) - 1, _decision_row(file, record)))
+        return _Checked(outcomes, stored, stored_ids, appended, working, checked_decisions)
 
     def _prepare(self, file: CaseFile, env: Envelope, now: _Now
                  ) -> tuple[dict[str, Any] | None, list[Rejection]]:
@@ -336,6 +343,20 @@ class CaseLog(Application[UUID]):
         for case_id in case_ids:
             self._files.pop(case_id, None)
 
+    def _index_decisions(self, conn: Connection, checked: _Checked, positions: list[int]) -> None:
+        if checked.decisions:
+            conn.execute(self.store.tables.subject_decisions.insert(),
+                         [{**row, "position": positions[n]} for n, row in checked.decisions])
+
+    def subject_decisions(self, subject_id: str) -> list[SubjectDecision]:
+        """Every penalty decision on a subject, across cases (the subject index)."""
+        t = self.store.tables.subject_decisions.c
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(t.subject_id, t.case_id, t.item_code, t.act_date,
+                                          t.decided_on, t.fined, t.fine)
+                                .where(t.subject_id == subject_id).order_by(t.position)).all()
+        return [SubjectDecision(*row) for row in rows]
+
     # -- reading ------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:
         """The Case aggregate, rebuilt by the library's repository."""
@@ -378,6 +399,18 @@ class CaseLog(Application[UUID]):
             self._commit_thread.shutdown(wait=True)
         super().close()
         self.factory.close()
+
+
+def _decision_row(file: CaseFile, record: dict[str, Any]) -> dict[str, Any]:
+    """The subject-index row of a penalty decision (the file already holds the filing)."""
+    penalties = record["payload"]["penalties"]
+    fine = float(sum(p.get("amount") or 0 for p in penalties if p["kind"] == "fine"))
+    subject = file.subject or {}
+    decided_on = datetime.fromisoformat(record["occurred_at"]).astimezone(SHANGHAI).date()
+    act_date = date.fromisoformat(file.act_date) if file.act_date else decided_on
+    return {"subject_id": str(subject.get("id", "")), "case_id": record["case_id"],
+            "item_code": file.item_code or "", "act_date": act_date, "decided_on": decided_on,
+            "fined": fine > 0, "fine": fine}
 
 
 def _restore_problems(file: CaseFile, env: Envelope, record: dict[str, Any],

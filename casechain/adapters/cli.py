@@ -23,6 +23,7 @@ from casechain.adapters.rulepack_files import (
 )
 from casechain.bootstrap import open_case_log
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
+from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
 from casechain.service import CaseLog, CaseNotFound
 
@@ -140,6 +141,7 @@ def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) ->
     try:
         file = case_log.get_case(case_id).file
         records = case_log.case_records(case_id)
+        subject_view = _subject_view(case_log, file)
     except CaseNotFound:
         err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
         raise typer.Exit(1) from None
@@ -149,13 +151,19 @@ def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) ->
     view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
             "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
             "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
-            "timeline": timeline}
+            "item_code": file.item_code, "subject": subject_view, "timeline": timeline}
     if as_json:
         sys.stdout.write(orjson.dumps(view).decode() + "\n")
         return
     out.print(f"案件 {case_id} · {view['stage_label']} {file.stage} · state {file.state}"
               + (f" · 行刑衔接 {file.referral_state}" if file.referral_state else "")
               + f" · seq {file.seq} · cycle {file.cycle} · {file.jurisdiction}", markup=False)
+    if subject_view:
+        first = subject_view.get("first_offence")
+        note = "" if first is None else (" · 首次违法 first offence" if first else
+                                         f" · 此前已处罚 {len(subject_view['earlier_penalties'])} 次")
+        out.print(f"当事人 {subject_view['name']} ({subject_view['kind']}) · 事项 {file.item_code}"
+                  f"{note}", markup=False)
     for entry in timeline:
         actor = entry["actor"]
         who = " ".join(str(actor[k]) for k in ("id", "role", "org") if actor.get(k))
@@ -163,6 +171,23 @@ def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) ->
         out.print(f"{entry['seq']:>4}  {entry['occurred_at']}  {entry['label']} {entry['type']}  "
                   f"by {who}{cert}  via {entry.get('source') or '-'}  "
                   f"recorded {entry['recorded_at']}  position {entry['position']}", markup=False)
+
+
+def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
+    """The subject of the case and, for a filed case, whether this is a first offence."""
+    if not file.subject:
+        return None
+    view: dict[str, Any] = dict(file.subject)
+    if file.act_date:
+        decisions = case_log.subject_decisions(str(file.subject["id"]))
+        act_date = date.fromisoformat(file.act_date)
+        earlier = earlier_penalties(decisions, item_code=file.item_code, act_date=act_date,
+                                    case_id=file.case_id)
+        view["first_offence"] = not earlier
+        view["earlier_penalties"] = [{"case_id": d.case_id, "act_date": d.act_date.isoformat(),
+                                      "decided_on": d.decided_on.isoformat(), "fine": d.fine}
+                                     for d in earlier]
+    return view
 
 
 def _timeline_entry(record: dict[str, Any]) -> dict[str, Any]:

@@ -180,6 +180,20 @@ class StoreTables:
             sa.Column("application_name", sa.String(64), primary_key=True),
             sa.Column("notification_id", big, nullable=False),
         )
+        # Derived from penalty.decided events, written in the same transaction as the event
+        # (keyed by its position), so it is exactly as current as the log and rebuildable.
+        self.subject_decisions = sa.Table(
+            f"{prefix}_subject_decisions", self.metadata,
+            sa.Column("position", big, primary_key=True, autoincrement=False),
+            sa.Column("subject_id", sa.String(128), nullable=False),
+            sa.Column("case_id", sa.String(64), nullable=False),
+            sa.Column("item_code", sa.String(64), nullable=False),
+            sa.Column("act_date", sa.Date(), nullable=False),
+            sa.Column("decided_on", sa.Date(), nullable=False),
+            sa.Column("fined", sa.Boolean(), nullable=False),
+            sa.Column("fine", sa.Float(), nullable=False),
+            sa.Index(f"{prefix}_subject_decisions_subject", "subject_id"),
+        )
 
 
 class WriteTransaction:

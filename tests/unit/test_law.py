@@ -380,3 +380,55 @@ def test_a_fine_without_an_amount_is_a_schema_problem(judge: Judge) -> None:
     story = Story().prepared()
     story.decide(penalties=[{"kind": "fine"}])
     assert "SCHEMA_INVALID" in judge.last(story)
+
+
+def _pack_with_calendar(tmp_path: object, calendar: dict[int, object]) -> str:
+    import yaml
+
+    from casechain.adapters.rulepack_files import DEFAULT_PACK, _read
+
+    data = yaml.safe_load(_read(DEFAULT_PACK)[1])
+    data["calendar"] = calendar
+    path = tmp_path / "pack.yaml"  # type: ignore[operator]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def _notice_in_2027() -> Story:
+    story = Story(start=at("2026-12-20T10:00:00")).filed(item="330217004", act_date="2026-12-01")
+    story.concluded().reviewed()
+    story.noticed(150000, hearing_right=True, at=at("2026-12-31T10:00:00"))
+    return story
+
+
+def test_a_window_running_into_an_unknown_year_refuses_rather_than_guesses(judge: Judge) -> None:
+    """The calendar package stops at 2026: a window ending in 2027 cannot be counted, so the
+    decision is refused naming the year, never guessed from weekends (APL Art. 85)."""
+    story = _notice_in_2027()
+    story.decide(150000, level="light", at=at("2027-01-20T10:00:00"))
+    assert judge.last(story) == ["HEARING_WINDOW_OPEN"]
+    assert "year 2027" in Judge().message(_decided_2027())
+
+
+def _decided_2027() -> Story:
+    story = _notice_in_2027()
+    story.decide(150000, level="light", at=at("2027-01-20T10:00:00"))
+    return story
+
+
+def test_the_pack_supplies_the_holidays_of_a_year_the_package_does_not_know(
+        tmp_path: object) -> None:
+    """With 2027's New Year holiday (Jan 1) and a make-up Saturday (Jan 9) in the pack, the
+    window after a 31 Dec 2026 notice runs Jan 4, 5, 6, 7, 8: deciding on Jan 8 is too early,
+    on Jan 9 it is not (APL Art. 64, 85)."""
+    path = _pack_with_calendar(tmp_path, {2027: {"holidays": ["2027-01-01"],
+                                                 "workdays": ["2027-01-09"]}})
+    early = _notice_in_2027()
+    early.decide(150000, level="light", at=at("2027-01-08T18:00:00"))
+    on_time = _notice_in_2027()
+    on_time.case_id = "HZ-L-2"
+    for event in on_time.events:
+        event["case_id"] = "HZ-L-2"
+    on_time.decide(150000, level="light", at=at("2027-01-09T00:00:00"))
+    assert Judge(path).last(early) == ["HEARING_WINDOW_OPEN"]
+    assert Judge(path).last(on_time) == []
