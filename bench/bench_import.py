@@ -4,8 +4,9 @@
 
 Each measurement runs in its own process (so peak memory is its own) on a fresh store:
 
-* casechain-import   the `casechain import` path: read JSON Lines, validate, rule hooks,
-                     idempotency check, hash chain, batched append;
+* casechain-import   the `casechain import` path: read JSON Lines, validate, the lifecycle
+                     and legal rules of the bundled pack, idempotency check, hash chain,
+                     subject index, batched append;
 * plain-per-event    an eventsourcing Application on eventsourcing-sqlalchemy saving after
                      every event (what a team without CaseChain would write first);
 * plain-100-aggs     the same Application saving 100 aggregates per `save` call (the fastest
@@ -38,10 +39,10 @@ def _peak_rss_mb() -> float:
 def run_casechain(url: str, log_path: str) -> dict[str, Any]:
     from casechain.adapters.importer import import_file
     from casechain.adapters.logging import configure_logging
-    from casechain.service import CaseLog
+    from casechain.bootstrap import open_case_log
 
     configure_logging("json", "warning")
-    case_log = CaseLog(url)
+    case_log = open_case_log(url)  # the bundled rule pack: lifecycle and legal rules on
     started = time.perf_counter()
     summary = import_file(case_log, Path(log_path))
     elapsed = time.perf_counter() - started

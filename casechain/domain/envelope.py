@@ -79,8 +79,10 @@ class Envelope(BaseModel):
     def body(self) -> dict[str, Any]:
         """The stored business fields, JSON-ready: what was sent, normalised, without the
         engine-set fields and `expected_seq` (a request, not a fact)."""
-        body: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True,
-                                               exclude=_NOT_STORED)
+        body: dict[str, Any] = self.model_dump(mode="json", exclude_unset=True)
+        if len(body.keys() & _NOT_STORED):  # rare: a restore line or an expected_seq
+            for name in _NOT_STORED:
+                body.pop(name, None)
         body["schema_version"] = self.schema_version
         return body
 

@@ -128,6 +128,8 @@ def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:
                                   "supervision.clue_registered/inspected or penalty.case_filed")]
     if stage == "referral":
         return _referral(case, env)
+    if _in_order(case, event_type, stage):
+        return []
     problems: list[str] = []
     if event_type not in ALONGSIDE:
         problems += _stage_move(case, event_type, stage)
@@ -151,6 +153,27 @@ def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:
             >= case.counts.get("penalty.measure_imposed", 0)):
         problems.append("every measure imposed is already released")
     return [_order(case, env, text) for text in problems]
+
+
+def _in_order(case: CaseFile, event_type: str, stage: str) -> bool:
+    """The common case, cheaply: nothing in the way (the full check explains what is)."""
+    if event_type not in ALONGSIDE and stage != case.stage:
+        return False
+    counts = case.counts
+    needs_all, needs_any = REQUIRES.get(event_type, ((), ()))
+    for needed in needs_all:
+        if needed not in counts:
+            return False
+    if needs_any and not any(t in counts for t in needs_any):
+        return False
+    for late in NOT_AFTER.get(event_type, ()):
+        if late in counts:
+            return False
+    return not (event_type in ONCE and event_type in counts) and event_type not in _SPECIAL
+
+
+_SPECIAL = frozenset({"penalty.clock_suspended", "penalty.clock_resumed",
+                      "penalty.measure_released"})
 
 
 def _stage_move(case: CaseFile, event_type: str, stage: str) -> list[str]:
