@@ -4,7 +4,9 @@
     ├── EventRejected          one envelope broke one or more rules; carries every Rejection
     ├── StoreError             the event store failed (database unreachable, schema missing)
     │   └── StoreConflict      another writer got there first; the append may be retried
-    └── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
+    ├── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
+    │   └── RulePackInvalid    (adapters.rulepack_files) a pack with problems, each located
+    └── CalendarUnknown        (domain.calendar) no holiday data for a date's year
 
 A `Rejection` is a value, not an exception: the code from DESIGN.md ("Lifecycle and
 rejections"), the field it concerns, the offending value and a message written for the

@@ -16,12 +16,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
 from casechain.adapters.logging import configure_logging
 from casechain.adapters.rulepack_files import (
+    DEFAULT_PACK,
     RulePackInvalid,
     catalogue_to_pack,
     check_pack_file,
     load_pack,
 )
-from casechain.bootstrap import open_case_log
+from casechain.bootstrap import open_case_log, rules_path_from
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
@@ -200,9 +201,11 @@ def _timeline_entry(record: dict[str, Any]) -> dict[str, Any]:
 
 # -- rules ---------------------------------------------------------------------------
 @rules_app.command("check")
-def rules_check(pack: Annotated[Path, typer.Argument(help="Rule pack YAML")],
-                as_json: JsonOption = False) -> None:
+def rules_check(pack: Annotated[str | None, typer.Argument(
+                    help="Rule pack YAML [default: CASECHAIN_RULES, else the bundled pack]")
+                ] = None, as_json: JsonOption = False) -> None:
     """Check a rule pack; list every problem with its location; exit 1 if there is any."""
+    pack = rules_path_from(pack) or DEFAULT_PACK
     try:
         problems = check_pack_file(pack)
     except CaseChainError as exc:
