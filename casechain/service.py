@@ -27,7 +27,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
-from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder
+from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder, WriteTransaction
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
@@ -107,9 +107,9 @@ class _Checked:
 
 @dataclass
 class _InFlight:
-    commit: Future[None]
+    commit: Future[list[int]]
     checked: _Checked
-    positions: list[int]
+    parsed: _Batch
 
 
 class CaseLog(Application[UUID]):
@@ -171,46 +171,71 @@ class CaseLog(Application[UUID]):
             yield self._parse(chunk, offset)
 
     def _start(self, parsed: _Batch) -> _InFlight:
-        """Check and insert a batch under the write lock; hand its commit to the committer."""
+        """Check a batch under the write lock, then hand its commit to the committer thread.
+
+        On SQLite the rows are inserted here and only the commit (disk writes, GIL released)
+        is handed over; on PostgreSQL the COPY goes too, since the client mostly waits on the
+        server there. Either way the next batch is parsed meanwhile."""
         self._lock.acquire()
         try:
-            for _attempt in range(MAX_RETRIES):
-                tx = self.store.begin_write()
-                try:
-                    checked = self._check_batch(parsed, tx.conn)
-                    positions = self.store.insert_in(tx.conn, checked.stored,
-                                                     event_ids=checked.stored_ids)
-                    self._index_decisions(tx.conn, checked, positions)
-                except IntegrityError:
-                    # Another writer got the same case or event id in first (only possible
-                    # for writers that do not take the lock): reload and try again.
-                    tx.rollback()
-                    self._forget(p.envelope.case_id for p in parsed.pending)
-                    continue
-                except BaseException:
-                    tx.rollback()
-                    raise
-                return _InFlight(self._committer().submit(tx.commit), checked, positions)
-            raise StoreConflict(f"gave up after {MAX_RETRIES} conflicting attempts to append "
-                                f"{len(parsed.pending)} events to {self.db_url}")
+            tx = self.store.begin_write()
+            try:
+                checked = self._check_batch(parsed, tx.conn)
+                if self.store.is_postgres:
+                    commit = self._committer().submit(self._write, tx, checked)
+                else:
+                    positions = self._insert(tx, checked)
+                    commit = self._committer().submit(self._commit, tx, positions)
+            except BaseException:
+                tx.rollback()
+                raise
+            return _InFlight(commit, checked, parsed)
         except BaseException:
             self._lock.release()
             raise
 
-    def _finish(self, flight: _InFlight) -> list[AppendOutcome]:
+    def _insert(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
+        positions = self.store.insert_in(tx.conn, checked.stored, event_ids=checked.stored_ids)
+        self._index_decisions(tx.conn, checked, positions)
+        return positions
+
+    @staticmethod
+    def _commit(tx: WriteTransaction, positions: list[int]) -> list[int]:
+        tx.commit()
+        return positions
+
+    def _write(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
+        try:
+            positions = self._insert(tx, checked)
+        except BaseException:
+            tx.rollback()
+            raise
+        tx.commit()
+        return positions
+
+    def _finish(self, flight: _InFlight, attempt: int = 1) -> list[AppendOutcome]:
         """Wait for a batch's commit; then its outcomes are final."""
         checked = flight.checked
         try:
-            flight.commit.result()
+            positions = flight.commit.result()
+        except IntegrityError:
+            # Another writer got the same case or event id in first (possible only for a
+            # writer that does not take the lock): reload those cases and try again.
+            self._forget(checked.working)
+            self._lock.release()
+            if attempt >= MAX_RETRIES:
+                raise StoreConflict(f"gave up after {MAX_RETRIES} conflicting attempts to append "
+                                    f"{len(checked.stored)} events to {self.db_url}") from None
+            return self._finish(self._start(flight.parsed), attempt + 1)
         except BaseException:
             self._forget(checked.working)
-            raise
-        finally:
             self._lock.release()
+            raise
+        self._lock.release()
         outcomes = checked.outcomes
         blog = log.bind()
         debug = blog.is_enabled_for(logging.DEBUG)
-        for (index, case_id, event_id, seq), position in zip(checked.appended, flight.positions,
+        for (index, case_id, event_id, seq), position in zip(checked.appended, positions,
                                                              strict=True):
             outcomes[index] = AppendOutcome(index, "appended", case_id, event_id, seq, position)
             if debug:

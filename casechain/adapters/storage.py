@@ -233,6 +233,7 @@ class CaseChainRecorder(ProcessRecorder):
         self._events = self.tables.events
         self._tracking = self.tables.tracking
         self._is_postgres = engine.dialect.name == "postgresql"
+        self.is_postgres = self._is_postgres
         mark = "%s" if self._is_postgres else "?"
         self._insert_sql = (
             f"INSERT INTO {self._events.name} (position, originator_id, originator_version, "
