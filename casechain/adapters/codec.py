@@ -17,7 +17,7 @@ from eventsourcing.utils import get_topic
 
 from casechain.domain.case import Case, case_uuid
 
-__all__ = ["OPENED_TOPIC", "RECORDED_TOPIC", "decode_record", "encode"]
+__all__ = ["OPENED_TOPIC", "RECORDED_TOPIC", "decode_record", "encode", "encode_canonical"]
 
 OPENED_TOPIC = get_topic(Case.Opened)
 RECORDED_TOPIC = get_topic(Case.Recorded)
@@ -37,6 +37,24 @@ def encode(record: dict[str, Any], recorded_at: str) -> StoredEvent:
     return StoredEvent(originator_id=case_uuid(record["case_id"]),
                        originator_version=record["seq"], topic=topic,
                        state=orjson.dumps(state))
+
+
+_OPENED_PREFIX = b'"originator_topic":' + orjson.dumps(_CASE_TOPIC) + b","
+
+
+def encode_canonical(case_id: str, seq: int, canonical: bytes, digest: str,
+                     recorded_at: str) -> StoredEvent:
+    """The same stored event as `encode`, built from the record's canonical JSON (as hashed,
+    without `hash`) with `hash` added at its end: the record is serialised once, not twice.
+    JSON objects are unordered, so the state decodes to the same record."""
+    record = canonical[:-1] + b',"hash":"' + digest.encode() + b'"}'
+    stamp = b'{"timestamp":{"_type_":"datetime_iso","_data_":"' + recorded_at.encode() + b'"},'
+    if seq == 1:
+        state, topic = stamp + _OPENED_PREFIX + b'"record":' + record + b"}", OPENED_TOPIC
+    else:
+        state, topic = stamp + b'"record":' + record + b"}", RECORDED_TOPIC
+    return StoredEvent(originator_id=case_uuid(case_id), originator_version=seq, topic=topic,
+                       state=state)
 
 
 def decode_record(state: bytes) -> dict[str, Any]:

@@ -8,8 +8,9 @@ the engine-set `seq`, `recorded_at`, `prev_hash` and `hash`. The aggregate folds
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -106,7 +107,9 @@ class CaseFile:
 
     def copy(self) -> CaseFile:
         """An independent copy (the append path works on copies until the commit)."""
-        return replace(self, counts=dict(self.counts))
+        twin = copy.copy(self)
+        twin.counts = dict(self.counts)
+        return twin
 
     def _new_cycle(self) -> None:
         self.cycle += 1

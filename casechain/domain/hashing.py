@@ -56,17 +56,19 @@ def event_hash(hashed: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(hashed)).hexdigest()
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    """`event_hash` of a stored record, whose fields outside `payload` are validated strings
-    (ASCII keys) and small integers: only the payload needs the canonical-form check."""
+def record_hash(record: dict[str, Any]) -> tuple[str, bytes]:
+    """`event_hash` of a stored record (without its `hash`), and the canonical bytes hashed.
+    The record's fields outside `payload` are validated strings (ASCII keys) and small
+    integers: only the payload needs the canonical-form check."""
+    canonical: bytes | None = None
     if _orjson_agrees(record["payload"]):
         try:
-            fast = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
-            pass
-        else:
-            return hashlib.sha256(fast).hexdigest()
-    return event_hash(record)
+            canonical = None
+    if canonical is None:
+        canonical = canonical_json(record)
+    return hashlib.sha256(canonical).hexdigest(), canonical
 
 
 def _orjson_agrees(value: Any) -> bool:
