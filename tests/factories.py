@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 SUBJECT = {"id": "91330106MA27XXXX0A", "name": "杭州某某餐饮有限公司", "kind": "organisation"}
@@ -107,3 +109,10 @@ def case_walk(case_id: str = "HZ-2024-0001") -> list[dict[str, Any]]:
              "evaluation.case_file_reviewed", "evaluation.completed"]
     return [envelope(step, case_id, occurred_at=f"2024-03-{day:02d}T10:00:00+08:00")
             for day, step in enumerate(steps, start=1)]
+
+
+def write_log(path: Path, lines: list[Any]) -> Path:
+    """A JSON Lines file of envelopes (dicts) or of raw lines (strings), UTF-8."""
+    path.write_text("".join((line if isinstance(line, str) else json.dumps(
+        line, ensure_ascii=False)) + "\n" for line in lines), encoding="utf-8")
+    return path

@@ -86,38 +86,32 @@ def _orjson_agrees(value: Any) -> bool:
         item = stack.pop()
         kind = type(item)
         if kind is dict:
-            for key, child in item.items():
+            for key in item:
                 if type(key) is not str or (not key.isascii() and max(key) > "\uffff"):
                     return False
-                child_kind = type(child)
-                if child_kind is dict or child_kind is list:
-                    stack.append(child)
-                elif child_kind is float:
-                    if not _float_ok(item, key, child):
-                        return False
-                elif child_kind is int:
-                    if not -_MAX_EXACT_INT <= child <= _MAX_EXACT_INT:
-                        return False
-                elif not (child_kind is str or child_kind is bool or child is None):
-                    return False
+            children: Any = item.items()
         elif kind is list:
-            for index, child in enumerate(item):
-                child_kind = type(child)
-                if child_kind is dict or child_kind is list:
-                    stack.append(child)
-                elif child_kind is float:
-                    if not _float_ok(item, index, child):
-                        return False
-                elif child_kind is int:
-                    if not -_MAX_EXACT_INT <= child <= _MAX_EXACT_INT:
-                        return False
-                elif not (child_kind is str or child_kind is bool or child is None):
-                    return False
+            children = enumerate(item)
         elif kind is int:
             if not -_MAX_EXACT_INT <= item <= _MAX_EXACT_INT:
                 return False
-        elif not (kind is str or kind is bool or item is None):
+            continue
+        elif kind is str or kind is bool or item is None:
+            continue
+        else:
             return False
+        for key, child in children:
+            child_kind = type(child)
+            if child_kind is dict or child_kind is list:
+                stack.append(child)
+            elif child_kind is float:
+                if not _float_ok(item, key, child):
+                    return False
+            elif child_kind is int:
+                if not -_MAX_EXACT_INT <= child <= _MAX_EXACT_INT:
+                    return False
+            elif not (child_kind is str or child_kind is bool or child is None):
+                return False
     return True
 
 

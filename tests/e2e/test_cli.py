@@ -13,16 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from casechain.adapters.cli import app
-from tests.factories import case_walk, envelope
+from tests.factories import case_walk, envelope, write_log
 
 runner = CliRunner()
 CASECHAIN = str(Path(sys.executable).with_name("casechain"))
-
-
-def write_log(path: Path, lines: list[object]) -> Path:
-    path.write_text("".join((line if isinstance(line, str) else json.dumps(line,
-                            ensure_ascii=False)) + "\n" for line in lines), encoding="utf-8")
-    return path
 
 
 def test_import_appends_a_whole_case_and_says_so(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from casechain.adapters.cli import app
-from tests.factories import OFFICERS, case_walk
+from tests.factories import OFFICERS, case_walk, write_log
 from tests.stories import PERSON, SH, Story
 
 runner = CliRunner()
@@ -108,12 +108,6 @@ BREAKS = {
     "HEAVIER_THAN_NOTICE": _decided(fine=20001),
     "REFERRAL_PENDING": _referral,
 }
-
-
-def write_log(path: Path, events: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
-                    encoding="utf-8")
-    return path
 
 
 def test_a_case_through_all_four_stages_imports(tmp_path: Path) -> None:
