@@ -11,9 +11,10 @@ from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.adapters.storage import DEFAULT_DB_URL
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
+from casechain.projections import ProjectionRunner, default_views
 from casechain.service import CaseLog
 
-__all__ = ["db_url_from", "law_book", "open_case_log", "rules_path_from"]
+__all__ = ["db_url_from", "law_book", "open_case_log", "open_projections", "rules_path_from"]
 
 
 def db_url_from(value: str | None) -> str:
@@ -43,3 +44,9 @@ def open_case_log(db: str | None = None, rules: str | RuleBook | None = None) ->
         configure_logging()
     book = rules if rules is not None and not isinstance(rules, str) else law_book(rules)
     return CaseLog(db_url_from(db), rules=book)
+
+
+def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionRunner:
+    """The projection runner over the case log's store, with the default views."""
+    pack = load_pack(rules_path_from(rules))
+    return ProjectionRunner(case_log.store, default_views(pack))

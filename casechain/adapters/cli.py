@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +24,7 @@ from casechain.adapters.rulepack_files import (
     check_pack_file,
     load_pack,
 )
-from casechain.bootstrap import open_case_log, rules_path_from
+from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
@@ -36,6 +38,8 @@ case_app = typer.Typer(no_args_is_help=True, help="Read one case.")
 app.add_typer(case_app, name="case")
 rules_app = typer.Typer(no_args_is_help=True, help="Rule packs: check them, build them.")
 app.add_typer(rules_app, name="rules")
+projections_app = typer.Typer(no_args_is_help=True, help="Read models: status, rebuild, digest.")
+app.add_typer(projections_app, name="projections")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -246,6 +250,80 @@ def rules_import_catalogue(
     output.write_text(yaml.safe_dump(pack, allow_unicode=True, sort_keys=False),
                       encoding="utf-8")
     out.print(f"wrote {len(pack['versions'][0]['items'])} items to {output}")
+
+
+# -- projections ---------------------------------------------------------------------
+@projections_app.command("status")
+def projections_status(db: DbOption = None, rules: RulesOption = None,
+                       as_json: JsonOption = False) -> None:
+    """Each view's position, the log's head and the lag."""
+    case_log = _open(db, rules)
+    try:
+        statuses = open_projections(case_log, rules).status()
+    finally:
+        case_log.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps([s.as_dict() for s in statuses]).decode() + "\n")
+        return
+    for status in statuses:
+        out.print(f"{status.name:12} position {status.position:>10}  head {status.head:>10}  "
+                  f"lag {status.lag:>10}", markup=False)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(name: Annotated[list[str] | None, typer.Argument(
+                            help="Views to rebuild [default: all]")] = None,
+                        db: DbOption = None, rules: RulesOption = None) -> None:
+    """Drop views and rebuild them from the whole log (progress bar on a terminal)."""
+    case_log = _open(db, rules)
+    try:
+        runner = open_projections(case_log, rules)
+        unknown = [n for n in name or [] if n not in runner.views]
+        if unknown:
+            err.print(f"[red]error:[/red] no view {', '.join(unknown)}; views are "
+                      f"{', '.join(runner.views)}")
+            raise typer.Exit(2)
+        head = case_log.store.max_notification_id() or 0
+        chosen = name or list(runner.views)
+        with Progress(TextColumn("rebuilding {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
+                      console=err, disable=not err.is_terminal) as progress:
+            tasks = {n: progress.add_task(n, total=head) for n in chosen}
+            applied = runner.rebuild(chosen, on_page=lambda n, k: progress.advance(tasks[n], k))
+    finally:
+        case_log.close()
+    out.print(f"rebuilt {', '.join(chosen)}: {applied} events applied")
+
+
+@projections_app.command("digest")
+def projections_digest(db: DbOption = None, rules: RulesOption = None,
+                       as_json: JsonOption = False) -> None:
+    """One hash over all views and the log position it covers (compare two runs)."""
+    case_log = _open(db, rules)
+    try:
+        digest, position, counts = open_projections(case_log, rules).digest()
+    finally:
+        case_log.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps({"digest": digest, "position": position,
+                                       "rows": counts}).decode() + "\n")
+    else:
+        out.print(f"{digest}  position {position}", markup=False)
+
+
+@projections_app.command("run")
+def projections_run(db: DbOption = None, rules: RulesOption = None,
+                    interval: Annotated[float, typer.Option(min=0.05)] = 0.5) -> None:
+    """Keep the views up to date beside the writer until interrupted (polls the log)."""
+    case_log = _open(db, rules)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        open_projections(case_log, rules).run(stop, interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        case_log.close()
 
 
 # -- simulate -----------------------------------------------------------------------

@@ -428,8 +428,10 @@ class CaseChainRecorder(ProcessRecorder):
 
     def _insert_tracking_in(self, conn: Connection, tracking: Tracking) -> None:
         t = self._tracking.c
-        current = conn.execute(sa.select(t.notification_id).where(
-            t.application_name == tracking.application_name)).scalar()
+        query = sa.select(t.notification_id).where(t.application_name == tracking.application_name)
+        if self._is_postgres:  # two workers on one view: the second waits, then sees the first
+            query = query.with_for_update()
+        current = conn.execute(query).scalar()
         if current is not None and current >= tracking.notification_id:
             raise IntegrityError(f"tracking {tracking.application_name!r} is already at "
                                  f"{current}, not below {tracking.notification_id}")
@@ -441,6 +443,15 @@ class CaseChainRecorder(ProcessRecorder):
             conn.execute(self._tracking.update().where(
                 t.application_name == tracking.application_name).values(
                 notification_id=tracking.notification_id))
+
+    def track_in(self, conn: Connection, tracking: Tracking) -> None:
+        """Record a tracked position inside the caller's transaction (refuses going back)."""
+        self._insert_tracking_in(conn, tracking)
+
+    def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
+        """Remove a tracked position (a view about to be rebuilt from the start)."""
+        t = self._tracking.c
+        conn.execute(self._tracking.delete().where(t.application_name == application_name))
 
     def max_tracking_id(self, application_name: str) -> int | None:
         t = self._tracking.c

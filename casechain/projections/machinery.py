@@ -1,0 +1,157 @@
+"""Projection machinery: views kept in the store, each with its tracked position.
+
+A view's rows and its position (the `casechain_tracking` row named after the view) are
+written in one transaction, a page of events at a time, so an event is applied exactly once
+even when the worker is killed between two pages; a restart resumes from the position.
+Positions are gap-free and committed in order (the writers number rows under the table's
+write lock, see adapters/storage.py), so "everything up to n" is final once n is visible:
+no event whose position was allocated but committed late can be skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from eventsourcing.persistence import Tracking
+from sqlalchemy.engine import Connection
+
+from casechain.adapters import codec
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+
+__all__ = ["PAGE", "ProjectionRunner", "View", "ViewStatus"]
+
+PAGE = 500
+
+
+class View(Protocol):
+    """A read model: its tables, and how a page of records changes them."""
+
+    name: str
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        """Declare the view's tables on `metadata`."""
+        ...
+
+    def apply(self, conn: Connection, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Apply records (position, stored record) in order, inside the caller's transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class ViewStatus:
+    """Where a view stands against the log."""
+
+    name: str
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        """Events in the log the view has not applied yet."""
+        return self.head - self.position
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"name": self.name, "position": self.position, "head": self.head, "lag": self.lag}
+
+
+class ProjectionRunner:
+    """Keeps views up to date with the log: catch up, run beside the writer, rebuild."""
+
+    def __init__(self, store: CaseChainRecorder, views: Sequence[View], page: int = PAGE) -> None:
+        self.store = store
+        self.views = {view.name: view for view in views}
+        self.page = page
+        self.metadata = sa.MetaData()
+        self.tables = {view.name: view.define(self.metadata) for view in views}
+        with map_db_errors(), store.engine.begin() as conn:
+            self.metadata.create_all(conn, checkfirst=True)
+
+    def position(self, name: str) -> int:
+        """The last position the view has applied (0: none)."""
+        return self.store.max_tracking_id(_tracking_name(name)) or 0
+
+    def status(self) -> list[ViewStatus]:
+        """Every view's position, the log's head and the lag."""
+        head = self.store.max_notification_id() or 0
+        return [ViewStatus(name, self.position(name), head) for name in self.views]
+
+    def catch_up(self, names: Sequence[str] | None = None, until: int | None = None,
+                 on_page: Callable[[str, int], None] | None = None) -> int:
+        """Apply every event after each view's position (up to `until`); events applied."""
+        applied = 0
+        for name in names or list(self.views):
+            view = self.views[name]
+            start = self.position(name)
+            while until is None or start < until:
+                notes = self.store.select_notifications(start, self.page, stop=until,
+                                                        inclusive_of_start=False)
+                if not notes:
+                    break
+                records = [(n.id, codec.decode_record(n.state)) for n in notes]
+                with self._view_transaction() as conn:
+                    view.apply(conn, records)
+                    self.store.track_in(conn, Tracking(_tracking_name(name), notes[-1].id))
+                applied += len(notes)
+                start = notes[-1].id
+                if on_page:
+                    on_page(name, len(notes))
+        return applied
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Follow the log until `stop` is set, polling every `interval` seconds when idle."""
+        while not stop.is_set():
+            if self.catch_up() == 0:
+                stop.wait(interval)
+
+    def rebuild(self, names: Sequence[str] | None = None,
+                on_page: Callable[[str, int], None] | None = None) -> int:
+        """Drop the views' rows and positions and apply the whole log again."""
+        chosen = list(names or self.views)
+        with self._view_transaction() as conn:
+            for name in chosen:
+                for table in reversed(self.tables[name]):
+                    conn.execute(table.delete())
+                self.store.forget_tracking_in(conn, _tracking_name(name))
+        return self.catch_up(chosen, on_page=on_page)
+
+    def digest(self) -> tuple[str, int, dict[str, int]]:
+        """One SHA-256 over every view's rows (in key order), the log position it covers
+        (the lowest view position), and the row count per view."""
+        sha = hashlib.sha256()
+        counts: dict[str, int] = {}
+        with self.store.read() as conn:
+            for name in sorted(self.tables):
+                for table in self.tables[name]:
+                    keys = [c for c in table.primary_key.columns] or list(table.columns)
+                    rows = conn.execute(sa.select(table).order_by(*keys)).all()
+                    counts[str(table.name)] = len(rows)
+                    sha.update(table.name.encode())
+                    for row in rows:
+                        sha.update(orjson.dumps([_plain(v) for v in row]))
+        covered = min((self.position(name) for name in self.views), default=0)
+        return sha.hexdigest(), covered, counts
+
+    @contextmanager
+    def _view_transaction(self) -> Iterator[Connection]:
+        with map_db_errors(), self.store.engine.connect() as conn:
+            conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
+            with conn.begin():
+                yield conn
+
+
+def _tracking_name(view: str) -> str:
+    return f"view:{view}"
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,235 @@
+"""The first views: audit timeline, supervision board, statistics (issue 4, in part).
+
+Each view is a small set of handlers over stored records, applied a page at a time inside the
+runner's transaction; rebuilding from the log gives the same rows (their order of arrival
+does not matter where the view says so, e.g. the first case per item keeps the earliest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casechain.domain.calendar import SHANGHAI
+from casechain.domain.payloads import EVENT_LABELS
+from casechain.domain.rulepack import RulePack
+
+__all__ = ["BoardView", "StatisticsView", "TimelineView", "default_views"]
+
+Records = Sequence[tuple[int, dict[str, Any]]]
+_BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _local(moment: str) -> datetime:
+    return datetime.fromisoformat(moment).astimezone(SHANGHAI)
+
+
+class TimelineView:
+    """Audit timeline (全程留痕): every event with actor, source, occurred and recorded times
+    and the rule-pack version in force when it occurred."""
+
+    name = "timeline"
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        self.table = sa.Table(
+            "casechain_view_timeline", metadata,
+            sa.Column("position", _BIG, primary_key=True, autoincrement=False),
+            sa.Column("case_id", sa.String(64), nullable=False, index=True),
+            sa.Column("seq", sa.Integer(), nullable=False),
+            sa.Column("type", sa.String(64), nullable=False),
+            sa.Column("label", sa.String(64), nullable=False),
+            sa.Column("event_id", sa.String(36), nullable=False),
+            sa.Column("actor_id", sa.String(128), nullable=False),
+            sa.Column("actor_role", sa.String(64), nullable=False),
+            sa.Column("actor_org", sa.String(128)),
+            sa.Column("cert_no", sa.String(64)),
+            sa.Column("source", sa.String(128)),
+            sa.Column("occurred_at", sa.String(40), nullable=False),
+            sa.Column("recorded_at", sa.String(40), nullable=False),
+            sa.Column("rules_version", sa.String(10)),
+        )
+        return [self.table]
+
+    def apply(self, conn: Connection, records: Records) -> None:
+        rows = []
+        for position, r in records:
+            version = self.pack.in_force(_local(r["occurred_at"]).date())
+            actor = r["actor"]
+            rows.append({
+                "position": position, "case_id": r["case_id"], "seq": r["seq"],
+                "type": r["type"], "label": EVENT_LABELS.get(r["type"], r["type"]),
+                "event_id": r["event_id"], "actor_id": actor["id"], "actor_role": actor["role"],
+                "actor_org": actor.get("org"), "cert_no": actor.get("cert_no"),
+                "source": r.get("source"), "occurred_at": r["occurred_at"],
+                "recorded_at": r["recorded_at"],
+                "rules_version": version.effective_from.isoformat() if version else None})
+        conn.execute(self.table.insert(), rows)
+
+
+class BoardView:
+    """Supervision board (监管看板): one row per case — jurisdiction, team, stage, state,
+    item, officers, subject — for counts and lists by any of them."""
+
+    name = "board"
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        self.table = sa.Table(
+            "casechain_view_board", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("jurisdiction", sa.String(12), nullable=False, index=True),
+            sa.Column("district", sa.String(6), nullable=False),
+            sa.Column("team", sa.String(16)),
+            sa.Column("stage", sa.String(16), nullable=False),
+            sa.Column("state", sa.String(64), nullable=False),
+            sa.Column("referral_state", sa.String(64)),
+            sa.Column("item_code", sa.String(64)),
+            sa.Column("officers", sa.Text()),
+            sa.Column("subject_name", sa.Text()),
+            sa.Column("last_position", _BIG, nullable=False),
+        )
+        return [self.table]
+
+    def apply(self, conn: Connection, records: Records) -> None:
+        t = self.table
+        case_ids = sorted({r["case_id"] for _, r in records})
+        current = {row.case_id: dict(row._mapping) for row in conn.execute(
+            sa.select(t).where(t.c.case_id.in_(case_ids)))} if case_ids else {}
+        fresh = set(case_ids) - set(current)
+        for position, r in records:
+            row = current.setdefault(r["case_id"], {"case_id": r["case_id"], "team": None,
+                                                    "referral_state": None, "item_code": None,
+                                                    "officers": None, "subject_name": None})
+            self._fold(row, position, r)
+        for case_id in case_ids:
+            row = current[case_id]
+            if case_id in fresh:
+                conn.execute(t.insert().values(**row))
+            else:
+                conn.execute(t.update().where(t.c.case_id == case_id).values(**row))
+
+    def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
+        stage, _, name = r["type"].partition(".")
+        payload = r["payload"]
+        row.update(jurisdiction=r["jurisdiction"], district=r["jurisdiction"][:6],
+                   last_position=position)
+        if stage == "referral":
+            row["referral_state"] = name
+        else:
+            row["stage"], row["state"] = stage, name
+        if "item_code" in payload:
+            row["item_code"] = payload["item_code"]
+            version = self.pack.in_force(_local(r["occurred_at"]).date())
+            item = version.item(payload["item_code"]) if version else None
+            row["team"] = item.team if item else row["team"]
+        if "subject" in payload:
+            row["subject_name"] = payload["subject"].get("name")
+        officers = payload.get("officers")
+        if officers:
+            row["officers"] = ",".join(sorted(str(o.get("id")) for o in officers))
+        row.setdefault("stage", stage)
+        row.setdefault("state", name)
+
+
+_METRICS = {"penalty.case_filed": "filed", "penalty.decided": "decided",
+            "penalty.closed": "closed", "referral.transferred": "referred"}
+
+
+class StatisticsView:
+    """Statistics (统计): filed / decided / closed / referred per team, district and month;
+    the first case filed under each item (首案突破)."""
+
+    name = "statistics"
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        self.cases = sa.Table(
+            "casechain_view_stats_cases", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("team", sa.String(16), nullable=False),
+        )
+        self.counts = sa.Table(
+            "casechain_view_stats", metadata,
+            sa.Column("team", sa.String(16), primary_key=True),
+            sa.Column("district", sa.String(6), primary_key=True),
+            sa.Column("month", sa.String(7), primary_key=True),
+            sa.Column("metric", sa.String(16), primary_key=True),
+            sa.Column("count", sa.Integer(), nullable=False),
+        )
+        self.first = sa.Table(
+            "casechain_view_first_cases", metadata,
+            sa.Column("item_code", sa.String(64), primary_key=True),
+            sa.Column("case_id", sa.String(64), nullable=False),
+            sa.Column("filed_at", sa.String(40), nullable=False),
+        )
+        return [self.cases, self.counts, self.first]
+
+    def apply(self, conn: Connection, records: Records) -> None:
+        wanted = [(p, r) for p, r in records if r["type"] in _METRICS]
+        if not wanted:
+            return
+        teams = self._teams(conn, wanted)
+        totals: dict[tuple[str, str, str, str], int] = {}
+        for _, r in wanted:
+            team = teams.get(r["case_id"], "未知")
+            key = (team, r["jurisdiction"][:6], _local(r["occurred_at"]).strftime("%Y-%m"),
+                   _METRICS[r["type"]])
+            totals[key] = totals.get(key, 0) + 1
+            if r["type"] == "penalty.case_filed":
+                self._first_case(conn, r)
+        c = self.counts.c
+        for (team, district, month, metric), n in sorted(totals.items()):
+            where = sa.and_(c.team == team, c.district == district, c.month == month,
+                            c.metric == metric)
+            done = conn.execute(self.counts.update().where(where).values(count=c.count + n))
+            if done.rowcount == 0:
+                conn.execute(self.counts.insert().values(team=team, district=district,
+                                                         month=month, metric=metric, count=n))
+
+    def _teams(self, conn: Connection, records: Records) -> dict[str, str]:
+        teams: dict[str, str] = {}
+        for _, r in records:
+            if r["type"] == "penalty.case_filed":
+                on = _local(r["occurred_at"]).date()
+                version = self.pack.in_force(on)
+                item = version.item(r["payload"]["item_code"]) if version else None
+                team = item.team if item else "未知"
+                teams[r["case_id"]] = team
+                conn.execute(self.cases.delete().where(self.cases.c.case_id == r["case_id"]))
+                conn.execute(self.cases.insert().values(case_id=r["case_id"], team=team))
+        missing = sorted({r["case_id"] for _, r in records} - set(teams))
+        if missing:
+            c = self.cases.c
+            teams.update({row.case_id: row.team for row in conn.execute(
+                sa.select(c.case_id, c.team).where(c.case_id.in_(missing)))})
+        return teams
+
+    def _first_case(self, conn: Connection, r: dict[str, Any]) -> None:
+        f = self.first.c
+        item = r["payload"]["item_code"]
+        filed = _local(r["occurred_at"]).isoformat()
+        row = conn.execute(sa.select(f.case_id, f.filed_at).where(f.item_code == item)).first()
+        if row is None:
+            conn.execute(self.first.insert().values(item_code=item, case_id=r["case_id"],
+                                                    filed_at=filed))
+        elif (filed, r["case_id"]) < (row.filed_at, row.case_id):
+            conn.execute(self.first.update().where(f.item_code == item).values(
+                case_id=r["case_id"], filed_at=filed))
+
+
+def default_views(pack: RulePack) -> list[Any]:
+    """The views `casechain projections` maintains."""
+    return [TimelineView(pack), BoardView(pack), StatisticsView(pack)]
+
+
