@@ -49,4 +49,4 @@ def open_case_log(db: str | None = None, rules: str | RuleBook | None = None) ->
 def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionRunner:
     """The projection runner over the case log's store, with the default views."""
     pack = load_pack(rules_path_from(rules))
-    return ProjectionRunner(case_log.store, default_views(pack))
+    return ProjectionRunner(case_log.store, default_views(pack, calendar_of(pack)))

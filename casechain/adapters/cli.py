@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,9 +25,12 @@ from casechain.adapters.rulepack_files import (
     load_pack,
 )
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
+from casechain.domain.calendar import SHANGHAI
+from casechain.domain.deadlines import ALERT_LABELS, evaluate
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
+from casechain.projections import read_clocks
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -324,6 +327,56 @@ def projections_run(db: DbOption = None, rules: RulesOption = None,
         pass
     finally:
         case_log.close()
+
+
+# -- alerts ------------------------------------------------------------------------------
+@app.command()
+def alerts(db: DbOption = None, rules: RulesOption = None,
+           as_of: Annotated[str | None, typer.Option(
+               "--as-of", help="Instant to evaluate at, ISO 8601 (no offset: Asia/Shanghai) "
+                               "[default: now]")] = None,
+           scope: Annotated[str | None, typer.Option(
+               "--scope", help="Division-code prefix, e.g. 330106")] = None,
+           code: Annotated[str | None, typer.Option("--code", help="Only this alert code")] = None,
+           as_json: JsonOption = False) -> None:
+    """Running statutory deadlines that are yellow (20% or less left) or red (overdue)."""
+    moment = _instant(as_of)
+    if code is not None and code not in ALERT_LABELS:
+        err.print(f"[red]error:[/red] --code {code!r} is not one of {', '.join(ALERT_LABELS)}")
+        raise typer.Exit(2)
+    case_log = _open(db, rules)
+    try:
+        runner = open_projections(case_log, rules)
+        runner.catch_up(["deadlines"])
+        view = runner.views["deadlines"]
+        with case_log.store.read() as conn:
+            clocks = list(read_clocks(conn, view.table, scope, code))  # type: ignore[attr-defined]
+    finally:
+        case_log.close()
+    found = [e for e in (evaluate(c, moment) for c in clocks)
+             if e is not None and e.colour in ("yellow", "red")]
+    found.sort(key=lambda e: (e.due_at, e.clock.case_id, e.clock.code, e.clock.part))
+    listed = [e.as_alert() for e in found]
+    if as_json:
+        sys.stdout.write(orjson.dumps(listed).decode() + "\n")
+        return
+    for alert in listed:
+        colour = {"red": "红", "yellow": "黄"}[alert["severity"]]
+        out.print(f"{colour} {alert['severity']:6} {alert['code']:20} {alert['case_id']:20} "
+                  f"due {alert['due_at']}  {alert['detail']}", markup=False)
+    out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
+
+
+def _instant(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(SHANGHAI)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error:[/red] --as-of {text!r} is not an ISO 8601 instant "
+                  "(e.g. 2025-10-15T09:00:00+08:00)")
+        raise typer.Exit(2) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 # -- simulate -----------------------------------------------------------------------

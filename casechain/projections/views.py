@@ -14,9 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.domain.calendar import SHANGHAI
+from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
+from casechain.projections.clocks import ClocksView
 
 __all__ = ["BoardView", "StatisticsView", "TimelineView", "default_views"]
 
@@ -228,8 +229,9 @@ class StatisticsView:
                 case_id=r["case_id"], filed_at=filed))
 
 
-def default_views(pack: RulePack) -> list[Any]:
+def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
     """The views `casechain projections` maintains."""
-    return [TimelineView(pack), BoardView(pack), StatisticsView(pack)]
+    return [TimelineView(pack), BoardView(pack), StatisticsView(pack),
+            ClocksView(pack, calendar)]
 
 

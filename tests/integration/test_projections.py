@@ -39,9 +39,10 @@ def test_views_catch_up_with_the_whole_log(store_url: str) -> None:
     try:
         events = fill(log, 60)
         runner = open_projections(log)
-        assert [s.lag for s in runner.status()] == [events] * 3
-        assert runner.catch_up() == events * 3
-        assert [s.lag for s in runner.status()] == [0, 0, 0]
+        views = len(runner.views)
+        assert [s.lag for s in runner.status()] == [events] * views
+        assert runner.catch_up() == events * views
+        assert {s.lag for s in runner.status()} == {0}
         assert count(log, "casechain_view_timeline") == events
         assert count(log, "casechain_view_board") == 60
         assert count(log, "casechain_view_stats", "WHERE metric = 'filed'") == 60
@@ -106,7 +107,7 @@ def test_views_follow_a_writer_that_keeps_appending(store_url: str) -> None:
         stop.set()
         worker.join()
     try:
-        assert [s.lag for s in runner.status()] == [0, 0, 0]
+        assert {s.lag for s in runner.status()} == {0}
         assert count(log, "casechain_view_timeline") == total
         fresh = runner.digest()
         runner.rebuild()
@@ -132,13 +133,13 @@ def test_a_worker_killed_mid_stream_resumes_without_double_counting(tmp_path: Pa
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             positions = [s.position for s in runner.status()]
-            if 0 < sum(positions) < 3 * events:
+            if 0 < sum(positions) < len(positions) * events:
                 break
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         interrupted = [s.position for s in runner.status()]
-        assert sum(interrupted) < 3 * events, "the worker finished before it could be killed"
+        assert sum(interrupted) < len(interrupted) * events, "finished before it was killed"
         runner.catch_up()
         assert count(log, "casechain_view_timeline") == events
         assert count(log, "casechain_view_stats", "WHERE metric = 'filed'") == 600
