@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import sqlalchemy as sa
 import typer
 import yaml
 from rich.console import Console
@@ -30,7 +31,7 @@ from casechain.domain.deadlines import ALERT_LABELS, evaluate
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
-from casechain.projections import read_clocks
+from casechain.projections import read_clocks, response_shares
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -327,6 +328,90 @@ def projections_run(db: DbOption = None, rules: RulesOption = None,
         pass
     finally:
         case_log.close()
+
+
+# -- board and 1315 -------------------------------------------------------------------
+@app.command()
+def board(db: DbOption = None, rules: RulesOption = None,
+          scope: Annotated[str | None, typer.Option("--scope", help="Division-code prefix")] = None,
+          team: Annotated[str | None, typer.Option("--team")] = None,
+          stage: Annotated[str | None, typer.Option("--stage")] = None,
+          state: Annotated[str | None, typer.Option("--state")] = None,
+          item: Annotated[str | None, typer.Option("--item")] = None,
+          officer: Annotated[str | None, typer.Option("--officer", help="Officer id")] = None,
+          count_by: Annotated[str | None, typer.Option(
+              "--count-by", help="district, team, stage, state or item_code")] = None,
+          as_json: JsonOption = False) -> None:
+    """Supervision board (监管看板): cases filtered by scope, team, stage, state, item,
+    officer — listed, or counted by one of them."""
+    groups = ("district", "team", "stage", "state", "item_code")
+    if count_by is not None and count_by not in groups:
+        err.print(f"[red]error:[/red] --count-by {count_by!r} is not one of {', '.join(groups)}")
+        raise typer.Exit(2)
+    case_log = _open(db, rules)
+    try:
+        runner = open_projections(case_log, rules)
+        runner.catch_up(["board"])
+        table = runner.views["board"].table  # type: ignore[attr-defined]
+        c = table.c
+        query = sa.select(table)
+        for column, value in (("team", team), ("stage", stage), ("state", state),
+                              ("item_code", item)):
+            if value is not None:
+                query = query.where(c[column] == value)
+        if scope:
+            query = query.where(c.jurisdiction.like(f"{scope}%"))
+        if officer:
+            query = query.where(c.officers.like(f"%{officer}%"))
+        with case_log.store.read() as conn:
+            rows = [{str(k): v for k, v in r._mapping.items()}
+                    for r in conn.execute(query.order_by(c.case_id))]
+    finally:
+        case_log.close()
+    if officer:
+        rows = [r for r in rows if officer in (r["officers"] or "").split(",")]
+    if count_by:
+        counts: dict[str, int] = {}
+        for row in rows:
+            key = str(row[count_by] or "")
+            counts[key] = counts.get(key, 0) + 1
+        if as_json:
+            sys.stdout.write(orjson.dumps(counts, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+        else:
+            for key, n in sorted(counts.items()):
+                out.print(f"{key or '-':24} {n:>8}", markup=False)
+        return
+    if as_json:
+        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+        return
+    for row in rows:
+        out.print(f"{row['case_id']:20} {row['jurisdiction']:10} {row['team'] or '-':6} "
+                  f"{STAGE_LABELS.get(row['stage'], row['stage'])} {row['state']:24} "
+                  f"{row['item_code'] or '-':10} {row['subject_name'] or ''}", markup=False)
+    out.print(f"{len(rows)} case(s) (案件 {len(rows)} 件)")
+
+
+@app.command("response")
+def response_1315(db: DbOption = None, rules: RulesOption = None,
+                  as_json: JsonOption = False) -> None:
+    """1315 response: urgent clues per team and district, and the share acknowledged within
+    1, departed within 3 and arrived within 15 minutes."""
+    case_log = _open(db, rules)
+    try:
+        runner = open_projections(case_log, rules)
+        runner.catch_up(["response"])
+        with case_log.store.read() as conn:
+            shares = response_shares(conn, runner.views["response"].table)  # type: ignore[attr-defined]
+    finally:
+        case_log.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps(shares).decode() + "\n")
+        return
+    for row in shares:
+        out.print(f"{row['team']:16} {row['district']:8} {row['urgent_clues']:>5} urgent  "
+                  f"1分钟接收 {row['acknowledged_within_1_min']:.0%}  "
+                  f"3分钟出发 {row['departed_within_3_min']:.0%}  "
+                  f"15分钟到达 {row['arrived_within_15_min']:.0%}", markup=False)
 
 
 # -- alerts ------------------------------------------------------------------------------

@@ -2,17 +2,26 @@
 
 from casechain.projections.clocks import ClocksView, read_clocks
 from casechain.projections.machinery import PAGE, ProjectionRunner, View, ViewStatus
-from casechain.projections.views import BoardView, StatisticsView, TimelineView, default_views
+from casechain.projections.views import (
+    BoardView,
+    ResponseView,
+    StatisticsView,
+    TimelineView,
+    default_views,
+    response_shares,
+)
 
 __all__ = [
-           "PAGE",
-           "BoardView",
-           "ClocksView",
-           "ProjectionRunner",
-           "StatisticsView",
-           "TimelineView",
-           "View",
-           "ViewStatus",
-           "default_views",
-           "read_clocks",
+    "PAGE",
+    "BoardView",
+    "ClocksView",
+    "ProjectionRunner",
+    "ResponseView",
+    "StatisticsView",
+    "TimelineView",
+    "View",
+    "ViewStatus",
+    "default_views",
+    "read_clocks",
+    "response_shares",
 ]

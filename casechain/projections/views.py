@@ -19,7 +19,14 @@ from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 
-__all__ = ["BoardView", "StatisticsView", "TimelineView", "default_views"]
+__all__ = [
+    "BoardView",
+    "ResponseView",
+    "StatisticsView",
+    "TimelineView",
+    "default_views",
+    "response_shares",
+]
 
 Records = Sequence[tuple[int, dict[str, Any]]]
 _BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -141,6 +148,77 @@ class BoardView:
         row.setdefault("state", name)
 
 
+class ResponseView:
+    """1315 response (1315 响应): for urgent clues, minutes from dispatch to acknowledge,
+    depart and arrive, per case, with the dispatching team and district."""
+
+    name = "response"
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        self.table = sa.Table(
+            "casechain_view_response", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("district", sa.String(6), nullable=False),
+            sa.Column("team", sa.String(64)),
+            sa.Column("urgent", sa.Boolean(), nullable=False),
+            sa.Column("dispatched_at", sa.String(40)),
+            sa.Column("acknowledged_s", sa.Float()),
+            sa.Column("departed_s", sa.Float()),
+            sa.Column("arrived_s", sa.Float()),
+        )
+        return [self.table]
+
+    def apply(self, conn: Connection, records: Records) -> None:
+        t = self.table
+        for _, r in records:
+            kind = r["type"]
+            if kind == "supervision.clue_registered":
+                conn.execute(t.delete().where(t.c.case_id == r["case_id"]))
+                conn.execute(t.insert().values(case_id=r["case_id"],
+                                               district=r["jurisdiction"][:6],
+                                               urgent=bool(r["payload"].get("urgent"))))
+            elif kind == "supervision.dispatched":
+                conn.execute(t.update().where(t.c.case_id == r["case_id"]).values(
+                    dispatched_at=r["occurred_at"], team=r["payload"].get("team")))
+            elif kind in ("supervision.acknowledged", "supervision.departed",
+                          "supervision.arrived"):
+                row = conn.execute(sa.select(t.c.dispatched_at).where(
+                    t.c.case_id == r["case_id"])).first()
+                if row is not None and row.dispatched_at:
+                    seconds = (_local(r["occurred_at"]) - _local(row.dispatched_at)
+                               ).total_seconds()
+                    column = kind.split(".")[1] + "_s"
+                    conn.execute(t.update().where(t.c.case_id == r["case_id"]).values(
+                        **{column: seconds}))
+
+
+def response_shares(conn: Connection, table: sa.Table) -> list[dict[str, Any]]:
+    """Per team and district: urgent clues dispatched, and the share acknowledged within 1,
+    departed within 3 and arrived within 15 minutes (the Hangzhou 1315 standard)."""
+    c = table.c
+    rows = conn.execute(sa.select(c.team, c.district, c.acknowledged_s, c.departed_s,
+                                  c.arrived_s).where(sa.and_(c.urgent.is_(True),
+                                                             c.dispatched_at.is_not(None)))
+                        .order_by(c.team, c.district)).all()
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        groups.setdefault((row.team or "", row.district), []).append(row)
+    out = []
+    for (team, district), members in sorted(groups.items()):
+        n = len(members)
+
+        def share(field: str, limit: float, members: list[Any] = members, n: int = n) -> float:
+            met = sum(1 for m in members if getattr(m, field) is not None
+                      and getattr(m, field) <= limit)
+            return round(met / n, 4)
+
+        out.append({"team": team, "district": district, "urgent_clues": n,
+                    "acknowledged_within_1_min": share("acknowledged_s", 60),
+                    "departed_within_3_min": share("departed_s", 180),
+                    "arrived_within_15_min": share("arrived_s", 900)})
+    return out
+
+
 _METRICS = {"penalty.case_filed": "filed", "penalty.decided": "decided",
             "penalty.closed": "closed", "referral.transferred": "referred"}
 
@@ -231,7 +309,7 @@ class StatisticsView:
 
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
     """The views `casechain projections` maintains."""
-    return [TimelineView(pack), BoardView(pack), StatisticsView(pack),
+    return [TimelineView(pack), BoardView(pack), StatisticsView(pack), ResponseView(),
             ClocksView(pack, calendar)]
 
 

@@ -1,0 +1,71 @@
+"""The supervision board and the 1315 response view, as a supervisor queries them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from casechain.adapters.cli import app
+from tests.factories import OFFICERS, write_log
+from tests.stories import SH, Story
+
+runner = CliRunner()
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+def imported(tmp_path: Path, *stories: Story) -> str:
+    db = str(tmp_path / "board.db")
+    events = [e for story in stories for e in story.events]
+    result = runner.invoke(app, ["import", str(write_log(tmp_path / "l.jsonl", events)),
+                                 "--db", db])
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def test_the_board_lists_and_counts_cases_by_stage_team_and_officer(tmp_path: Path) -> None:
+    """Filters narrow the list; --count-by counts; an officer finds the cases naming them."""
+    filed = Story("HZ-B1").filed(item="330217001")
+    decided = Story("HZ-B2").prepared(item="330221005")
+    decided.decide(fine=20000)
+    other_officers = [{"id": "O9001", "cert_no": "33019000001"},
+                      {"id": "O9002", "cert_no": "33019000002"}]
+    elsewhere = Story("HZ-B3").filed(item="330217001", officers=other_officers)
+    db = imported(tmp_path, filed, decided, elsewhere)
+    listed = json.loads(runner.invoke(app, ["board", "--db", db, "--stage", "penalty",
+                                            "--state", "decided", "--json"]).stdout)
+    assert [r["case_id"] for r in listed] == ["HZ-B2"]
+    assert listed[0]["team"] == "市场监管"
+    by_team = json.loads(runner.invoke(app, ["board", "--db", db, "--count-by", "team",
+                                             "--json"]).stdout)
+    assert by_team == {"市场监管": 1, "综合执法": 2}
+    mine = json.loads(runner.invoke(app, ["board", "--db", db, "--officer", OFFICERS[0]["id"],
+                                          "--json"]).stdout)
+    assert sorted(r["case_id"] for r in mine) == ["HZ-B1", "HZ-B2"]
+
+
+def urgent(case_id: str, team: str, ack: int, depart: int, arrive: int) -> Story:
+    story = Story(case_id, start=at("2025-09-01T09:00:00"))
+    story.add("supervision.clue_registered", at=at("2025-09-01T09:00:00"), urgent=True)
+    story.add("supervision.dispatched", at=at("2025-09-01T09:01:00"), team=team)
+    story.add("supervision.acknowledged", at=at(f"2025-09-01T09:01:{ack:02d}"))
+    story.add("supervision.departed", at=at(f"2025-09-01T09:0{1 + depart // 60}:{depart % 60:02d}"))
+    story.add("supervision.arrived", at=at(f"2025-09-01T09:{1 + arrive // 60:02d}:"
+                                           f"{arrive % 60:02d}"))
+    return story
+
+
+def test_1315_shares_per_team_and_district(tmp_path: Path) -> None:
+    """Two urgent clues of one team: one met every step, the other arrived after 16 minutes:
+    shares 100% / 100% / 50% (Hangzhou 1315)."""
+    db = imported(tmp_path, urgent("HZ-U1", "西湖中队", 30, 120, 600),
+                  urgent("HZ-U2", "西湖中队", 50, 170, 960))
+    shares = json.loads(runner.invoke(app, ["response", "--db", db, "--json"]).stdout)
+    assert shares == [{"team": "西湖中队", "district": "330106", "urgent_clues": 2,
+                       "acknowledged_within_1_min": 1.0, "departed_within_3_min": 1.0,
+                       "arrived_within_15_min": 0.5}]
