@@ -57,10 +57,24 @@ class ClocksView:
         return [self.table]
 
     def apply(self, conn: Connection, records: Records) -> None:
-        for _position, record in records:
-            handler = getattr(self, "_" + record["type"].replace(".", "_"), None)
-            if handler is not None:
-                handler(conn, record)
+        # A page at a time: load the clocks of the page's cases, run the handlers on them in
+        # memory, write the cases' clocks back — a few statements a page, not a few an event.
+        relevant = [r for _, r in records if r["type"] in _HANDLERS]
+        if not relevant:
+            return
+        t = self.table
+        case_ids = sorted({r["case_id"] for r in relevant})
+        clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
+        for chunk in _chunks(case_ids, 500):
+            for row in conn.execute(sa.select(t).where(t.c.case_id.in_(chunk))):
+                clocks[row.case_id][(row.code, row.part)] = dict(row._mapping)
+        for record in relevant:
+            _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
+        for chunk in _chunks(case_ids, 500):
+            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
+        rows = [row for case_id in case_ids for row in clocks[case_id].values()]
+        if rows:
+            conn.execute(t.insert(), [{str(k): v for k, v in row.items()} for row in rows])
 
     # -- helpers ------------------------------------------------------------------------
     def _general(self, record: dict[str, Any]) -> General:
@@ -68,28 +82,25 @@ class ClocksView:
         version = self.pack.in_force(day) or self.pack.versions[0]
         return version.general
 
-    def _start(self, conn: Connection, record: dict[str, Any], code: str,
+    @staticmethod
+    def _start(case: Case, record: dict[str, Any], code: str,
                due: datetime | tuple[datetime, str | None], *, part: str = "", days: int = 0,
                fine: float = 0.0, instant: bool = False, urgent: bool = False) -> None:
         base_due, note = due if isinstance(due, tuple) else (due, None)
-        t = self.table.c
-        conn.execute(self.table.delete().where(sa.and_(
-            t.case_id == record["case_id"], t.code == code, t.part == part)))
-        conn.execute(self.table.insert().values(
-            case_id=record["case_id"], code=code, part=part, jurisdiction=record["jurisdiction"],
-            started_at=record["occurred_at"], base_due=base_due.isoformat(), days=days,
-            suspended_seconds=0.0, suspended_since=None, stopped_at=None, fine=fine,
-            instant=instant, urgent=urgent, note=note))
+        case[(code, part)] = {
+            "case_id": record["case_id"], "code": code, "part": part,
+            "jurisdiction": record["jurisdiction"], "started_at": record["occurred_at"],
+            "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
+            "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
+            "urgent": urgent, "note": note}
 
-    def _stop(self, conn: Connection, record: dict[str, Any], codes: tuple[str, ...],
+    @staticmethod
+    def _stop(case: Case, record: dict[str, Any], codes: tuple[str, ...],
               part: str | None = None) -> None:
-        t = self.table.c
-        where = [t.case_id == record["case_id"], t.code.in_(codes), t.stopped_at.is_(None),
-                 t.instant.is_(False)]
-        if part is not None:
-            where.append(t.part == part)
-        conn.execute(self.table.update().where(sa.and_(*where)).values(
-            stopped_at=record["occurred_at"]))
+        for (code, row_part), row in case.items():
+            if (code in codes and row["stopped_at"] is None and not row["instant"]
+                    and (part is None or row_part == part)):
+                row["stopped_at"] = record["occurred_at"]
 
     def _deadline(self, start: str, days: int, working: bool) -> tuple[datetime, str | None]:
         """The due instant, and a note when it could not use the statutory calendar."""
@@ -106,109 +117,115 @@ class ClocksView:
                          "until then")
 
     # -- handlers -----------------------------------------------------------------------
-    def _penalty_case_filed(self, conn: Connection, r: dict[str, Any]) -> None:
+    def _case_filed(self, case: Case, r: dict[str, Any]) -> None:
         days = self._general(r).decision_days
-        self._start(conn, r, "DECISION_OVERDUE", self._deadline(r["occurred_at"], days, False),
+        self._start(case, r, "DECISION_OVERDUE", self._deadline(r["occurred_at"], days, False),
                     days=days)
 
-    def _penalty_deadline_extended(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        for row in conn.execute(sa.select(t.started_at, t.days).where(sa.and_(
-                t.case_id == r["case_id"], t.code == "DECISION_OVERDUE"))):
-            days = row.days + int(r["payload"]["days"])
-            due, note = self._deadline(row.started_at, days, False)
-            conn.execute(self.table.update().where(sa.and_(
-                t.case_id == r["case_id"], t.code == "DECISION_OVERDUE")).values(
-                days=days, base_due=due.isoformat(), note=note))
+    def _deadline_extended(self, case: Case, r: dict[str, Any]) -> None:
+        row = case.get(("DECISION_OVERDUE", ""))
+        if row is not None:
+            row["days"] += int(r["payload"]["days"])
+            due, row["note"] = self._deadline(row["started_at"], row["days"], False)
+            row["base_due"] = due.isoformat()
 
-    def _penalty_clock_suspended(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        conn.execute(self.table.update().where(sa.and_(
-            t.case_id == r["case_id"], t.code == "DECISION_OVERDUE",
-            t.suspended_since.is_(None))).values(suspended_since=r["occurred_at"]))
+    def _clock_suspended(self, case: Case, r: dict[str, Any]) -> None:
+        row = case.get(("DECISION_OVERDUE", ""))
+        if row is not None and row["suspended_since"] is None:
+            row["suspended_since"] = r["occurred_at"]
 
-    def _penalty_clock_resumed(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        for row in conn.execute(sa.select(t.suspended_since, t.suspended_seconds).where(sa.and_(
-                t.case_id == r["case_id"], t.code == "DECISION_OVERDUE",
-                t.suspended_since.is_not(None)))):
-            paused = (_at(r["occurred_at"]) - _at(row.suspended_since)).total_seconds()
-            conn.execute(self.table.update().where(sa.and_(
-                t.case_id == r["case_id"], t.code == "DECISION_OVERDUE")).values(
-                suspended_since=None, suspended_seconds=row.suspended_seconds + paused))
+    def _clock_resumed(self, case: Case, r: dict[str, Any]) -> None:
+        row = case.get(("DECISION_OVERDUE", ""))
+        if row is not None and row["suspended_since"] is not None:
+            paused = (_at(r["occurred_at"]) - _at(row["suspended_since"])).total_seconds()
+            row["suspended_seconds"] += paused
+            row["suspended_since"] = None
 
-    def _penalty_decided(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, ("DECISION_OVERDUE",))
+    def _decided(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("DECISION_OVERDUE",))
         days = self._general(r).service_working_days
-        self._start(conn, r, "SERVICE_OVERDUE", self._deadline(r["occurred_at"], days, True),
-                    days=days, fine=float(sum(p.get("amount") or 0 for p in r["payload"]
-                                              ["penalties"] if p["kind"] == "fine")))
+        fine = float(sum(p.get("amount") or 0 for p in r["payload"]["penalties"]
+                         if p["kind"] == "fine"))
+        self._start(case, r, "SERVICE_OVERDUE", self._deadline(r["occurred_at"], days, True),
+                    days=days, fine=fine)
 
-    def _penalty_decision_served(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        fine = conn.execute(sa.select(t.fine).where(sa.and_(
-            t.case_id == r["case_id"], t.code == "SERVICE_OVERDUE"))).scalar() or 0.0
-        self._stop(conn, r, ("SERVICE_OVERDUE",))
+    def _decision_served(self, case: Case, r: dict[str, Any]) -> None:
+        service = case.get(("SERVICE_OVERDUE", ""))
+        fine = service["fine"] if service is not None else 0.0
+        self._stop(case, r, ("SERVICE_OVERDUE",))
         if fine > 0:
             days = self._general(r).payment_days
-            self._start(conn, r, "PAYMENT_OVERDUE", self._deadline(r["occurred_at"], days, False),
+            self._start(case, r, "PAYMENT_OVERDUE", self._deadline(r["occurred_at"], days, False),
                         days=days, fine=fine)
 
-    def _penalty_paid(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, ("PAYMENT_OVERDUE",))
+    def _paid(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("PAYMENT_OVERDUE",))
 
-    def _penalty_closed(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, tuple(c for c in _ALL if c != "HEARING_NOTICE_LATE"))
+    def _closed(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, tuple(c for c in _ALL if c != "HEARING_NOTICE_LATE"))
 
-    _penalty_terminated = _penalty_closed
-
-    def _penalty_hearing_noticed(self, conn: Connection, r: dict[str, Any]) -> None:
+    def _hearing_noticed(self, case: Case, r: dict[str, Any]) -> None:
         days = self._general(r).hearing_notice_working_days
         earliest = self._deadline(r["occurred_at"], days, True)[0] - timedelta(days=1)
         hearing_at = _at(r["payload"]["hearing_at"])
         if hearing_at < earliest:
-            self._start(conn, r, "HEARING_NOTICE_LATE", hearing_at, days=days, instant=True)
+            self._start(case, r, "HEARING_NOTICE_LATE", hearing_at, days=days, instant=True)
 
-    def _penalty_measure_imposed(self, conn: Connection, r: dict[str, Any]) -> None:
+    def _measure_imposed(self, case: Case, r: dict[str, Any]) -> None:
         days = self._general(r).measure_days
-        self._start(conn, r, "MEASURE_OVERDUE", self._deadline(r["occurred_at"], days, False),
+        self._start(case, r, "MEASURE_OVERDUE", self._deadline(r["occurred_at"], days, False),
                     part=f"{r['seq']:06d}", days=days)
 
-    def _penalty_measure_released(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        oldest = conn.execute(sa.select(t.part).where(sa.and_(
-            t.case_id == r["case_id"], t.code == "MEASURE_OVERDUE", t.stopped_at.is_(None)))
-            .order_by(t.part).limit(1)).scalar()
-        if oldest is not None:
-            self._stop(conn, r, ("MEASURE_OVERDUE",), part=oldest)
+    def _measure_released(self, case: Case, r: dict[str, Any]) -> None:
+        running = sorted(part for (code, part), row in case.items()
+                         if code == "MEASURE_OVERDUE" and row["stopped_at"] is None)
+        if running:
+            self._stop(case, r, ("MEASURE_OVERDUE",), part=running[0])
 
-    def _supervision_clue_registered(self, conn: Connection, r: dict[str, Any]) -> None:
+    def _clue_registered(self, case: Case, r: dict[str, Any]) -> None:
         if r["payload"].get("urgent"):
-            # Remember the urgency; the 1315 clocks start when the clue is dispatched.
-            self._start(conn, r, "URGENT_CLUE", _at(r["occurred_at"]), instant=False,
-                        urgent=True)
-            self._stop(conn, r, ("URGENT_CLUE",))
+            # Remember the urgency (not an alert code); the 1315 clocks start at dispatch.
+            self._start(case, r, "URGENT_CLUE", _at(r["occurred_at"]), urgent=True)
+            case[("URGENT_CLUE", "")]["stopped_at"] = r["occurred_at"]
 
-    def _supervision_dispatched(self, conn: Connection, r: dict[str, Any]) -> None:
-        t = self.table.c
-        urgent = conn.execute(sa.select(t.case_id).where(sa.and_(
-            t.case_id == r["case_id"], t.code == "URGENT_CLUE"))).first()
-        if urgent is None:
+    def _dispatched(self, case: Case, r: dict[str, Any]) -> None:
+        if ("URGENT_CLUE", "") not in case:
             return
         minutes = self._general(r).response_minutes
         start = _at(r["occurred_at"])
         for step in _STEPS:
-            self._start(conn, r, "RESPONSE_1315", start + timedelta(minutes=minutes[step]),
+            self._start(case, r, "RESPONSE_1315", start + timedelta(minutes=minutes[step]),
                         part=step, urgent=True)
 
-    def _supervision_acknowledged(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, ("RESPONSE_1315",), part="acknowledged")
+    def _responded(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("RESPONSE_1315",), part=r["type"].split(".")[1])
 
-    def _supervision_departed(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, ("RESPONSE_1315",), part="departed")
 
-    def _supervision_arrived(self, conn: Connection, r: dict[str, Any]) -> None:
-        self._stop(conn, r, ("RESPONSE_1315",), part="arrived")
+Case = dict[tuple[str, str], dict[str, Any]]
+_HANDLERS: dict[str, Any] = {
+    "penalty.case_filed": ClocksView._case_filed,
+    "penalty.deadline_extended": ClocksView._deadline_extended,
+    "penalty.clock_suspended": ClocksView._clock_suspended,
+    "penalty.clock_resumed": ClocksView._clock_resumed,
+    "penalty.decided": ClocksView._decided,
+    "penalty.decision_served": ClocksView._decision_served,
+    "penalty.paid": ClocksView._paid,
+    "penalty.closed": ClocksView._closed,
+    "penalty.terminated": ClocksView._closed,
+    "penalty.hearing_noticed": ClocksView._hearing_noticed,
+    "penalty.measure_imposed": ClocksView._measure_imposed,
+    "penalty.measure_released": ClocksView._measure_released,
+    "supervision.clue_registered": ClocksView._clue_registered,
+    "supervision.dispatched": ClocksView._dispatched,
+    "supervision.acknowledged": ClocksView._responded,
+    "supervision.departed": ClocksView._responded,
+    "supervision.arrived": ClocksView._responded,
+}
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for begin in range(0, len(items), size):
+        yield items[begin:begin + size]
 
 
 _ALL = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
