@@ -255,56 +255,72 @@ class StatisticsView:
         return [self.cases, self.counts, self.first]
 
     def apply(self, conn: Connection, records: Records) -> None:
-        wanted = [(p, r) for p, r in records if r["type"] in _METRICS]
+        wanted = [r for _, r in records if r["type"] in _METRICS]
         if not wanted:
             return
         teams = self._teams(conn, wanted)
         totals: dict[tuple[str, str, str, str], int] = {}
-        for _, r in wanted:
-            team = teams.get(r["case_id"], "未知")
-            key = (team, r["jurisdiction"][:6], _local(r["occurred_at"]).strftime("%Y-%m"),
-                   _METRICS[r["type"]])
+        firsts: dict[str, tuple[str, str]] = {}
+        for r in wanted:
+            key = (teams.get(r["case_id"], "未知"), r["jurisdiction"][:6],
+                   _local(r["occurred_at"]).strftime("%Y-%m"), _METRICS[r["type"]])
             totals[key] = totals.get(key, 0) + 1
             if r["type"] == "penalty.case_filed":
-                self._first_case(conn, r)
-        c = self.counts.c
-        for (team, district, month, metric), n in sorted(totals.items()):
-            where = sa.and_(c.team == team, c.district == district, c.month == month,
-                            c.metric == metric)
-            done = conn.execute(self.counts.update().where(where).values(count=c.count + n))
-            if done.rowcount == 0:
-                conn.execute(self.counts.insert().values(team=team, district=district,
-                                                         month=month, metric=metric, count=n))
+                candidate = (_local(r["occurred_at"]).isoformat(), r["case_id"])
+                item = r["payload"]["item_code"]
+                firsts[item] = min(firsts.get(item, candidate), candidate)
+        self._add_counts(conn, totals)
+        self._keep_first_cases(conn, firsts)
 
-    def _teams(self, conn: Connection, records: Records) -> dict[str, str]:
+    def _add_counts(self, conn: Connection, totals: dict[tuple[str, str, str, str], int]) -> None:
+        c = self.counts.c
+        months = sorted({key[2] for key in totals})
+        existing = {(row.team, row.district, row.month, row.metric): int(row._mapping["count"])
+                    for row in conn.execute(sa.select(self.counts).where(c.month.in_(months)))}
+        changed = [{"team": k[0], "district": k[1], "month": k[2], "metric": k[3],
+                    "count": existing.get(k, 0) + n} for k, n in sorted(totals.items())]
+        for row in changed:
+            if (row["team"], row["district"], row["month"], row["metric"]) in existing:
+                conn.execute(self.counts.update().where(sa.and_(
+                    c.team == row["team"], c.district == row["district"],
+                    c.month == row["month"], c.metric == row["metric"])).values(
+                    count=row["count"]))
+        fresh = [row for row in changed
+                 if (row["team"], row["district"], row["month"], row["metric"]) not in existing]
+        if fresh:
+            conn.execute(self.counts.insert(), fresh)
+
+    def _keep_first_cases(self, conn: Connection, firsts: dict[str, tuple[str, str]]) -> None:
+        if not firsts:
+            return
+        f = self.first.c
+        known = {row.item_code: (row.filed_at, row.case_id) for row in conn.execute(
+            sa.select(self.first).where(f.item_code.in_(sorted(firsts))))}
+        earlier = {item: best for item, best in firsts.items()
+                   if item not in known or best < known[item]}
+        if earlier:
+            conn.execute(self.first.delete().where(f.item_code.in_(sorted(earlier))))
+            conn.execute(self.first.insert(), [
+                {"item_code": item, "filed_at": filed, "case_id": case_id}
+                for item, (filed, case_id) in sorted(earlier.items())])
+
+    def _teams(self, conn: Connection, records: list[dict[str, Any]]) -> dict[str, str]:
         teams: dict[str, str] = {}
-        for _, r in records:
+        for r in records:
             if r["type"] == "penalty.case_filed":
-                on = _local(r["occurred_at"]).date()
-                version = self.pack.in_force(on)
+                version = self.pack.in_force(_local(r["occurred_at"]).date())
                 item = version.item(r["payload"]["item_code"]) if version else None
-                team = item.team if item else "未知"
-                teams[r["case_id"]] = team
-                conn.execute(self.cases.delete().where(self.cases.c.case_id == r["case_id"]))
-                conn.execute(self.cases.insert().values(case_id=r["case_id"], team=team))
-        missing = sorted({r["case_id"] for _, r in records} - set(teams))
+                teams[r["case_id"]] = item.team if item else "未知"
+        c = self.cases.c
+        if teams:
+            conn.execute(self.cases.delete().where(c.case_id.in_(sorted(teams))))
+            conn.execute(self.cases.insert(), [{"case_id": k, "team": v}
+                                               for k, v in sorted(teams.items())])
+        missing = sorted({r["case_id"] for r in records} - set(teams))
         if missing:
-            c = self.cases.c
             teams.update({row.case_id: row.team for row in conn.execute(
                 sa.select(c.case_id, c.team).where(c.case_id.in_(missing)))})
         return teams
-
-    def _first_case(self, conn: Connection, r: dict[str, Any]) -> None:
-        f = self.first.c
-        item = r["payload"]["item_code"]
-        filed = _local(r["occurred_at"]).isoformat()
-        row = conn.execute(sa.select(f.case_id, f.filed_at).where(f.item_code == item)).first()
-        if row is None:
-            conn.execute(self.first.insert().values(item_code=item, case_id=r["case_id"],
-                                                    filed_at=filed))
-        elif (filed, r["case_id"]) < (row.filed_at, row.case_id):
-            conn.execute(self.first.update().where(f.item_code == item).values(
-                case_id=r["case_id"], filed_at=filed))
 
 
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
