@@ -85,24 +85,35 @@ class ProjectionRunner:
 
     def catch_up(self, names: Sequence[str] | None = None, until: int | None = None,
                  on_page: Callable[[str, int], None] | None = None) -> int:
-        """Apply every event after each view's position (up to `until`); events applied."""
+        """Apply every event after each view's position (up to `until`); view-events applied.
+
+        Each page of the log is read and decoded once and applied to every view behind it,
+        all in one transaction with their positions."""
+        chosen = list(names or self.views)
+        positions = {name: self.position(name) for name in chosen}
+        start = min(positions.values(), default=0)
         applied = 0
-        for name in names or list(self.views):
-            view = self.views[name]
-            start = self.position(name)
-            while until is None or start < until:
-                notes = self.store.select_notifications(start, self.page, stop=until,
-                                                        inclusive_of_start=False)
-                if not notes:
-                    break
-                records = [(n.id, codec.decode_record(n.state)) for n in notes]
-                with self._view_transaction() as conn:
-                    view.apply(conn, records)
-                    self.store.track_in(conn, Tracking(_tracking_name(name), notes[-1].id))
-                applied += len(notes)
-                start = notes[-1].id
+        while until is None or start < until:
+            notes = self.store.select_notifications(start, self.page, stop=until,
+                                                    inclusive_of_start=False)
+            if not notes:
+                break
+            records = [(n.id, codec.decode_record(n.state)) for n in notes]
+            last = notes[-1].id
+            done: list[tuple[str, int]] = []
+            with self._view_transaction() as conn:
+                for name in chosen:
+                    behind = [rec for rec in records if rec[0] > positions[name]]
+                    if behind:
+                        self.views[name].apply(conn, behind)
+                        self.store.track_in(conn, Tracking(_tracking_name(name), last))
+                        done.append((name, len(behind)))
+            for name, count in done:
+                positions[name] = last
+                applied += count
                 if on_page:
-                    on_page(name, len(notes))
+                    on_page(name, count)
+            start = last
         return applied
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
