@@ -49,9 +49,16 @@ class WorkCalendar:
     """Working-day arithmetic over the package's tables plus the pack's extra years."""
 
     extra_years: Mapping[int, YearTable] = field(default_factory=dict)
+    _known: dict[date, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def is_workday(self, day: date) -> bool:
         """True on a working day (a weekday that is not a holiday, or a make-up day)."""
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._is_workday(day)
+        return known
+
+    def _is_workday(self, day: date) -> bool:
         table = self.extra_years.get(day.year)
         if table is not None:
             if day in table.workdays:

@@ -118,12 +118,10 @@ class BoardView:
                                                     "referral_state": None, "item_code": None,
                                                     "officers": None, "subject_name": None})
             self._fold(row, position, r)
-        for case_id in case_ids:
-            row = current[case_id]
-            if case_id in fresh:
-                conn.execute(t.insert().values(**row))
-            else:
-                conn.execute(t.update().where(t.c.case_id == case_id).values(**row))
+        stale = sorted(set(case_ids) - fresh)
+        for begin in range(0, len(stale), 500):
+            conn.execute(t.delete().where(t.c.case_id.in_(stale[begin:begin + 500])))
+        conn.execute(t.insert(), [{str(k): v for k, v in current[c].items()} for c in case_ids])
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
@@ -273,22 +271,17 @@ class StatisticsView:
         self._keep_first_cases(conn, firsts)
 
     def _add_counts(self, conn: Connection, totals: dict[tuple[str, str, str, str], int]) -> None:
+        # The months a page touches hold a few hundred rows: read them, add, write them back.
         c = self.counts.c
         months = sorted({key[2] for key in totals})
-        existing = {(row.team, row.district, row.month, row.metric): int(row._mapping["count"])
-                    for row in conn.execute(sa.select(self.counts).where(c.month.in_(months)))}
-        changed = [{"team": k[0], "district": k[1], "month": k[2], "metric": k[3],
-                    "count": existing.get(k, 0) + n} for k, n in sorted(totals.items())]
-        for row in changed:
-            if (row["team"], row["district"], row["month"], row["metric"]) in existing:
-                conn.execute(self.counts.update().where(sa.and_(
-                    c.team == row["team"], c.district == row["district"],
-                    c.month == row["month"], c.metric == row["metric"])).values(
-                    count=row["count"]))
-        fresh = [row for row in changed
-                 if (row["team"], row["district"], row["month"], row["metric"]) not in existing]
-        if fresh:
-            conn.execute(self.counts.insert(), fresh)
+        merged = {(row.team, row.district, row.month, row.metric): int(row._mapping["count"])
+                  for row in conn.execute(sa.select(self.counts).where(c.month.in_(months)))}
+        for key, n in totals.items():
+            merged[key] = merged.get(key, 0) + n
+        conn.execute(self.counts.delete().where(c.month.in_(months)))
+        conn.execute(self.counts.insert(), [
+            {"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
+            for k, n in sorted(merged.items())])
 
     def _keep_first_cases(self, conn: Connection, firsts: dict[str, tuple[str, str]]) -> None:
         if not firsts:
