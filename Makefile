@@ -37,7 +37,9 @@ test: $(VENV)/.test-installed services
 
 ## bench: the benchmarks of docs/performance.md (several minutes)
 bench: $(VENV)/.test-installed services
+	mkdir -p var
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
+	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check casechain tests bench

@@ -155,6 +155,11 @@ class ProjectionRunner:
         with map_db_errors(), self.store.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
             with conn.begin():
+                if self.store.is_postgres:
+                    # Views are read by key. While a rebuild fills them, PostgreSQL's
+                    # statistics still say "empty" and its planner picks sequential scans,
+                    # making each page cost more than the last; keys are what we want.
+                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
                 yield conn
 
 
