@@ -28,7 +28,9 @@ from casechain.adapters.rulepack_files import (
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.deadlines import ALERT_LABELS, evaluate
+from casechain.domain.law import LawBook
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
+from casechain.domain.rulepack import RulePack
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
 from casechain.projections import read_clocks, response_shares
@@ -144,9 +146,12 @@ def export(db: DbOption = None,
 
 # -- case show ----------------------------------------------------------------------
 @case_app.command("show")
-def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) -> None:
-    """A case's current stage and state and its full timeline (who, what, when, from where)."""
-    case_log = _open(db)
+def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
+              as_json: JsonOption = False) -> None:
+    """A case's current stage and state and its full timeline (who, what, when, from where,
+    under which rule-pack version)."""
+    case_log = _open(db, rules)
+    pack = case_log.rules.pack if isinstance(case_log.rules, LawBook) else None
     try:
         file = case_log.get_case(case_id).file
         records = case_log.case_records(case_id)
@@ -156,7 +161,7 @@ def case_show(case_id: str, db: DbOption = None, as_json: JsonOption = False) ->
         raise typer.Exit(1) from None
     finally:
         case_log.close()
-    timeline = [_timeline_entry(r) for r in records]
+    timeline = [_timeline_entry(r, pack) for r in records]
     view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
             "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
             "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
@@ -199,8 +204,11 @@ def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
     return view
 
 
-def _timeline_entry(record: dict[str, Any]) -> dict[str, Any]:
+def _timeline_entry(record: dict[str, Any], pack: RulePack | None) -> dict[str, Any]:
+    day = datetime.fromisoformat(record["occurred_at"]).astimezone(SHANGHAI).date()
+    version = pack.in_force(day) if pack is not None else None
     return {"seq": record["seq"], "position": record["position"], "type": record["type"],
+            "rules_version": version.effective_from.isoformat() if version else None,
             "label": EVENT_LABELS.get(record["type"], record["type"]),
             "occurred_at": record["occurred_at"], "recorded_at": record["recorded_at"],
             "actor": record["actor"], "source": record.get("source"),
