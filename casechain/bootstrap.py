@@ -47,6 +47,11 @@ def open_case_log(db: str | None = None, rules: str | RuleBook | None = None) ->
 
 
 def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionRunner:
-    """The projection runner over the case log's store, with the default views."""
-    pack = load_pack(rules_path_from(rules))
-    return ProjectionRunner(case_log.store, default_views(pack, calendar_of(pack)))
+    """The projection runner over the case log's store, with the default views; the rule
+    pack and calendar are the case log's own when it judges by a pack (read once)."""
+    if isinstance(case_log.rules, LawBook):
+        pack, calendar = case_log.rules.pack, case_log.rules.calendar
+    else:
+        pack = load_pack(rules_path_from(rules))
+        calendar = calendar_of(pack)
+    return ProjectionRunner(case_log.store, default_views(pack, calendar))

@@ -32,6 +32,7 @@ from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
 from casechain.domain.hashing import CanonicalJSONError, record_hash
+from casechain.domain.law import amount_of
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.domain.subjects import SubjectDecision
 from casechain.errors import EventRejected, Rejection, StoreConflict
@@ -442,7 +443,7 @@ class CaseLog(Application[UUID]):
 def _decision_row(file: CaseFile, record: dict[str, Any]) -> dict[str, Any]:
     """The subject-index row of a penalty decision (the file already holds the filing)."""
     penalties = record["payload"]["penalties"]
-    fine = float(sum(p.get("amount") or 0 for p in penalties if p["kind"] == "fine"))
+    fine = amount_of(penalties, "fine")
     subject = file.subject or {}
     decided_on = datetime.fromisoformat(record["occurred_at"]).astimezone(SHANGHAI).date()
     act_date = date.fromisoformat(file.act_date) if file.act_date else decided_on

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,13 +29,14 @@ from casechain.adapters.rulepack_files import (
 )
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
+from casechain.domain.case import CaseFile
 from casechain.domain.deadlines import ALERT_LABELS, evaluate
 from casechain.domain.law import LawBook
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
-from casechain.projections import read_clocks, response_shares
+from casechain.projections import ProjectionRunner, read_clocks, response_shares
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -71,6 +74,22 @@ def _main(log_format: Annotated[str | None, typer.Option(
         raise typer.Exit(2) from None
 
 
+def _print_json(value: Any, sort_keys: bool = False) -> None:
+    """One JSON document on stdout (UTF-8, zh-CN as is)."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else 0
+    sys.stdout.write(orjson.dumps(value, option=option).decode() + "\n")
+
+
+@contextmanager
+def _projections(db: str | None, rules: str | None) -> Iterator[tuple[CaseLog, ProjectionRunner]]:
+    """The case log and its projection runner, closed afterwards."""
+    case_log = _open(db, rules)
+    try:
+        yield case_log, open_projections(case_log, rules)
+    finally:
+        case_log.close()
+
+
 def _open(db: str | None, rules: str | None = None) -> CaseLog:
     try:
         return open_case_log(db, rules)
@@ -99,7 +118,7 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
     finally:
         case_log.close()
     if as_json:
-        sys.stdout.write(orjson.dumps(summary.as_dict()).decode() + "\n")
+        _print_json(summary.as_dict())
     else:
         out.print(f"{summary.lines} lines: {summary.appended} appended, "
                   f"{summary.duplicates} duplicate, {summary.rejected} rejected "
@@ -153,8 +172,10 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
     case_log = _open(db, rules)
     pack = case_log.rules.pack if isinstance(case_log.rules, LawBook) else None
     try:
-        file = case_log.get_case(case_id).file
         records = case_log.case_records(case_id)
+        file = CaseFile(case_id=case_id)  # folded from the records just read: one read
+        for record in records:
+            file.apply(record)
         subject_view = _subject_view(case_log, file)
     except CaseNotFound:
         err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
@@ -167,7 +188,7 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
             "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
             "item_code": file.item_code, "subject": subject_view, "timeline": timeline}
     if as_json:
-        sys.stdout.write(orjson.dumps(view).decode() + "\n")
+        _print_json(view)
         return
     out.print(f"案件 {case_id} · {view['stage_label']} {file.stage} · state {file.state}"
               + (f" · 行刑衔接 {file.referral_state}" if file.referral_state else "")
@@ -228,9 +249,8 @@ def rules_check(pack: Annotated[str | None, typer.Argument(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if as_json:
-        sys.stdout.write(orjson.dumps({"pack": str(pack), "problems": [
-            {"location": p.location, "line": p.line, "message": p.message}
-            for p in problems]}).decode() + "\n")
+        _print_json({"pack": str(pack), "problems": [
+            {"location": p.location, "line": p.line, "message": p.message} for p in problems]})
     else:
         for problem in problems:
             out.print(f"{pack}:{problem}", markup=False)
@@ -269,13 +289,10 @@ def rules_import_catalogue(
 def projections_status(db: DbOption = None, rules: RulesOption = None,
                        as_json: JsonOption = False) -> None:
     """Each view's position, the log's head and the lag."""
-    case_log = _open(db, rules)
-    try:
-        statuses = open_projections(case_log, rules).status()
-    finally:
-        case_log.close()
+    with _projections(db, rules) as (_, runner):
+        statuses = runner.status()
     if as_json:
-        sys.stdout.write(orjson.dumps([s.as_dict() for s in statuses]).decode() + "\n")
+        _print_json([s.as_dict() for s in statuses])
         return
     for status in statuses:
         out.print(f"{status.name:12} position {status.position:>10}  head {status.head:>10}  "
@@ -287,9 +304,7 @@ def projections_rebuild(name: Annotated[list[str] | None, typer.Argument(
                             help="Views to rebuild [default: all]")] = None,
                         db: DbOption = None, rules: RulesOption = None) -> None:
     """Drop views and rebuild them from the whole log (progress bar on a terminal)."""
-    case_log = _open(db, rules)
-    try:
-        runner = open_projections(case_log, rules)
+    with _projections(db, rules) as (case_log, runner):
         unknown = [n for n in name or [] if n not in runner.views]
         if unknown:
             err.print(f"[red]error:[/red] no view {', '.join(unknown)}; views are "
@@ -302,8 +317,6 @@ def projections_rebuild(name: Annotated[list[str] | None, typer.Argument(
                       console=err, disable=not err.is_terminal) as progress:
             tasks = {n: progress.add_task(n, total=head) for n in chosen}
             applied = runner.rebuild(chosen, on_page=lambda n, k: progress.advance(tasks[n], k))
-    finally:
-        case_log.close()
     out.print(f"rebuilt {', '.join(chosen)}: {applied} events applied")
 
 
@@ -311,14 +324,10 @@ def projections_rebuild(name: Annotated[list[str] | None, typer.Argument(
 def projections_digest(db: DbOption = None, rules: RulesOption = None,
                        as_json: JsonOption = False) -> None:
     """One hash over all views and the log position it covers (compare two runs)."""
-    case_log = _open(db, rules)
-    try:
-        digest, position, counts = open_projections(case_log, rules).digest()
-    finally:
-        case_log.close()
+    with _projections(db, rules) as (_, runner):
+        digest, position, counts = runner.digest()
     if as_json:
-        sys.stdout.write(orjson.dumps({"digest": digest, "position": position,
-                                       "rows": counts}).decode() + "\n")
+        _print_json({"digest": digest, "position": position, "rows": counts})
     else:
         out.print(f"{digest}  position {position}", markup=False)
 
@@ -327,15 +336,10 @@ def projections_digest(db: DbOption = None, rules: RulesOption = None,
 def projections_run(db: DbOption = None, rules: RulesOption = None,
                     interval: Annotated[float, typer.Option(min=0.05)] = 0.5) -> None:
     """Keep the views up to date beside the writer until interrupted (polls the log)."""
-    case_log = _open(db, rules)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        open_projections(case_log, rules).run(stop, interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        case_log.close()
+    with _projections(db, rules) as (_, runner), suppress(KeyboardInterrupt):
+        runner.run(stop, interval)
 
 
 # -- board and 1315 -------------------------------------------------------------------
@@ -356,9 +360,7 @@ def board(db: DbOption = None, rules: RulesOption = None,
     if count_by is not None and count_by not in groups:
         err.print(f"[red]error:[/red] --count-by {count_by!r} is not one of {', '.join(groups)}")
         raise typer.Exit(2)
-    case_log = _open(db, rules)
-    try:
-        runner = open_projections(case_log, rules)
+    with _projections(db, rules) as (case_log, runner):
         runner.catch_up(["board"])
         table = runner.views["board"].table  # type: ignore[attr-defined]
         c = table.c
@@ -374,8 +376,6 @@ def board(db: DbOption = None, rules: RulesOption = None,
         with case_log.store.read() as conn:
             rows = [{str(k): v for k, v in r._mapping.items()}
                     for r in conn.execute(query.order_by(c.case_id))]
-    finally:
-        case_log.close()
     if officer:
         rows = [r for r in rows if officer in (r["officers"] or "").split(",")]
     if count_by:
@@ -384,13 +384,13 @@ def board(db: DbOption = None, rules: RulesOption = None,
             key = str(row[count_by] or "")
             counts[key] = counts.get(key, 0) + 1
         if as_json:
-            sys.stdout.write(orjson.dumps(counts, option=orjson.OPT_SORT_KEYS).decode() + "\n")
+            _print_json(counts, sort_keys=True)
         else:
             for key, n in sorted(counts.items()):
                 out.print(f"{key or '-':24} {n:>8}", markup=False)
         return
     if as_json:
-        sys.stdout.write(orjson.dumps(rows).decode() + "\n")
+        _print_json(rows)
         return
     for row in rows:
         out.print(f"{row['case_id']:20} {row['jurisdiction']:10} {row['team'] or '-':6} "
@@ -404,16 +404,12 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
                   as_json: JsonOption = False) -> None:
     """1315 response: urgent clues per team and district, and the share acknowledged within
     1, departed within 3 and arrived within 15 minutes."""
-    case_log = _open(db, rules)
-    try:
-        runner = open_projections(case_log, rules)
+    with _projections(db, rules) as (case_log, runner):
         runner.catch_up(["response"])
         with case_log.store.read() as conn:
             shares = response_shares(conn, runner.views["response"].table)  # type: ignore[attr-defined]
-    finally:
-        case_log.close()
     if as_json:
-        sys.stdout.write(orjson.dumps(shares).decode() + "\n")
+        _print_json(shares)
         return
     for row in shares:
         out.print(f"{row['team']:16} {row['district']:8} {row['urgent_clues']:>5} urgent  "
@@ -437,21 +433,17 @@ def alerts(db: DbOption = None, rules: RulesOption = None,
     if code is not None and code not in ALERT_LABELS:
         err.print(f"[red]error:[/red] --code {code!r} is not one of {', '.join(ALERT_LABELS)}")
         raise typer.Exit(2)
-    case_log = _open(db, rules)
-    try:
-        runner = open_projections(case_log, rules)
+    with _projections(db, rules) as (case_log, runner):
         runner.catch_up(["deadlines"])
         view = runner.views["deadlines"]
         with case_log.store.read() as conn:
             clocks = list(read_clocks(conn, view.table, scope, code))  # type: ignore[attr-defined]
-    finally:
-        case_log.close()
     found = [e for e in (evaluate(c, moment) for c in clocks)
              if e is not None and e.colour in ("yellow", "red")]
     found.sort(key=lambda e: (e.due_at, e.clock.case_id, e.clock.code, e.clock.part))
     listed = [e.as_alert() for e in found]
     if as_json:
-        sys.stdout.write(orjson.dumps(listed).decode() + "\n")
+        _print_json(listed)
         return
     for alert in listed:
         colour = {"red": "红", "yellow": "黄"}[alert["severity"]]

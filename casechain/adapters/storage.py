@@ -18,7 +18,7 @@ library's own recorder test suites, see tests/integration/test_library_contract.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -56,6 +56,7 @@ __all__ = [
     "Factory",
     "StoreTables",
     "WriteTransaction",
+    "chunks",
     "create_store_engine",
     "map_db_errors",
 ]
@@ -205,17 +206,16 @@ class WriteTransaction:
 
     def commit(self) -> None:
         """Commit and release the connection."""
-        try:
-            with map_db_errors():
-                self.conn.commit()
-        finally:
-            self.conn.close()
+        self._end(self.conn.commit)
 
     def rollback(self) -> None:
         """Roll back and release the connection."""
+        self._end(self.conn.rollback)
+
+    def _end(self, action: Callable[[], None]) -> None:
         try:
             with map_db_errors():
-                self.conn.rollback()
+                action()
         finally:
             self.conn.close()
 
@@ -232,9 +232,8 @@ class CaseChainRecorder(ProcessRecorder):
         self.tables = tables or StoreTables()
         self._events = self.tables.events
         self._tracking = self.tables.tracking
-        self._is_postgres = engine.dialect.name == "postgresql"
-        self.is_postgres = self._is_postgres
-        mark = "%s" if self._is_postgres else "?"
+        self.is_postgres = engine.dialect.name == "postgresql"
+        mark = "%s" if self.is_postgres else "?"
         self._insert_sql = (
             f"INSERT INTO {self._events.name} (position, originator_id, originator_version, "
             f"topic, state, event_id) VALUES ({', '.join([mark] * 6)})")
@@ -247,7 +246,7 @@ class CaseChainRecorder(ProcessRecorder):
         with map_db_errors(), self.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
             conn.begin()
-            if self._is_postgres:
+            if self.is_postgres:
                 # Serialise concurrent first starts (CREATE TABLE IF NOT EXISTS races).
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7206534)")
             self.tables.metadata.create_all(conn, checkfirst=True)
@@ -272,7 +271,7 @@ class CaseChainRecorder(ProcessRecorder):
             conn = self.engine.connect().execution_options(casechain_write=True)
             try:
                 conn.begin()
-                if self._is_postgres:
+                if self.is_postgres:
                     conn.exec_driver_sql(f"LOCK TABLE {self._events.name} IN EXCLUSIVE MODE")
             except BaseException:
                 conn.close()
@@ -300,14 +299,14 @@ class CaseChainRecorder(ProcessRecorder):
             return []
         top = conn.execute(sa.select(sa.func.max(self._events.c.position))).scalar() or 0
         ids = event_ids if event_ids is not None else [None] * len(stored_events)
-        as_param = _uuid_param if self._is_postgres else _uuid_hex
+        as_param = _uuid_param if self.is_postgres else _uuid_hex
         rows = [
             (top + n, as_param(e.originator_id), e.originator_version, e.topic, e.state, event_id)
             for n, (e, event_id) in enumerate(zip(stored_events, ids, strict=True), start=1)
         ]
         # Straight to the driver: SQLAlchemy's per-row parameter processing is a third of the
         # insert's cost and these columns need none. PostgreSQL takes COPY, its bulk path.
-        if self._is_postgres and len(rows) > 1:
+        if self.is_postgres and len(rows) > 1:
             self._copy_rows(conn, rows)
         else:
             conn.exec_driver_sql(self._insert_sql, rows)
@@ -344,7 +343,7 @@ class CaseChainRecorder(ProcessRecorder):
         c = self._events.c
         found: dict[UUID, list[StoredEvent]] = {}
         with self._using(conn) as active:
-            for chunk in _chunks(list(originator_ids), 500):
+            for chunk in chunks(list(originator_ids), 500):
                 query = (sa.select(c.originator_id, c.originator_version, c.topic, c.state)
                          .where(c.originator_id.in_(chunk))
                          .order_by(c.originator_id, c.originator_version))
@@ -358,7 +357,7 @@ class CaseChainRecorder(ProcessRecorder):
         c = self._events.c
         heads: dict[UUID, int] = {}
         with self._using(conn) as active:
-            for chunk in _chunks(list(originator_ids), 500):
+            for chunk in chunks(list(originator_ids), 500):
                 query = (sa.select(c.originator_id, sa.func.max(c.originator_version))
                          .where(c.originator_id.in_(chunk)).group_by(c.originator_id))
                 heads.update({row[0]: int(row[1]) for row in active.execute(query)})
@@ -370,12 +369,12 @@ class CaseChainRecorder(ProcessRecorder):
         c = self._events.c
         present: set[str] = set()
         with self._using(conn) as active:
-            if self._is_postgres:  # one query with an array parameter
+            if self.is_postgres:  # one query with an array parameter
                 query = sa.select(c.event_id).where(
                     c.event_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
                 present.update(active.execute(query, {"ids": list(event_ids)}).scalars())
                 return present
-            for chunk in _chunks(list(event_ids), 900):
+            for chunk in chunks(list(event_ids), 900):
                 present.update(active.execute(sa.select(c.event_id).where(c.event_id.in_(chunk)))
                                .scalars())
         return present
@@ -429,7 +428,7 @@ class CaseChainRecorder(ProcessRecorder):
     def _insert_tracking_in(self, conn: Connection, tracking: Tracking) -> None:
         t = self._tracking.c
         query = sa.select(t.notification_id).where(t.application_name == tracking.application_name)
-        if self._is_postgres:  # two workers on one view: the second waits, then sees the first
+        if self.is_postgres:  # two workers on one view: the second waits, then sees the first
             query = query.with_for_update()
         current = conn.execute(query).scalar()
         if current is not None and current >= tracking.notification_id:
@@ -546,6 +545,7 @@ def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most `size` items (for IN lists the database accepts)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]

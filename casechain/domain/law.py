@@ -27,7 +27,7 @@ from casechain.domain.rulepack import (
 )
 from casechain.errors import Rejection
 
-__all__ = ["LawBook", "fine_total"]
+__all__ = ["LawBook", "amount_of", "fine_total"]
 
 _EPSILON = 0.005  # amounts are compared to the fen
 Check = Callable[["LawBook", CaseFile, Envelope, RuleVersion | None], list[Rejection]]
@@ -254,9 +254,8 @@ def _heavier_than_notice(case: CaseFile, penalties: Any, notice: dict[str, Any]
     proposed = notice.get("proposed", [])
     kinds = {p["kind"] for p in proposed}
     heavier = [p.kind for p in penalties if p.kind not in kinds and p.kind != "warning"]
-    told_fine = sum(float(p.get("amount") or 0) for p in proposed if p["kind"] == "fine")
-    told_confiscation = sum(float(p.get("amount") or 0) for p in proposed
-                            if p["kind"] == "confiscation")
+    told_fine = amount_of(proposed, "fine")
+    told_confiscation = amount_of(proposed, "confiscation")
     fine = fine_total(penalties)
     confiscation = sum(float(p.amount or 0) for p in penalties if p.kind == "confiscation")
     reasons = [f"{kind} was not in the notice" for kind in heavier]
@@ -309,8 +308,13 @@ def _fine_amounts(case: CaseFile, field: str, penalties: Any) -> list[Rejection]
 
 
 def fine_total(penalties: Any) -> float:
-    """The total of the fines among the penalties."""
+    """The total of the fines among the penalties (validated payload models)."""
     return float(sum(p.amount or 0 for p in penalties if p.kind == "fine"))
+
+
+def amount_of(penalties: list[dict[str, Any]], kind: str) -> float:
+    """The total amount of one kind among penalties as stored (record dicts)."""
+    return float(sum(p.get("amount") or 0 for p in penalties if p["kind"] == kind))
 
 
 def _subject_kind(case: CaseFile) -> str:

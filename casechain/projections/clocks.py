@@ -13,8 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casechain.adapters.storage import chunks
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
 from casechain.domain.deadlines import Clock
+from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
 
 __all__ = ["ClocksView", "read_clocks"]
@@ -65,12 +67,12 @@ class ClocksView:
         t = self.table
         case_ids = sorted({r["case_id"] for r in relevant})
         clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
-        for chunk in _chunks(case_ids, 500):
+        for chunk in chunks(case_ids, 500):
             for row in conn.execute(sa.select(t).where(t.c.case_id.in_(chunk))):
                 clocks[row.case_id][(row.code, row.part)] = dict(row._mapping)
         for record in relevant:
             _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
-        for chunk in _chunks(case_ids, 500):
+        for chunk in chunks(case_ids, 500):
             conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
         rows = [row for case_id in case_ids for row in clocks[case_id].values()]
         if rows:
@@ -144,8 +146,7 @@ class ClocksView:
     def _decided(self, case: Case, r: dict[str, Any]) -> None:
         self._stop(case, r, ("DECISION_OVERDUE",))
         days = self._general(r).service_working_days
-        fine = float(sum(p.get("amount") or 0 for p in r["payload"]["penalties"]
-                         if p["kind"] == "fine"))
+        fine = amount_of(r["payload"]["penalties"], "fine")
         self._start(case, r, "SERVICE_OVERDUE", self._deadline(r["occurred_at"], days, True),
                     days=days, fine=fine)
 
@@ -221,11 +222,6 @@ _HANDLERS: dict[str, Any] = {
     "supervision.departed": ClocksView._responded,
     "supervision.arrived": ClocksView._responded,
 }
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for begin in range(0, len(items), size):
-        yield items[begin:begin + size]
 
 
 _ALL = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casechain.adapters.storage import chunks
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
@@ -119,8 +120,8 @@ class BoardView:
                                                     "officers": None, "subject_name": None})
             self._fold(row, position, r)
         stale = sorted(set(case_ids) - fresh)
-        for begin in range(0, len(stale), 500):
-            conn.execute(t.delete().where(t.c.case_id.in_(stale[begin:begin + 500])))
+        for chunk in chunks(stale, 500):
+            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
         conn.execute(t.insert(), [{str(k): v for k, v in current[c].items()} for c in case_ids])
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:

@@ -146,27 +146,27 @@ def test_1315_steps_met_in_time_raise_nothing(tmp_path: Path) -> None:
     assert alerts(tmp_path, story, "2025-09-01T10:00:00", "RESPONSE_1315") == []
 
 
-def test_a_hearing_notified_too_late_is_red_at_once(tmp_path: Path) -> None:
-    """Notice on Mon 1 Sep 2025 of a hearing on Fri 5 Sep: fewer than 7 working days
-    (APL Art. 64, 85)."""
+def hearing_noticed_on_1_september(hearing_at: str) -> Story:
+    """A hearing requested after a notice with a hearing right, notified on Mon 1 Sep 2025."""
     story = Story("HZ-H").filed(item="330217004", act_date="2025-08-01",
                                 at=at("2025-08-20T10:00:00"))
     story.concluded().reviewed().noticed(150000, hearing_right=True, at=at("2025-08-25T10:00:00"))
     story.add("penalty.hearing_requested", at=at("2025-08-26T10:00:00"))
-    story.add("penalty.hearing_noticed", at=at("2025-09-01T10:00:00"),
-              hearing_at="2025-09-05T09:00:00+08:00")
+    story.add("penalty.hearing_noticed", at=at("2025-09-01T10:00:00"), hearing_at=hearing_at)
+    return story
+
+
+def test_a_hearing_notified_too_late_is_red_at_once(tmp_path: Path) -> None:
+    """Notice on Mon 1 Sep 2025 of a hearing on Fri 5 Sep: fewer than 7 working days
+    (APL Art. 64, 85)."""
+    story = hearing_noticed_on_1_september(hearing_at="2025-09-05T09:00:00+08:00")
     assert severities(alerts(tmp_path, story, "2025-09-01T10:00:01",
                              "HEARING_NOTICE_LATE")) == ["red"]
 
 
 def test_a_hearing_notified_seven_working_days_ahead_is_fine(tmp_path: Path) -> None:
     """Notice on Mon 1 Sep of a hearing on Wed 10 Sep (the 7th working day): no alert."""
-    story = Story("HZ-H").filed(item="330217004", act_date="2025-08-01",
-                                at=at("2025-08-20T10:00:00"))
-    story.concluded().reviewed().noticed(150000, hearing_right=True, at=at("2025-08-25T10:00:00"))
-    story.add("penalty.hearing_requested", at=at("2025-08-26T10:00:00"))
-    story.add("penalty.hearing_noticed", at=at("2025-09-01T10:00:00"),
-              hearing_at="2025-09-10T09:00:00+08:00")
+    story = hearing_noticed_on_1_september(hearing_at="2025-09-10T09:00:00+08:00")
     assert alerts(tmp_path, story, "2025-09-01T10:00:01", "HEARING_NOTICE_LATE") == []
 
 
