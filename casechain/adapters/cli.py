@@ -30,6 +30,7 @@ from casechain.adapters.rulepack_files import (
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
+from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import ALERT_LABELS, evaluate
 from casechain.domain.law import LawBook
 from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
@@ -49,6 +50,8 @@ rules_app = typer.Typer(no_args_is_help=True, help="Rule packs: check them, buil
 app.add_typer(rules_app, name="rules")
 projections_app = typer.Typer(no_args_is_help=True, help="Read models: status, rebuild, digest.")
 app.add_typer(projections_app, name="projections")
+subject_app = typer.Typer(no_args_is_help=True, help="The subject register (一户一档).")
+app.add_typer(subject_app, name="subject")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -419,37 +422,111 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
 
 
 # -- alerts ------------------------------------------------------------------------------
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Instant to evaluate at, ISO 8601 (no offset: Asia/Shanghai) "
+                    "[default: now]")]
+ScopeOption = Annotated[str | None, typer.Option(
+    "--scope", help="Division-code prefix, e.g. 330106")]
+_SEVERITY_LABELS = {"red": "红", "yellow": "黄", "info": "提示"}
+
+
 @app.command()
-def alerts(db: DbOption = None, rules: RulesOption = None,
-           as_of: Annotated[str | None, typer.Option(
-               "--as-of", help="Instant to evaluate at, ISO 8601 (no offset: Asia/Shanghai) "
-                               "[default: now]")] = None,
-           scope: Annotated[str | None, typer.Option(
-               "--scope", help="Division-code prefix, e.g. 330106")] = None,
+def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
+           scope: ScopeOption = None,
            code: Annotated[str | None, typer.Option("--code", help="Only this alert code")] = None,
            as_json: JsonOption = False) -> None:
-    """Running statutory deadlines that are yellow (20% or less left) or red (overdue)."""
+    """Alerts as of an instant: running deadlines that are yellow (20% or less left) or red
+    (overdue), the referral checks and the subject-register checks across cases."""
     moment = _instant(as_of)
     if code is not None and code not in ALERT_LABELS:
         err.print(f"[red]error:[/red] --code {code!r} is not one of {', '.join(ALERT_LABELS)}")
         raise typer.Exit(2)
     with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["deadlines"])
-        view = runner.views["deadlines"]
+        runner.catch_up(["deadlines", "crosscase"])
         with case_log.store.read() as conn:
-            clocks = list(read_clocks(conn, view.table, scope, code))  # type: ignore[attr-defined]
+            clocks = list(read_clocks(conn, runner.views["deadlines"].table,  # type: ignore[attr-defined]
+                                      scope, code))
+            checks = _checks(runner, conn, moment)
     found = [e for e in (evaluate(c, moment) for c in clocks)
-             if e is not None and e.colour in ("yellow", "red")]
-    found.sort(key=lambda e: (e.due_at, e.clock.case_id, e.clock.code, e.clock.part))
+             if e is not None and e.colour in ("yellow", "red", "info")]
     listed = [e.as_alert() for e in found]
+    listed += [a for a in checks.alerts() if (code is None or a["code"] == code)
+               and (not scope or a["jurisdiction"].startswith(scope))]
+    listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
     if as_json:
         _print_json(listed)
         return
     for alert in listed:
-        colour = {"red": "红", "yellow": "黄"}[alert["severity"]]
-        out.print(f"{colour} {alert['severity']:6} {alert['code']:20} {alert['case_id']:20} "
-                  f"due {alert['due_at']}  {alert['detail']}", markup=False)
+        out.print(f"{_SEVERITY_LABELS[alert['severity']]} {alert['severity']:6} "
+                  f"{alert['code']:20} {alert['case_id']:20} due {alert['due_at']}  "
+                  f"{alert['detail']}", markup=False)
     out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
+
+
+def _checks(runner: ProjectionRunner, conn: sa.Connection, moment: datetime,
+            subject_id: str | None = None) -> CrossCase:
+    view = runner.views["crosscase"]
+    return view.checks(conn, moment, subject_id)  # type: ignore[attr-defined, no-any-return]
+
+
+# -- referrals and the subject register ---------------------------------------------
+@app.command()
+def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
+              scope: ScopeOption = None, as_json: JsonOption = False) -> None:
+    """行刑衔接: every case reaching a criminal threshold or with referral steps, its status
+    and timings, and the referral rate per team and district."""
+    moment = _instant(as_of)
+    with _projections(db, rules) as (case_log, runner):
+        runner.catch_up(["crosscase"])
+        with case_log.store.read() as conn:
+            checks = _checks(runner, conn, moment)
+    rows, rates = checks.referrals(scope), checks.referral_rates(scope)
+    if as_json:
+        _print_json({"as_of": moment.isoformat(), "cases": rows, "rates": rates})
+        return
+    for row in rows:
+        mark = "涉嫌犯罪" if row["threshold_met"] else "未达标准"
+        out.print(f"{row['case_id']:20} {row['jurisdiction']:10} {row['team'] or '-':6} "
+                  f"{mark} {row['status_label']:12} {row['reason'] or ''}", markup=False)
+    for rate in rates:
+        out.print(f"{rate['team']:6} {rate['district']:8} 达到追诉标准 {rate['threshold_met']} 件, "
+                  f"已移送 {rate['transferred']} 件, 移送率 {rate['rate']:.0%}", markup=False)
+    out.print(f"{len(rows)} case(s) as of {moment.isoformat()} (行刑衔接案件 {len(rows)} 件)")
+
+
+@subject_app.command("show")
+def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None,
+                 as_of: AsOfOption = None, as_json: JsonOption = False) -> None:
+    """一户一档: a subject's cases, decisions and fines, inspections per year (joint ones
+    counted), colour (三色管理) and its alerts."""
+    moment = _instant(as_of)
+    with _projections(db, rules) as (case_log, runner):
+        runner.catch_up(["crosscase"])
+        with case_log.store.read() as conn:
+            checks = _checks(runner, conn, moment, subject_id)
+    register = checks.subject(subject_id)
+    if register is None:
+        err.print(f"[red]error:[/red] no subject {subject_id!r} in the store")
+        raise typer.Exit(1)
+    register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id]
+    register["as_of"] = moment.isoformat()
+    if as_json:
+        _print_json(register)
+        return
+    colours = {"red": "红", "yellow": "黄", "green": "绿"}
+    out.print(f"{register['subject_id']} {register['name'] or ''}  "
+              f"{colours[register['colour']]}色 ({register['colour_reason']})", markup=False)
+    for case in register["cases"]:
+        out.print(f"  案件 {case['case_id']:20} {case['item_code'] or '-':10} "
+                  f"act {case['act_date'] or '-'}", markup=False)
+    for d in register["decisions"]:
+        out.print(f"  决定 {d['case_id']:20} {d['decided_at']} {d['outcome']} fine {d['fine']:g}",
+                  markup=False)
+    for year in register["inspections_per_year"]:
+        out.print(f"  {year['year']} 检查 {year['inspections']} 次, 联合检查 {year['joint']} 次",
+                  markup=False)
+    for alert in register["alerts"]:
+        out.print(f"  预警 {alert['code']} {alert['case_id']} {alert['detail']}", markup=False)
 
 
 def _instant(text: str | None) -> datetime:

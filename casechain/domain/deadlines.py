@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["ALERT_LABELS", "Clock", "Evaluation", "evaluate"]
+__all__ = ["ALERT_LABELS", "INFO_CODES", "Clock", "Evaluation", "evaluate"]
 
 #: code → (zh-CN label, rule, legal source) for people.
 ALERT_LABELS: dict[str, tuple[str, str, str]] = {
@@ -27,7 +27,30 @@ ALERT_LABELS: dict[str, tuple[str, str, str]] = {
                         "Administrative Coercion Law Art. 25"),
     "RESPONSE_1315": ("1315响应超时", "urgent clue: acknowledged in 1, departed in 3, arrived "
                       "in 15 minutes", "Hangzhou 1315 response standard"),
+    "REFERRAL_MISSING": ("应移未移", "a case reaching a criminal threshold is reported for "
+                         "transfer to the police within 3 days", "Decree 310 Art. 3"),
+    "PENALTY_INSTEAD_OF_REFERRAL": ("以罚代刑", "no fine in place of a transfer to the police "
+                                    "while the threshold is met", "Decree 310 Art. 11"),
+    "REFERRAL_DECISION_OVERDUE": ("移送审批超期", "the head of the agency approves or rejects "
+                                  "a referral within 3 days of the report", "Decree 310 Art. 5"),
+    "REFERRAL_TRANSFER_OVERDUE": ("移送超期", "an approved referral is transferred within 24 "
+                                  "hours", "Decree 310 Art. 5"),
+    "HANDOVER_OVERDUE": ("涉案物品移交超期", "materials handed over within 3 days of the police "
+                         "filing the case", "Decree 310 Art. 12"),
+    "REFERRAL_RECONSIDERATION_WINDOW": ("不予立案复议期", "after a police decline, "
+                                        "reconsideration may be requested within 3 days",
+                                        "Decree 310 Art. 9"),
+    "FIRST_VIOLATION_FINED": ("首违处罚", "a first violation with minor harm, corrected in time, "
+                              "on the 首违不罚 list may go unpunished", "APL Art. 33 para 2"),
+    "DOUBLE_FINE": ("重复罚款", "one illegal act is fined only once (一事不再罚)", "APL Art. 29"),
+    "REPEATED_INSPECTION": ("重复检查", "a subject is not inspected separately again and again "
+                            "with nothing found (综合查一次)",
+                            "Zhejiang comprehensive administrative enforcement regulation "
+                            "Art. 13"),
 }
+
+#: Codes that inform rather than warn: shown while their window is open, then gone.
+INFO_CODES = frozenset({"REFERRAL_RECONSIDERATION_WINDOW"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,11 @@ def evaluate(clock: Clock, as_of: datetime, surcharge_per_day: float = 0.03) -> 
     due = clock.base_due + timedelta(seconds=suspended)
     period = (clock.base_due - clock.started_at).total_seconds()
     remaining = (due - as_of).total_seconds()
-    if clock.instant or remaining <= 0:
+    if clock.code in INFO_CODES:
+        if remaining <= 0:
+            return None
+        colour = "info"
+    elif clock.instant or remaining <= 0:
         colour = "red"
     elif remaining <= 0.2 * period:
         colour = "yellow"

@@ -1,6 +1,7 @@
 """Read models of the log, each with its tracked position, each rebuildable."""
 
 from casechain.projections.clocks import ClocksView, read_clocks
+from casechain.projections.crosscase import CrossCaseView
 from casechain.projections.machinery import PAGE, ProjectionRunner, View, ViewStatus
 from casechain.projections.views import (
     BoardView,
@@ -15,6 +16,7 @@ __all__ = [
     "PAGE",
     "BoardView",
     "ClocksView",
+    "CrossCaseView",
     "ProjectionRunner",
     "ResponseView",
     "StatisticsView",

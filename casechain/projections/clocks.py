@@ -30,7 +30,8 @@ def _at(text: str) -> datetime:
 
 
 class ClocksView:
-    """Deadlines (期限): DECISION, SERVICE, PAYMENT, HEARING_NOTICE, MEASURE, RESPONSE_1315."""
+    """Deadlines (期限): DECISION, SERVICE, PAYMENT, HEARING_NOTICE, MEASURE, RESPONSE_1315, and
+    the referral ones: REFERRAL_DECISION, REFERRAL_TRANSFER, HANDOVER, the reconsideration window."""
 
     name = "deadlines"
 
@@ -163,7 +164,9 @@ class ClocksView:
         self._stop(case, r, ("PAYMENT_OVERDUE",))
 
     def _closed(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, tuple(c for c in _ALL if c != "HEARING_NOTICE_LATE"))
+        # Closing the administrative case leaves the referral's own deadlines running.
+        self._stop(case, r, ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE",
+                             "MEASURE_OVERDUE", "RESPONSE_1315"))
 
     def _hearing_noticed(self, case: Case, r: dict[str, Any]) -> None:
         days = self._general(r).hearing_notice_working_days
@@ -201,6 +204,49 @@ class ClocksView:
     def _responded(self, case: Case, r: dict[str, Any]) -> None:
         self._stop(case, r, ("RESPONSE_1315",), part=r["type"].split(".")[1])
 
+    # -- 行刑衔接 (Decree 310) ---------------------------------------------------------------
+    def _referral_reported(self, case: Case, r: dict[str, Any]) -> None:
+        days = self._general(r).referral_decision_days
+        self._start(case, r, "REFERRAL_DECISION_OVERDUE",
+                    self._deadline(r["occurred_at"], days, False), days=days)
+
+    def _referral_approved(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
+        hours = self._general(r).referral_transfer_hours
+        self._start(case, r, "REFERRAL_TRANSFER_OVERDUE",
+                    _at(r["occurred_at"]) + timedelta(hours=hours))
+
+    def _referral_rejected(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
+
+    def _referral_transferred(self, case: Case, r: dict[str, Any]) -> None:
+        # With the police, the administrative decision clock does not run; it resumes when
+        # the case comes back (returned, or a decline the agency accepts).
+        self._stop(case, r, ("REFERRAL_TRANSFER_OVERDUE",))
+        self._clock_suspended(case, r)
+
+    def _police_filed(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        days = self._general(r).handover_days
+        self._start(case, r, "HANDOVER_OVERDUE", self._deadline(r["occurred_at"], days, False),
+                    days=days)
+
+    def _police_declined(self, case: Case, r: dict[str, Any]) -> None:
+        self._clock_resumed(case, r)
+        self._start(case, r, "REFERRAL_RECONSIDERATION_WINDOW",
+                    self._deadline(r["occurred_at"], 3, False), days=3)
+
+    def _reconsideration_requested(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        self._clock_suspended(case, r)
+
+    def _materials_handed_over(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("HANDOVER_OVERDUE",))
+
+    def _referral_returned(self, case: Case, r: dict[str, Any]) -> None:
+        self._stop(case, r, ("HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW"))
+        self._clock_resumed(case, r)
+
 
 Case = dict[tuple[str, str], dict[str, Any]]
 _HANDLERS: dict[str, Any] = {
@@ -221,11 +267,21 @@ _HANDLERS: dict[str, Any] = {
     "supervision.acknowledged": ClocksView._responded,
     "supervision.departed": ClocksView._responded,
     "supervision.arrived": ClocksView._responded,
+    "referral.reported": ClocksView._referral_reported,
+    "referral.approved": ClocksView._referral_approved,
+    "referral.rejected": ClocksView._referral_rejected,
+    "referral.transferred": ClocksView._referral_transferred,
+    "referral.police_filed": ClocksView._police_filed,
+    "referral.police_declined": ClocksView._police_declined,
+    "referral.reconsideration_requested": ClocksView._reconsideration_requested,
+    "referral.materials_handed_over": ClocksView._materials_handed_over,
+    "referral.returned": ClocksView._referral_returned,
 }
 
 
 _ALL = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
-        "MEASURE_OVERDUE", "RESPONSE_1315")
+        "MEASURE_OVERDUE", "RESPONSE_1315", "REFERRAL_DECISION_OVERDUE",
+        "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW")
 
 
 def read_clocks(conn: Connection, table: sa.Table, scope: str | None = None,

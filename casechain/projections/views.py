@@ -19,6 +19,7 @@ from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
+from casechain.projections.crosscase import CrossCaseView
 
 __all__ = [
     "BoardView",
@@ -320,6 +321,6 @@ class StatisticsView:
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
     """The views `casechain projections` maintains."""
     return [TimelineView(pack), BoardView(pack), StatisticsView(pack), ResponseView(),
-            ClocksView(pack, calendar)]
+            ClocksView(pack, calendar), CrossCaseView(pack, calendar)]
 
 

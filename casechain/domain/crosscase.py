@@ -1,0 +1,486 @@
+"""The cross-case rules (行刑衔接 and the subject register): checks that look across cases.
+
+Each case contributes its own facts (one `CaseFacts`, its `Decision`s and `Inspection`s, folded
+from its own events); everything here is a pure function of those sets and an `as_of` instant.
+Nothing depends on the order in which the cases reached the engine: earlier and later are
+business time (act dates, decision and conclusion times), so a late import of an older case
+gives the same results as if it had come first.
+
+Legal sources: Decree 310 (《行政执法机关移送涉嫌犯罪案件的规定》) Arts. 3, 5, 9, 11, 12;
+Administrative Penalty Law Arts. 27, 29, 33; the prosecution standards named by each item's
+`criminal_threshold` in the rule pack.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
+from casechain.domain.deadlines import ALERT_LABELS, Clock, evaluate
+from casechain.domain.rulepack import CriminalThreshold, RulePack, RuleVersion
+
+__all__ = [
+    "REFERRAL_STATUS_LABELS",
+    "REFERRAL_STEPS",
+    "CaseFacts",
+    "CrossCase",
+    "Decision",
+    "Inspection",
+    "ThresholdMet",
+]
+
+#: The referral steps whose times a case keeps, in the order of Decree 310.
+REFERRAL_STEPS = ("assessed", "reported", "approved", "rejected", "transferred",
+                  "police_accepted", "police_filed", "police_declined",
+                  "reconsideration_requested", "materials_handed_over", "returned")
+
+#: Referral state → zh-CN status for people.
+REFERRAL_STATUS_LABELS = {
+    None: "未报告移送", "assessed": "已研判", "reported": "已报告待审批", "approved": "已批准待移送",
+    "rejected": "不批准移送", "transferred": "已移送公安", "police_accepted": "公安已受理",
+    "police_filed": "公安已立案", "police_declined": "公安不予立案",
+    "reconsideration_requested": "已提请复议", "materials_handed_over": "已移交涉案物品",
+    "returned": "公安退回（反向衔接）"}
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """One case as the cross-case rules see it (the current cycle's facts)."""
+
+    case_id: str
+    jurisdiction: str
+    subject_id: str | None = None
+    subject_name: str | None = None
+    item_code: str | None = None
+    team: str | None = None
+    act_date: date | None = None
+    concluded_at: datetime | None = None
+    amount_involved: float = 0.0
+    illegal_gains: float = 0.0
+    circumstances: str | None = None
+    harm: str | None = None
+    corrected: bool = False
+    referral_state: str | None = None
+    referral: dict[str, datetime] = field(default_factory=dict)
+    correction_ordered_at: datetime | None = None
+    correction_done_at: datetime | None = None
+
+    def metric(self, name: str) -> float:
+        """amount_involved or illegal_gains."""
+        return float(getattr(self, name))
+
+    def as_of(self, moment: datetime) -> CaseFacts:
+        """The facts as they stood at `moment` (later steps dropped)."""
+        referral = {k: v for k, v in self.referral.items() if v <= moment}
+        concluded = self.concluded_at is not None and self.concluded_at <= moment
+        if len(referral) == len(self.referral):
+            state = self.referral_state
+        else:
+            state = max(referral, key=lambda k: referral[k]) if referral else None
+        return replace(
+            self, referral=referral, referral_state=state,
+            concluded_at=self.concluded_at if concluded else None,
+            correction_ordered_at=_upto(self.correction_ordered_at, moment),
+            correction_done_at=_upto(self.correction_done_at, moment))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A `penalty.decided` with the case facts it was taken on."""
+
+    case_id: str
+    seq: int
+    jurisdiction: str
+    subject_id: str | None
+    item_code: str | None
+    act_date: date | None
+    decided_at: datetime
+    outcome: str
+    fine: float
+    circumstances: str | None
+    harm: str | None
+    corrected: bool
+
+    @property
+    def penalised(self) -> bool:
+        """An administrative penalty was imposed (any kind)."""
+        return self.outcome == "penalty"
+
+    @property
+    def decided_on(self) -> date:
+        """The decision's date in Asia/Shanghai."""
+        return self.decided_at.astimezone(SHANGHAI).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """A `supervision.inspected` of a subject."""
+
+    case_id: str
+    seq: int
+    jurisdiction: str
+    subject_id: str | None
+    at: datetime
+    joint: bool
+    violation_found: bool
+
+
+@dataclass(frozen=True)
+class ThresholdMet:
+    """A case whose facts reach its item's criminal threshold (涉嫌犯罪)."""
+
+    case: CaseFacts
+    threshold: CriminalThreshold
+    by: str  # "amount" (own facts), "cumulative" (with earlier acts) or "repeat"
+    total: float
+    added_from: tuple[str, ...]
+    known_at: datetime  # when the last fact needed became known
+
+    def describe(self) -> str:
+        """A sentence for people: what reaches the threshold."""
+        t = self.threshold
+        if self.by == "repeat":
+            return (f"{t.crime}: punished {len(self.added_from)} times within "
+                    f"{(t.repeat or {}).get('within_years')} years before this act "
+                    f"({', '.join(self.added_from)}) and offending again")
+        added = f", adding earlier unpunished acts {', '.join(self.added_from)}" \
+            if self.added_from else ""
+        return (f"{t.crime}: {t.metric} {self.total:g} ≥ {t.value:g}{added}")
+
+
+def _upto(moment: datetime | None, limit: datetime) -> datetime | None:
+    return moment if moment is not None and moment <= limit else None
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+class CrossCase:
+    """The cross-case checks over a set of cases, evaluated as of an instant."""
+
+    def __init__(self, pack: RulePack, calendar: WorkCalendar, cases: Iterable[CaseFacts],
+                 decisions: Iterable[Decision], inspections: Iterable[Inspection],
+                 as_of: datetime) -> None:
+        self.pack = pack
+        self.calendar = calendar
+        self.as_of = as_of
+        self.cases = {c.case_id: c.as_of(as_of) for c in cases}
+        self.decisions = sorted((d for d in decisions if d.decided_at <= as_of),
+                                key=lambda d: (d.decided_at, d.case_id, d.seq))
+        self.inspections = sorted((i for i in inspections if i.at <= as_of),
+                                  key=lambda i: (i.at, i.case_id, i.seq))
+        self._by_subject: dict[str, list[CaseFacts]] = defaultdict(list)
+        for case in sorted(self.cases.values(), key=lambda c: c.case_id):
+            if case.subject_id:
+                self._by_subject[case.subject_id].append(case)
+        self._decisions_of: dict[str, list[Decision]] = defaultdict(list)
+        for decision in self.decisions:
+            if decision.subject_id:
+                self._decisions_of[decision.subject_id].append(decision)
+
+    # -- thresholds ---------------------------------------------------------------------
+    def version(self, moment: datetime) -> RuleVersion:
+        """The pack version in force on the day of `moment`."""
+        day = moment.astimezone(SHANGHAI).date()
+        return self.pack.in_force(day) or self.pack.versions[0]
+
+    def thresholds_met(self) -> list[ThresholdMet]:
+        """Every concluded case whose facts reach a criminal threshold of its item."""
+        found = []
+        for case in sorted(self.cases.values(), key=lambda c: c.case_id):
+            met = self.threshold_met(case)
+            if met is not None:
+                found.append(met)
+        return found
+
+    def threshold_met(self, case: CaseFacts) -> ThresholdMet | None:
+        """The first threshold of the case's item that its facts reach, or None."""
+        if case.concluded_at is None or not case.item_code:
+            return None
+        version = self.version(case.concluded_at)
+        item = version.item(case.item_code)
+        if item is None:
+            return None
+        for threshold in item.thresholds:
+            met = (self._by_repeat(case, threshold, version) if threshold.repeat
+                   else self._by_amount(case, threshold))
+            if met is not None:
+                return met
+        return None
+
+    def _by_amount(self, case: CaseFacts, threshold: CriminalThreshold) -> ThresholdMet | None:
+        assert threshold.metric is not None and threshold.value is not None
+        concluded = case.concluded_at
+        assert concluded is not None
+        own = case.metric(threshold.metric)
+        if own >= threshold.value:
+            return ThresholdMet(case, threshold, "amount", own, (), concluded)
+        earlier = [o for o in self._earlier_unpunished(case)]
+        total = own + sum(o.metric(threshold.metric) for o in earlier)
+        if not earlier or total < threshold.value:
+            return None
+        known = max([concluded, *(o.concluded_at for o in earlier if o.concluded_at)])
+        return ThresholdMet(case, threshold, "cumulative", total,
+                            tuple(o.case_id for o in earlier), known)
+
+    def _earlier_unpunished(self, case: CaseFacts) -> list[CaseFacts]:
+        """The subject's concluded cases under the same item for earlier acts that were
+        neither penalised nor transferred to the police (未经处理)."""
+        if not case.subject_id or case.act_date is None:
+            return []
+        out = []
+        for other in self._by_subject[case.subject_id]:
+            if (other.case_id == case.case_id or other.item_code != case.item_code
+                    or other.act_date is None or other.concluded_at is None
+                    or (other.act_date, other.case_id) >= (case.act_date, case.case_id)):
+                continue
+            if not self._handled(other):
+                out.append(other)
+        return out
+
+    def _handled(self, case: CaseFacts) -> bool:
+        if "transferred" in case.referral:
+            return True
+        return any(d.case_id == case.case_id and d.penalised
+                   for d in self._decisions_of.get(case.subject_id or "", []))
+
+    def _by_repeat(self, case: CaseFacts, threshold: CriminalThreshold,
+                   version: RuleVersion) -> ThresholdMet | None:
+        assert threshold.repeat is not None and case.concluded_at is not None
+        if not case.subject_id or case.act_date is None:
+            return None
+        kin = {item.code for item in version.items
+               if any(t.repeat and t.crime == threshold.crime for t in item.thresholds)}
+        since = _years_before(case.act_date, threshold.repeat["within_years"])
+        prior = [d for d in self._decisions_of.get(case.subject_id, [])
+                 if d.case_id != case.case_id and d.penalised and d.item_code in kin
+                 and since <= d.decided_on < case.act_date]
+        cases = sorted({d.case_id for d in prior})
+        if len(cases) < threshold.repeat["penalties"]:
+            return None
+        return ThresholdMet(case, threshold, "repeat", float(len(cases)), tuple(cases),
+                            case.concluded_at)
+
+    # -- the referral view ----------------------------------------------------------------
+    def referrals(self, scope: str | None = None) -> list[dict[str, Any]]:
+        """Every case that reaches a threshold or has referral steps, with status and times."""
+        met = {m.case.case_id: m for m in self.thresholds_met()}
+        rows = []
+        for case in sorted(self.cases.values(), key=lambda c: c.case_id):
+            if scope and not case.jurisdiction.startswith(scope):
+                continue
+            m = met.get(case.case_id)
+            if m is None and not case.referral:
+                continue
+            rows.append({
+                "case_id": case.case_id, "jurisdiction": case.jurisdiction,
+                "district": case.jurisdiction[:6], "team": case.team,
+                "item_code": case.item_code, "subject_id": case.subject_id,
+                "subject_name": case.subject_name, "threshold_met": m is not None,
+                "crime": m.threshold.crime if m else None, "by": m.by if m else None,
+                "total": m.total if m else None,
+                "threshold": (m.threshold.value if m and m.threshold.value is not None
+                              else None),
+                "added_from": list(m.added_from) if m else [],
+                "reason": m.describe() if m else None,
+                "known_at": m.known_at.isoformat() if m else None,
+                "status": case.referral_state,
+                "status_label": REFERRAL_STATUS_LABELS.get(case.referral_state,
+                                                           case.referral_state),
+                "times": {step: case.referral[step].isoformat()
+                          for step in REFERRAL_STEPS if step in case.referral}})
+        return rows
+
+    def referral_rates(self, scope: str | None = None) -> list[dict[str, Any]]:
+        """Per team and district: cases reaching a threshold, transferred, and the rate."""
+        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for m in self.thresholds_met():
+            case = m.case
+            if scope and not case.jurisdiction.startswith(scope):
+                continue
+            counts = groups[(case.team or "未知", case.jurisdiction[:6])]
+            counts[0] += 1
+            counts[1] += "transferred" in case.referral
+        return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
+                 "rate": round(sent / n, 4)}
+                for (team, district), (n, sent) in sorted(groups.items())]
+
+    # -- alerts ---------------------------------------------------------------------------
+    def alerts(self) -> list[dict[str, Any]]:
+        """REFERRAL_MISSING, PENALTY_INSTEAD_OF_REFERRAL, FIRST_VIOLATION_FINED, DOUBLE_FINE,
+        REPEATED_INSPECTION as of the instant (yellow, red or info)."""
+        found: list[dict[str, Any]] = []
+        met = {m.case.case_id: m for m in self.thresholds_met()}
+        for m in met.values():
+            found.extend(self._referral_missing(m))
+        found.extend(self._penalty_instead_of_referral(met))
+        found.extend(self._first_violation_fined())
+        found.extend(self._double_fines())
+        found.extend(self._repeated_inspections())
+        return found
+
+    def _referral_missing(self, m: ThresholdMet) -> list[dict[str, Any]]:
+        """Decree 310 Art. 3: reaching a threshold, the case must be reported for transfer."""
+        reported = m.case.referral.get("reported")
+        if reported is not None and reported <= m.known_at:
+            return []
+        days = self.version(m.known_at).general.referral_missing_days
+        due, note = self._due(m.known_at, days)
+        clock = Clock(case_id=m.case.case_id, code="REFERRAL_MISSING", part="",
+                      jurisdiction=m.case.jurisdiction, started_at=m.known_at, base_due=due,
+                      stopped_at=reported, note=note)
+        evaluation = evaluate(clock, self.as_of)
+        if evaluation is None or evaluation.colour == "green":
+            return []
+        alert = evaluation.as_alert()
+        alert["detail"] += f" — {m.describe()}"
+        return [alert | {"crime": m.threshold.crime, "subject_id": m.case.subject_id}]
+
+    def _penalty_instead_of_referral(self, met: dict[str, ThresholdMet]
+                                     ) -> list[dict[str, Any]]:
+        """Decree 310 Art. 11: no administrative fine in place of a transfer."""
+        out = []
+        for d in self.decisions:
+            m = met.get(d.case_id)
+            if m is None or not d.penalised or d.fine <= 0 or d.decided_at < m.known_at:
+                continue
+            transferred = m.case.referral.get("transferred")
+            if transferred is not None and transferred <= d.decided_at:
+                continue
+            out.append(self._finding("PENALTY_INSTEAD_OF_REFERRAL", d.case_id, d.jurisdiction,
+                                     "red", d.decided_at,
+                                     f"fine {d.fine:g} decided, not transferred — {m.describe()}",
+                                     crime=m.threshold.crime, subject_id=d.subject_id))
+        return out
+
+    def _first_violation_fined(self) -> list[dict[str, Any]]:
+        """APL Art. 33 para 2: a first violation, minor harm, corrected in time, on the
+        首违不罚 list, may go unpunished — a fine is worth a second look."""
+        out = []
+        for d in self.decisions:
+            if not d.penalised or d.fine <= 0 or not d.item_code or d.act_date is None:
+                continue
+            item = self.version(d.decided_at).item(d.item_code)
+            if (item is None or not item.first_violation_exempt or not d.corrected
+                    or d.harm not in ("none", "minor")):
+                continue
+            earlier = [o for o in self._decisions_of.get(d.subject_id or "", [])
+                       if o.case_id != d.case_id and o.penalised and o.item_code == d.item_code
+                       and o.act_date is not None and o.act_date < d.act_date]
+            if earlier:
+                continue
+            out.append(self._finding("FIRST_VIOLATION_FINED", d.case_id, d.jurisdiction, "info",
+                                     d.decided_at, f"fine {d.fine:g} on {d.item_code}, "
+                                     f"first violation, harm {d.harm}, corrected",
+                                     subject_id=d.subject_id))
+        return out
+
+    def _double_fines(self) -> list[dict[str, Any]]:
+        """APL Art. 29: one illegal act is fined once (一事不再罚)."""
+        groups: dict[tuple[str, str, date], list[Decision]] = defaultdict(list)
+        for d in self.decisions:
+            if d.penalised and d.fine > 0 and d.subject_id and d.item_code and d.act_date:
+                groups[(d.subject_id, d.item_code, d.act_date)].append(d)
+        out = []
+        for (subject, item, act), fines in sorted(groups.items()):
+            first = fines[0]
+            for d in fines[1:]:
+                if d.case_id == first.case_id:
+                    continue  # a new decision of the same case (after a reconsideration)
+                out.append(self._finding(
+                    "DOUBLE_FINE", d.case_id, d.jurisdiction, "red", d.decided_at,
+                    f"subject {subject} already fined for item {item}, act of {act} in case "
+                    f"{first.case_id}", subject_id=subject, first_case_id=first.case_id))
+        return out
+
+    def _repeated_inspections(self) -> list[dict[str, Any]]:
+        """综合查一次: a subject inspected separately again and again, nothing found."""
+        fruitless: dict[str, list[Inspection]] = defaultdict(list)
+        for i in self.inspections:
+            if i.subject_id and not i.joint and not i.violation_found:
+                fruitless[i.subject_id].append(i)
+        out = []
+        for subject, visits in sorted(fruitless.items()):
+            for n, visit in enumerate(visits):
+                rule = self.version(visit.at).general.repeated_inspection
+                since = visit.at - timedelta(days=rule["within_days"])
+                window = [v for v in visits[:n + 1] if v.at > since]
+                if len(window) >= rule["inspections"]:
+                    out.append(self._finding(
+                        "REPEATED_INSPECTION", visit.case_id, visit.jurisdiction, "yellow",
+                        visit.at, f"subject {subject}: {len(window)} separate inspections with "
+                        f"nothing found within {rule['within_days']} days "
+                        f"({', '.join(sorted({v.case_id for v in window}))})",
+                        subject_id=subject))
+        return out
+
+    def _finding(self, code: str, case_id: str, jurisdiction: str, severity: str,
+                 at: datetime, what: str, **extra: Any) -> dict[str, Any]:
+        label, rule, source = ALERT_LABELS[code]
+        return {"code": code, "case_id": case_id, "severity": severity,
+                "due_at": at.isoformat(), "jurisdiction": jurisdiction,
+                "detail": f"{label}: {rule} — {source} — {what}",
+                "started_at": at.isoformat(), **extra}
+
+    def _due(self, start: datetime, days: int) -> tuple[datetime, str | None]:
+        try:
+            return self.calendar.calendar_deadline(start, days), None
+        except CalendarUnknown as exc:
+            end = start.astimezone(SHANGHAI).date() + timedelta(days=days + 1)
+            return (datetime.combine(end, datetime.min.time(), SHANGHAI),
+                    f"provisional due date: {exc}")
+
+    # -- the subject register ---------------------------------------------------------------
+    def subject(self, subject_id: str) -> dict[str, Any] | None:
+        """一户一档: the subject's cases, decisions, fines, inspections per year, colour."""
+        cases = self._by_subject.get(subject_id, [])
+        decisions = self._decisions_of.get(subject_id, [])
+        visits = [i for i in self.inspections if i.subject_id == subject_id]
+        if not cases and not decisions and not visits:
+            return None
+        per_year: dict[int, dict[str, int]] = defaultdict(lambda: {"inspections": 0, "joint": 0})
+        for visit in visits:
+            year = per_year[visit.at.astimezone(SHANGHAI).year]
+            year["inspections"] += 1
+            year["joint"] += visit.joint
+        colour, why = self.colour(subject_id)
+        return {
+            "subject_id": subject_id,
+            "name": next((c.subject_name for c in cases if c.subject_name), None),
+            "colour": colour, "colour_reason": why,
+            "cases": [{"case_id": c.case_id, "jurisdiction": c.jurisdiction,
+                       "item_code": c.item_code, "team": c.team,
+                       "act_date": c.act_date.isoformat() if c.act_date else None,
+                       "referral_status": c.referral_state} for c in cases],
+            "decisions": [{"case_id": d.case_id, "decided_at": d.decided_at.isoformat(),
+                           "item_code": d.item_code, "outcome": d.outcome, "fine": d.fine,
+                           "circumstances": d.circumstances} for d in decisions],
+            "fines_total": sum(d.fine for d in decisions if d.penalised),
+            "inspections_per_year": [{"year": y, **counts}
+                                     for y, counts in sorted(per_year.items())],
+        }
+
+    def colour(self, subject_id: str) -> tuple[str, str]:
+        """三色管理: red with a serious-circumstances penalty or two penalties in the last 12
+        months, yellow with one penalty in 12 months or an open correction order, else green."""
+        since = _years_before(self.as_of.astimezone(SHANGHAI).date(), 1)
+        recent = [d for d in self._decisions_of.get(subject_id, [])
+                  if d.penalised and d.decided_on > since]
+        if any(d.circumstances == "serious" for d in recent):
+            return "red", "serious-circumstances penalty within 12 months (情节严重)"
+        if len(recent) >= 2:
+            return "red", f"{len(recent)} penalties within 12 months"
+        if recent:
+            return "yellow", "one penalty within 12 months"
+        if any(c.correction_ordered_at and not c.correction_done_at
+               for c in self._by_subject.get(subject_id, [])):
+            return "yellow", "open correction order (责令整改未完成)"
+        return "green", "no penalty within 12 months, no open correction order"

@@ -1,0 +1,238 @@
+"""The cross-case view: each case's own facts, decisions and inspections, kept for the
+referral checks and the subject register (`casechain.domain.crosscase`).
+
+Rows are folds of one case's events (in the case's own order), never of other cases', so
+they are the same whichever order the cases arrived in; the checks that look across cases
+run on these rows when asked, as of an instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casechain.adapters.storage import chunks
+from casechain.domain.calendar import SHANGHAI, WorkCalendar
+from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
+from casechain.domain.law import amount_of
+from casechain.domain.rulepack import RulePack
+
+__all__ = ["CrossCaseView"]
+
+Records = Sequence[tuple[int, dict[str, Any]]]
+_SUBJECT_FROM = ("approval.granted", "approval.rejected", "supervision.clue_registered",
+                 "penalty.case_filed")
+
+
+def _at(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class CrossCaseView:
+    """行刑衔接 and 一户一档: per-case facts, decisions and inspections."""
+
+    name = "crosscase"
+
+    def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
+        self.pack = pack
+        self.calendar = calendar
+
+    def define(self, metadata: sa.MetaData) -> list[sa.Table]:
+        self.cases = sa.Table(
+            "casechain_view_cc_cases", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("subject_id", sa.String(64), index=True),
+            sa.Column("subject_name", sa.Text()),
+            sa.Column("item_code", sa.String(64)),
+            sa.Column("team", sa.String(16)),
+            sa.Column("act_date", sa.String(10)),
+            sa.Column("concluded_at", sa.String(40)),
+            sa.Column("amount_involved", sa.Float(), nullable=False),
+            sa.Column("illegal_gains", sa.Float(), nullable=False),
+            sa.Column("circumstances", sa.String(16)),
+            sa.Column("harm", sa.String(16)),
+            sa.Column("corrected", sa.Boolean(), nullable=False),
+            sa.Column("referral_state", sa.String(32)),
+            *(sa.Column(f"r_{step}", sa.String(40)) for step in REFERRAL_STEPS),
+            sa.Column("correction_ordered_at", sa.String(40)),
+            sa.Column("correction_done_at", sa.String(40)),
+        )
+        self.decisions = sa.Table(
+            "casechain_view_cc_decisions", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("subject_id", sa.String(64), index=True),
+            sa.Column("item_code", sa.String(64)),
+            sa.Column("act_date", sa.String(10)),
+            sa.Column("decided_at", sa.String(40), nullable=False),
+            sa.Column("outcome", sa.String(16), nullable=False),
+            sa.Column("fine", sa.Float(), nullable=False),
+            sa.Column("circumstances", sa.String(16)),
+            sa.Column("harm", sa.String(16)),
+            sa.Column("corrected", sa.Boolean(), nullable=False),
+        )
+        self.inspections = sa.Table(
+            "casechain_view_cc_inspections", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("subject_id", sa.String(64), index=True),
+            sa.Column("at", sa.String(40), nullable=False),
+            sa.Column("joint", sa.Boolean(), nullable=False),
+            sa.Column("violation_found", sa.Boolean(), nullable=False),
+        )
+        return [self.cases, self.decisions, self.inspections]
+
+    # -- folding ----------------------------------------------------------------------
+    def apply(self, conn: Connection, records: Records) -> None:
+        relevant = [r for _, r in records if r["type"] in _FOLDS]
+        if not relevant:
+            return
+        t = self.cases
+        case_ids = sorted({r["case_id"] for r in relevant})
+        rows: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(case_ids, 500):
+            for found in conn.execute(sa.select(t).where(t.c.case_id.in_(chunk))):
+                rows[found.case_id] = dict(found._mapping)
+        decisions: list[dict[str, Any]] = []
+        inspections: list[dict[str, Any]] = []
+        for r in relevant:
+            row = rows.setdefault(r["case_id"], _blank(r))
+            row["jurisdiction"] = r["jurisdiction"]
+            _FOLDS[r["type"]](self, row, r, decisions, inspections)
+        for chunk in chunks(case_ids, 500):
+            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
+        conn.execute(t.insert(), [{str(k): v for k, v in rows[c].items()} for c in case_ids])
+        if decisions:
+            conn.execute(self.decisions.insert(), decisions)
+        if inspections:
+            conn.execute(self.inspections.insert(), inspections)
+
+    def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
+        subject = r["payload"]["subject"]
+        row["subject_id"] = str(subject.get("id"))
+        row["subject_name"] = subject.get("name")
+        item = r["payload"].get("item_code")
+        if item:
+            row["item_code"] = item
+            version = self.pack.in_force(_day(r["occurred_at"]))
+            found = version.item(item) if version else None
+            row["team"] = found.team if found else row["team"]
+        if r["type"] == "penalty.case_filed":
+            row.update(act_date=r["payload"]["act_date"], concluded_at=None, amount_involved=0.0,
+                       illegal_gains=0.0, circumstances=None, harm=None, corrected=False)
+
+    def _concluded(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
+        p = r["payload"]
+        row.update(concluded_at=r["occurred_at"], amount_involved=float(p["amount_involved"]),
+                   illegal_gains=float(p["illegal_gains"]), circumstances=p["circumstances"],
+                   harm=p["harm"], corrected=bool(p["corrected"]))
+
+    def _decided(self, row: dict[str, Any], r: dict[str, Any], decisions: list[dict[str, Any]],
+                 _: Any) -> None:
+        p = r["payload"]
+        decisions.append({
+            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": r["jurisdiction"],
+            "subject_id": row["subject_id"], "item_code": row["item_code"],
+            "act_date": row["act_date"], "decided_at": r["occurred_at"],
+            "outcome": p["outcome"], "fine": amount_of(p["penalties"], "fine"),
+            "circumstances": row["circumstances"], "harm": row["harm"],
+            "corrected": row["corrected"]})
+
+    def _inspected(self, row: dict[str, Any], r: dict[str, Any], _: Any,
+                   inspections: list[dict[str, Any]]) -> None:
+        p = r["payload"]
+        inspections.append({
+            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": r["jurisdiction"],
+            "subject_id": row["subject_id"], "at": r["occurred_at"], "joint": bool(p["joint"]),
+            "violation_found": bool(p["violation_found"])})
+
+    def _referral(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
+        step = r["type"].partition(".")[2]
+        if step == "reported":  # a new referral (after a return): its own timings
+            for later in REFERRAL_STEPS[REFERRAL_STEPS.index("reported"):]:
+                row[f"r_{later}"] = None
+        row[f"r_{step}"] = r["occurred_at"]
+        row["referral_state"] = step
+
+    def _correction(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
+        if r["type"] == "supervision.correction_ordered":
+            row.update(correction_ordered_at=r["occurred_at"], correction_done_at=None)
+        elif r["payload"].get("corrected"):
+            row["correction_done_at"] = r["occurred_at"]
+
+    # -- reading --------------------------------------------------------------------------
+    def checks(self, conn: Connection, as_of: datetime,
+               subject_id: str | None = None) -> CrossCase:
+        """The cross-case checks over the view's rows (one subject's, or all) as of `as_of`."""
+        queries = [sa.select(t) for t in (self.cases, self.decisions, self.inspections)]
+        if subject_id is not None:
+            queries = [q.where(t.c.subject_id == subject_id) for q, t in
+                       zip(queries, (self.cases, self.decisions, self.inspections), strict=True)]
+        cases = [_facts(row._mapping) for row in conn.execute(queries[0])]
+        decisions = [_decision(row._mapping) for row in conn.execute(queries[1])]
+        inspections = [_inspection(row._mapping) for row in conn.execute(queries[2])]
+        return CrossCase(self.pack, self.calendar, cases, decisions, inspections, as_of)
+
+
+def _blank(r: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {c: None for c in (
+        "subject_id", "subject_name", "item_code", "team", "act_date", "concluded_at",
+        "circumstances", "harm", "referral_state", "correction_ordered_at",
+        "correction_done_at")}
+    row.update({f"r_{step}": None for step in REFERRAL_STEPS})
+    row.update(case_id=r["case_id"], amount_involved=0.0, illegal_gains=0.0, corrected=False)
+    return row
+
+
+def _day(moment: str) -> date:
+    return datetime.fromisoformat(moment).astimezone(SHANGHAI).date()
+
+
+def _facts(row: Any) -> CaseFacts:
+    referral = {step: datetime.fromisoformat(row[f"r_{step}"]) for step in REFERRAL_STEPS
+                if row[f"r_{step}"]}
+    return CaseFacts(
+        case_id=row["case_id"], jurisdiction=row["jurisdiction"], subject_id=row["subject_id"],
+        subject_name=row["subject_name"], item_code=row["item_code"], team=row["team"],
+        act_date=date.fromisoformat(row["act_date"]) if row["act_date"] else None,
+        concluded_at=_at(row["concluded_at"]), amount_involved=row["amount_involved"],
+        illegal_gains=row["illegal_gains"], circumstances=row["circumstances"],
+        harm=row["harm"], corrected=bool(row["corrected"]),
+        referral_state=row["referral_state"], referral=referral,
+        correction_ordered_at=_at(row["correction_ordered_at"]),
+        correction_done_at=_at(row["correction_done_at"]))
+
+
+def _decision(row: Any) -> Decision:
+    return Decision(
+        case_id=row["case_id"], seq=row["seq"], jurisdiction=row["jurisdiction"],
+        subject_id=row["subject_id"], item_code=row["item_code"],
+        act_date=date.fromisoformat(row["act_date"]) if row["act_date"] else None,
+        decided_at=datetime.fromisoformat(row["decided_at"]), outcome=row["outcome"],
+        fine=row["fine"], circumstances=row["circumstances"], harm=row["harm"],
+        corrected=bool(row["corrected"]))
+
+
+def _inspection(row: Any) -> Inspection:
+    return Inspection(
+        case_id=row["case_id"], seq=row["seq"], jurisdiction=row["jurisdiction"],
+        subject_id=row["subject_id"], at=datetime.fromisoformat(row["at"]),
+        joint=bool(row["joint"]), violation_found=bool(row["violation_found"]))
+
+
+_FOLDS: dict[str, Any] = {
+    **{kind: CrossCaseView._subject for kind in _SUBJECT_FROM},
+    "penalty.investigation_concluded": CrossCaseView._concluded,
+    "penalty.decided": CrossCaseView._decided,
+    "supervision.inspected": CrossCaseView._inspected,
+    "supervision.correction_ordered": CrossCaseView._correction,
+    "supervision.correction_verified": CrossCaseView._correction,
+    **{f"referral.{step}": CrossCaseView._referral for step in REFERRAL_STEPS},
+}
