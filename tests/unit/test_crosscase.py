@@ -3,6 +3,7 @@ by the repeat rule at exactly two years (DESIGN.md "Rule pack"; 《刑法》 as 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -98,3 +99,26 @@ def test_the_checks_see_only_what_had_happened_by_as_of() -> None:
     first = case("HZ-A", "2025-01-10", FAKE_GOODS, "2025-02-01", 30000)
     second = case("HZ-B", "2025-03-10", FAKE_GOODS, "2025-04-01", 25000)
     assert checks([first, second], [], as_of="2025-03-31").thresholds_met() == []
+
+
+def test_one_penalty_in_twelve_months_is_yellow_and_serious_circumstances_red() -> None:
+    """三色管理: one penalty → yellow; a penalty for serious circumstances → red."""
+    one = checks([case("HZ-1", "2025-02-01")], [penalty("HZ-1", "2025-03-10")],
+                 as_of="2025-06-01")
+    assert one.colour("S1")[0] == "yellow"
+    serious = replace(penalty("HZ-1", "2025-03-10"), circumstances="serious")
+    assert checks([case("HZ-1", "2025-02-01")], [serious], as_of="2025-06-01").colour(
+        "S1")[0] == "red"
+    assert checks([case("HZ-1", "2025-02-01")], [serious], as_of="2026-03-11").colour(
+        "S1")[0] == "green"
+
+
+def test_an_open_correction_order_is_yellow_until_verified() -> None:
+    """A correction order not yet verified as corrected makes a subject yellow."""
+    ordered = CaseFacts(case_id="HZ-9", jurisdiction="330106001", subject_id="S1",
+                        correction_ordered_at=moment("2025-05-01"))
+    assert checks([ordered], [], as_of="2025-06-01").colour("S1")[0] == "yellow"
+    done = CaseFacts(case_id="HZ-9", jurisdiction="330106001", subject_id="S1",
+                     correction_ordered_at=moment("2025-05-01"),
+                     correction_done_at=moment("2025-05-20"))
+    assert checks([done], [], as_of="2025-06-01").colour("S1")[0] == "green"
