@@ -19,7 +19,24 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
+from casechain.adapters.ledger import (
+    Checkpoint,
+    Ledger,
+    generate_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_key_from_pem,
+    public_pem,
+)
 from casechain.adapters.logging import configure_logging
+from casechain.adapters.proofs import (
+    bundle,
+    check_document,
+    consistency_document,
+    inclusion_document,
+    read_document,
+)
 from casechain.adapters.rulepack_files import (
     DEFAULT_PACK,
     RulePackInvalid,
@@ -52,6 +69,8 @@ projections_app = typer.Typer(no_args_is_help=True, help="Read models: status, r
 app.add_typer(projections_app, name="projections")
 subject_app = typer.Typer(no_args_is_help=True, help="The subject register (一户一档).")
 app.add_typer(subject_app, name="subject")
+keys_app = typer.Typer(no_args_is_help=True, help="Ed25519 keys that sign checkpoints.")
+app.add_typer(keys_app, name="keys")
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -108,7 +127,10 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
             db: DbOption = None, rules: RulesOption = None, as_json: JsonOption = False,
             batch_size: Annotated[int, typer.Option(min=1, max=50_000,
                                                     help="Envelopes per transaction")
-                                  ] = IMPORT_BATCH) -> None:
+                                  ] = IMPORT_BATCH,
+            ledger: Annotated[bool, typer.Option(
+                "--ledger/--no-ledger", help="Bring the Merkle ledger up to date afterwards")
+                              ] = True) -> None:
     """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
     case_log = _open(db, rules)
     try:
@@ -118,6 +140,8 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
                 case_log, log_file, batch_size=batch_size,
                 on_bytes=lambda n: progress.advance(task, n),
                 on_rejected=None if as_json else _print_rejected)
+        if ledger:
+            Ledger(case_log.store).catch_up()
     finally:
         case_log.close()
     if as_json:
@@ -539,6 +563,245 @@ def _instant(text: str | None) -> datetime:
                   "(e.g. 2025-10-15T09:00:00+08:00)")
         raise typer.Exit(2) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+# -- the ledger -----------------------------------------------------------------------------
+KeyOption = Annotated[str | None, typer.Option(
+    "--key", envvar="CASECHAIN_SIGNING_KEY", help="Ed25519 private key (PEM) that signs")]
+PublicKeyOption = Annotated[str | None, typer.Option(
+    "--public-key", envvar="CASECHAIN_PUBLIC_KEY",
+    help="Ed25519 public key (PEM) [default: the public half of --key]")]
+
+
+@contextmanager
+def _failing(code: int = 2) -> Iterator[None]:
+    """Print a CaseChain error in one line and exit with `code`."""
+    try:
+        yield
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(code) from None
+
+
+@keys_app.command("generate")
+def keys_generate(out_dir: Annotated[Path, typer.Option("--out-dir", file_okay=False)] = Path("."),
+                  ) -> None:
+    """Write a new signing key (casechain-signing.pem, mode 0600) and its public key
+    (casechain-public.pem). Keep the private key off the database server."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _failing():
+        key = generate_key(out_dir / "casechain-signing.pem", out_dir / "casechain-public.pem")
+    out.print(f"key id {key_id(key.public_key())}: {out_dir / 'casechain-signing.pem'} "
+              f"(private), {out_dir / 'casechain-public.pem'} (public)")
+
+
+@keys_app.command("public")
+def keys_public(key: KeyOption = None) -> None:
+    """Print the public key (PEM) of a signing key, to publish or hand to a witness."""
+    if key is None:
+        err.print("[red]error:[/red] --key (or CASECHAIN_SIGNING_KEY) is required")
+        raise typer.Exit(2)
+    with _failing():
+        sys.stdout.write(public_pem(load_private_key(key).public_key()).decode())
+
+
+def _public_key(public_key: str | None, key: str | None) -> Any:
+    with _failing():
+        if public_key:
+            return load_public_key(public_key)
+        if key:
+            return load_private_key(key).public_key()
+    return None
+
+
+@app.command()
+def checkpoint(db: DbOption = None, key: KeyOption = None,
+               output: Annotated[Path | None, typer.Option(
+                   "-o", "--output", help="Also write the checkpoint here (for a witness)")] = None,
+               every: Annotated[float | None, typer.Option(
+                   "--every", min=1, help="Issue one every SECONDS until stopped")] = None,
+               as_json: JsonOption = False) -> None:
+    """Sign the log's current size and Merkle root (Ed25519) and store the checkpoint."""
+    if key is None:
+        err.print("[red]error:[/red] --key (or CASECHAIN_SIGNING_KEY) is required to sign")
+        raise typer.Exit(2)
+    with _failing():
+        signing = load_private_key(key)
+    case_log = _open(db)
+    stop = threading.Event()
+    if every is not None:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        ledger = Ledger(case_log.store)
+        while True:
+            with _failing():
+                issued = ledger.checkpoint(signing)
+            if output is not None:
+                output.write_bytes(orjson.dumps(issued.as_dict(), option=orjson.OPT_INDENT_2))
+            if as_json:
+                _print_json(issued.as_dict())
+            else:
+                out.print(f"checkpoint: {issued.tree_size} events, root {issued.root_hash}, "
+                          f"signed {issued.issued_at} by key {issued.key_id}", markup=False)
+            if every is None or stop.wait(every):
+                return
+    except KeyboardInterrupt:
+        return
+    finally:
+        case_log.close()
+
+
+@app.command()
+def checkpoints(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every stored checkpoint, oldest first (the JSON form is what a witness keeps)."""
+    case_log = _open(db)
+    try:
+        stored = Ledger(case_log.store).stored_checkpoints()
+    finally:
+        case_log.close()
+    if as_json:
+        _print_json([cp.as_dict() for cp in stored])
+        return
+    for cp in stored:
+        out.print(f"{cp.issued_at}  {cp.tree_size:>10} events  root {cp.root_hash}  "
+                  f"key {cp.key_id}", markup=False)
+
+
+@app.command()
+def verify(db: DbOption = None, public_key: PublicKeyOption = None, key: KeyOption = None,
+           against: Annotated[list[Path] | None, typer.Option(
+               "--against", exists=True, dir_okay=False,
+               help="A checkpoint JSON held outside the store (repeatable)")] = None,
+           as_json: JsonOption = False) -> None:
+    """Recompute every case chain and the Merkle tree; check them against the stored
+    checkpoints and those given with --against. Exit 0 when intact, 1 otherwise."""
+    verifying = _public_key(public_key, key)
+    if against and verifying is None:
+        err.print("[red]error:[/red] --against needs --public-key to check the checkpoint")
+        raise typer.Exit(2)
+    with _failing():
+        outside = [Checkpoint.from_dict(orjson.loads(p.read_bytes())) for p in against or []]
+    case_log = _open(db)
+    try:
+        ledger = Ledger(case_log.store)
+        total = ledger.size()
+        with Progress(TextColumn("verifying"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
+                      console=err, disable=not err.is_terminal) as progress:
+            task = progress.add_task("verify", total=total)
+            result = ledger.verify(verifying, outside, on_page=lambda n: progress.advance(task, n))
+    finally:
+        case_log.close()
+    if as_json:
+        _print_json(result.as_dict())
+    else:
+        out.print(f"{result.events} events of {result.cases} cases, tree root "
+                  f"{result.root_hash}, {result.checkpoints_checked} checkpoint comparison(s)"
+                  + ("" if result.signatures_checked else " (signatures not checked: no key)"),
+                  markup=False)
+        for problem in result.problems[:20]:
+            where = (f"case {problem.case_id} seq {problem.seq} position {problem.position}"
+                     if problem.case_id else f"position {problem.position}"
+                     if problem.position else "log")
+            out.print(f"BAD {problem.what}: {where}: {problem.detail}", markup=False)
+        out.print("intact (完整)" if result.intact else
+                  f"{len(result.problems)} problem(s) — NOT intact (已被篡改)")
+    if not result.intact:
+        raise typer.Exit(1)
+
+
+@app.command()
+def proof(case_id: Annotated[str | None, typer.Argument(help="Case whose events to prove")] = None,
+          seq: Annotated[int | None, typer.Option("--seq", min=1)] = None,
+          consistency: Annotated[tuple[int, int] | None, typer.Option(
+              "--consistency", help="OLD_SIZE NEW_SIZE")] = None,
+          db: DbOption = None,
+          output: Annotated[Path | None, typer.Option("-o", "--output")] = None) -> None:
+    """An inclusion proof of a case's events against the latest checkpoint, or a
+    consistency proof between two tree sizes; JSON, checkable with verify-proof."""
+    if (case_id is None) == (consistency is None):
+        err.print("[red]error:[/red] give a CASE_ID or --consistency OLD_SIZE NEW_SIZE")
+        raise typer.Exit(2)
+    case_log = _open(db)
+    try:
+        ledger = Ledger(case_log.store)
+        with _failing(1):
+            ledger.catch_up()
+            try:
+                doc = (consistency_document(ledger, *consistency) if consistency
+                       else inclusion_document(case_log, ledger, str(case_id), seq))
+            except CaseNotFound:
+                raise CaseChainError(f"no case {case_id!r} in the store") from None
+    finally:
+        case_log.close()
+    text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    if output is not None:
+        output.write_bytes(text)
+        out.print(f"proof written to {output}")
+    else:
+        sys.stdout.write(text.decode() + "\n")
+
+
+@app.command("verify-proof")
+def verify_proof(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+                 public_key: PublicKeyOption = None, as_json: JsonOption = False) -> None:
+    """Check a proof file or an evidence bundle offline, with the public key alone."""
+    with _failing():
+        doc, bundled = read_document(file)
+    verifying = _public_key(public_key, None)
+    note = None
+    if verifying is None and bundled is not None:
+        with _failing():
+            verifying = public_key_from_pem(bundled)
+        note = (f"key taken from the bundle (id {key_id(verifying)}): compare it with the key "
+                "the agency publishes")
+    if verifying is None:
+        err.print("[red]error:[/red] --public-key (or CASECHAIN_PUBLIC_KEY) is required")
+        raise typer.Exit(2)
+    try:
+        findings = check_document(doc, verifying)
+    except (CaseChainError, KeyError, ValueError, TypeError) as exc:
+        if as_json:
+            _print_json({"valid": False, "error": str(exc)})
+        else:
+            out.print(f"INVALID: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    if note:
+        findings.append(note)
+    if as_json:
+        _print_json({"valid": True, "findings": findings})
+        return
+    for line in findings:
+        out.print(line, markup=False)
+    out.print("valid (核验通过)")
+
+
+@app.command("bundle")
+def bundle_(case_id: str, output: Annotated[Path, typer.Option("-o", "--output")],
+            db: DbOption = None, public_key: PublicKeyOption = None,
+            key: KeyOption = None) -> None:
+    """Evidence bundle (证据包): the case's events, their inclusion proofs, the signed
+    checkpoint, the public key and a zh-CN summary, in one zip."""
+    verifying = _public_key(public_key, key)
+    if verifying is None:
+        err.print("[red]error:[/red] --public-key or --key is required (the bundle carries it)")
+        raise typer.Exit(2)
+    case_log = _open(db)
+    try:
+        ledger = Ledger(case_log.store)
+        with _failing(1):
+            ledger.catch_up()
+            try:
+                doc = bundle(case_log, ledger, case_id, verifying, output)
+            except CaseNotFound:
+                raise CaseChainError(f"no case {case_id!r} in the store") from None
+    finally:
+        case_log.close()
+    out.print(f"{output}: {len(doc['proofs'])} events of case {case_id}, checkpoint of "
+              f"{doc['tree_size']} events")
+
+
+
 
 
 # -- simulate -----------------------------------------------------------------------

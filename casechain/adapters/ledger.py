@@ -1,0 +1,503 @@
+"""The ledger: the RFC 9162 tree over the stored log, signed checkpoints, verification.
+
+The tree is derived data. Its nodes of height 8 and up (subtrees of 256 events and more) are
+kept in `casechain_merkle_nodes`, written by `Ledger.catch_up` a page at a time in one
+transaction with the ledger's tracked position; lower nodes are recomputed from the events
+(at most 256 read). So a proof touches about 20 rows, and appending never rehashes history.
+
+What makes the tree evidence is the checkpoint: tree size and root signed with Ed25519 and
+held outside the database by a witness. `verify` recomputes every case chain and the whole
+tree from the events themselves and compares with the stored nodes, every stored checkpoint,
+and optionally a checkpoint held outside (`--against`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from eventsourcing.persistence import Tracking
+
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.domain import merkle
+from casechain.domain.hashing import GENESIS_HASH, canonical_json, record_hash
+from casechain.errors import CaseChainError
+
+__all__ = [
+    "CHUNK_HEIGHT",
+    "Checkpoint",
+    "Ledger",
+    "Problem",
+    "SigningKeyError",
+    "Verification",
+    "generate_key",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "public_key_from_pem",
+    "public_pem",
+]
+
+CHUNK_HEIGHT = 8
+CHUNK = 1 << CHUNK_HEIGHT
+CHECKPOINT_FORMAT = "casechain-checkpoint/1"
+_TRACKING = "ledger"
+_PAGE = 4096
+
+
+class SigningKeyError(CaseChainError):
+    """A signing or public key that cannot be read."""
+
+
+# -- keys -----------------------------------------------------------------------------------
+def generate_key(private_path: Path, public_path: Path) -> Ed25519PrivateKey:
+    """A new Ed25519 key: the private key as PKCS#8 PEM (mode 0600), the public as PEM."""
+    if private_path.exists():
+        raise SigningKeyError(f"{private_path} exists; refusing to overwrite a signing key")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(pem)
+    public_path.write_bytes(public_pem(key.public_key()))
+    return key
+
+
+def public_pem(key: Ed25519PublicKey) -> bytes:
+    """The public key as SubjectPublicKeyInfo PEM."""
+    return key.public_bytes(serialization.Encoding.PEM,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    """An Ed25519 private key from a PEM file."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SigningKeyError(f"cannot read the signing key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def load_public_key(path: str | Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file (or a private key's PEM: its public half)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SigningKeyError(f"cannot read the public key {path}: {exc}") from exc
+    if b"PRIVATE KEY" in data:
+        return load_private_key(path).public_key()
+    return public_key_from_pem(data, str(path))
+
+
+def public_key_from_pem(data: bytes, name: str = "the key") -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM bytes."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise SigningKeyError(f"{name} is not a PEM public key: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise SigningKeyError(f"{name} is not an Ed25519 public key")
+    return key
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """The first 8 bytes (hex) of SHA-256 of the raw public key."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+# -- checkpoints ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the log of `origin` had `tree_size` events with this root."""
+
+    origin: str
+    tree_size: int
+    root_hash: str
+    issued_at: str
+    key_id: str
+    signature: str = ""
+
+    def body(self) -> dict[str, Any]:
+        """The signed fields."""
+        return {"format": CHECKPOINT_FORMAT, "origin": self.origin,
+                "tree_size": self.tree_size, "root_hash": self.root_hash,
+                "issued_at": self.issued_at, "key_id": self.key_id}
+
+    def message(self) -> bytes:
+        """The bytes signed: RFC 8785 canonical JSON of `body()`."""
+        return canonical_json(self.body())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The checkpoint as exported for a witness."""
+        return {**self.body(), "signature": self.signature}
+
+    def signed(self, key: Ed25519PrivateKey) -> Checkpoint:
+        """This checkpoint with its Ed25519 signature."""
+        signature = base64.b64encode(key.sign(self.message())).decode()
+        return Checkpoint(self.origin, self.tree_size, self.root_hash, self.issued_at,
+                          self.key_id, signature)
+
+    def signature_valid(self, key: Ed25519PublicKey) -> bool:
+        """True when `key` signed exactly these fields."""
+        try:
+            key.verify(base64.b64decode(self.signature), self.message())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
+        """A checkpoint read back from its JSON form."""
+        if data.get("format") != CHECKPOINT_FORMAT:
+            raise CaseChainError(f"field format is {data.get('format')!r}, expected "
+                                 f"{CHECKPOINT_FORMAT!r}: not a CaseChain checkpoint")
+        try:
+            return cls(str(data["origin"]), int(data["tree_size"]), str(data["root_hash"]),
+                       str(data["issued_at"]), str(data["key_id"]), str(data["signature"]))
+        except KeyError as exc:
+            raise CaseChainError(f"checkpoint field {exc.args[0]} is missing") from None
+
+
+# -- verification results -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    """One thing `verify` found wrong, located as precisely as it can be."""
+
+    what: str
+    detail: str
+    position: int | None = None
+    case_id: str | None = None
+    seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"what": self.what, "detail": self.detail, "position": self.position,
+                "case_id": self.case_id, "seq": self.seq}
+
+
+@dataclass
+class Verification:
+    """What `verify` checked and found."""
+
+    events: int = 0
+    cases: int = 0
+    tree_size: int = 0
+    root_hash: str = ""
+    checkpoints_checked: int = 0
+    signatures_checked: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form, the first problem first."""
+        first = self.problems[0].as_dict() if self.problems else None
+        return {"intact": self.intact, "events": self.events, "cases": self.cases,
+                "tree_size": self.tree_size, "root_hash": self.root_hash,
+                "checkpoints_checked": self.checkpoints_checked,
+                "signatures_checked": self.signatures_checked, "first_problem": first,
+                "problems": [p.as_dict() for p in self.problems]}
+
+
+# -- the ledger -----------------------------------------------------------------------------
+class Ledger:
+    """The tree and the checkpoints of one store."""
+
+    def __init__(self, store: CaseChainRecorder, origin: str = "casechain") -> None:
+        self.store = store
+        self.origin = origin
+        self.metadata = sa.MetaData()
+        self.nodes = sa.Table(
+            "casechain_merkle_nodes", self.metadata,
+            sa.Column("height", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                      primary_key=True, autoincrement=False),
+            sa.Column("hash", sa.LargeBinary(), nullable=False),
+        )
+        self.checkpoints = sa.Table(
+            "casechain_checkpoints", self.metadata,
+            sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+            sa.Column("tree_size", sa.BigInteger(), nullable=False),
+            sa.Column("root_hash", sa.String(64), nullable=False),
+            sa.Column("issued_at", sa.String(40), nullable=False),
+            sa.Column("origin", sa.String(128), nullable=False),
+            sa.Column("key_id", sa.String(16), nullable=False),
+            sa.Column("signature", sa.Text(), nullable=False),
+        )
+        with map_db_errors(), store.engine.begin() as conn:
+            self.metadata.create_all(conn, checkfirst=True)
+
+    # -- keeping the tree ---------------------------------------------------------------
+    def covered(self) -> int:
+        """Leaves whose chunks are stored (a multiple of 256)."""
+        return self.store.max_tracking_id(_TRACKING) or 0
+
+    def size(self) -> int:
+        """Leaves in the log (the head position)."""
+        return self.store.max_notification_id() or 0
+
+    def catch_up(self, on_page: Callable[[int], None] | None = None) -> int:
+        """Store the nodes of every complete chunk of 256 events not stored yet; events added."""
+        done = self.covered()
+        with self.store.read() as conn:
+            frontier = merkle.Frontier.of(done, self._perfect(conn, done))
+        added = 0
+        while True:
+            leaves = self._leaf_hashes(done, done + _PAGE - _PAGE % CHUNK)
+            complete = len(leaves) - len(leaves) % CHUNK
+            if complete == 0:
+                return added
+            rows = []
+            for leaf in leaves[:complete]:
+                rows += [{"height": h, "idx": i, "hash": node}
+                         for h, i, node in frontier.append(leaf) if h >= CHUNK_HEIGHT]
+            with map_db_errors(), self.store.engine.connect() as conn:
+                conn = conn.execution_options(casechain_write=True)
+                with conn.begin():
+                    conn.execute(self.nodes.insert(), rows)
+                    self.store.track_in(conn, Tracking(_TRACKING, done + complete))
+            done += complete
+            added += complete
+            if on_page:
+                on_page(complete)
+
+    def _leaf_hashes(self, start: int, stop: int) -> list[bytes]:
+        """Leaf hashes of positions start+1 … stop (those that exist)."""
+        notes = self.store.select_notifications(start, stop - start, stop=stop,
+                                                inclusive_of_start=False)
+        return [merkle.leaf_hash(_event_hash(n.state)) for n in notes]
+
+    def _perfect(self, conn: sa.Connection, covered: int) -> merkle.Subtrees:
+        """Subtree hashes: stored nodes where there are, events for the rest."""
+        cache: dict[tuple[int, int], bytes] = {}
+        chunks: dict[int, list[bytes]] = {}
+
+        def perfect(lo: int, hi: int) -> bytes:
+            height = (hi - lo).bit_length() - 1
+            key = (height, lo >> height)
+            if key in cache:
+                return cache[key]
+            if height >= CHUNK_HEIGHT and hi <= covered:
+                row = conn.execute(sa.select(self.nodes.c.hash).where(
+                    self.nodes.c.height == height, self.nodes.c.idx == lo >> height)).first()
+                if row is not None:
+                    cache[key] = bytes(row.hash)
+                    return cache[key]
+            if height > CHUNK_HEIGHT or (height == CHUNK_HEIGHT and hi > covered):
+                mid = (lo + hi) // 2
+                cache[key] = merkle.node_hash(perfect(lo, mid), perfect(mid, hi))
+                return cache[key]
+            base = lo - lo % CHUNK
+            if base not in chunks:
+                chunks[base] = self._leaf_hashes(base, base + CHUNK)
+            leaves = chunks[base][lo - base:hi - base]
+            if len(leaves) != hi - lo:
+                raise CaseChainError(f"the log has no events at positions {lo + 1}…{hi}")
+            cache[key] = _small_root(leaves)
+            return cache[key]
+
+        return perfect
+
+    # -- roots and proofs ---------------------------------------------------------------
+    def root(self, size: int | None = None) -> tuple[int, bytes]:
+        """(size, root) of the tree of the first `size` events (default: all)."""
+        size = self.size() if size is None else size
+        with self.store.read() as conn:
+            return size, merkle.root(size, self._perfect(conn, self.covered()))
+
+    def inclusion(self, position: int, size: int) -> list[bytes]:
+        """The audit path of the event at `position` in the tree of `size` events."""
+        with self.store.read() as conn:
+            return merkle.inclusion_proof(position - 1, size, self._perfect(conn, self.covered()))
+
+    def consistency(self, old_size: int, new_size: int) -> list[bytes]:
+        """The consistency proof between two tree sizes."""
+        with self.store.read() as conn:
+            return merkle.consistency_proof(old_size, new_size,
+                                            self._perfect(conn, self.covered()))
+
+    # -- checkpoints --------------------------------------------------------------------
+    def checkpoint(self, key: Ed25519PrivateKey, now: datetime | None = None) -> Checkpoint:
+        """Catch up, sign the current size and root, store the checkpoint."""
+        self.catch_up()
+        size, root = self.root()
+        issued = (now or datetime.now(UTC)).isoformat()
+        checkpoint = Checkpoint(self.origin, size, root.hex(), issued,
+                                key_id(key.public_key())).signed(key)
+        with map_db_errors(), self.store.engine.begin() as conn:
+            conn.execute(self.checkpoints.insert().values(
+                tree_size=size, root_hash=checkpoint.root_hash, issued_at=issued,
+                origin=self.origin, key_id=checkpoint.key_id, signature=checkpoint.signature))
+        return checkpoint
+
+    def stored_checkpoints(self) -> list[Checkpoint]:
+        """Every stored checkpoint, oldest first."""
+        c = self.checkpoints.c
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(self.checkpoints).order_by(c.id)).all()
+        return [Checkpoint(r.origin, int(r.tree_size), r.root_hash, r.issued_at, r.key_id,
+                           r.signature) for r in rows]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest stored checkpoint."""
+        stored = self.stored_checkpoints()
+        return stored[-1] if stored else None
+
+    # -- verification -------------------------------------------------------------------
+    def verify(self, public_key: Ed25519PublicKey | None = None,
+               against: list[Checkpoint] | None = None,
+               on_page: Callable[[int], None] | None = None) -> Verification:
+        """Recompute every case chain and the tree from the events; compare with the stored
+        nodes, every stored checkpoint and the checkpoints held outside (`against`)."""
+        result = Verification(signatures_checked=public_key is not None)
+        stored = self.stored_checkpoints()
+        outside = against or []
+        for cp in outside:
+            if public_key is None or not cp.signature_valid(public_key):
+                result.problems.append(Problem(
+                    "checkpoint signature", f"the outside checkpoint of size {cp.tree_size} "
+                    f"issued {cp.issued_at} does not verify with the public key given"))
+        for cp in stored:
+            if public_key is not None and not cp.signature_valid(public_key):
+                result.problems.append(Problem(
+                    "checkpoint signature", f"stored checkpoint of size {cp.tree_size} issued "
+                    f"{cp.issued_at} does not verify with the public key (key id "
+                    f"{key_id(public_key)}; it names {cp.key_id})"))
+        targets: dict[int, list[tuple[str, Checkpoint]]] = {}
+        for kind, cps in (("stored", stored), ("outside", outside)):
+            for cp in cps:
+                targets.setdefault(cp.tree_size, []).append((kind, cp))
+        with self.store.read() as conn:
+            stored_nodes = {(int(r.height), int(r.idx)): bytes(r.hash) for r in conn.execute(
+                sa.select(self.nodes))}
+        frontier = merkle.Frontier()
+        heads: dict[str, tuple[int, str]] = {}
+        expected_position = 1
+        first_bad_leaf: int | None = None
+        for position, state in self._states(on_page):
+            if position != expected_position:
+                result.problems.append(Problem(
+                    "missing events", f"positions {expected_position}…{position - 1} are "
+                    "missing: events were deleted", expected_position))
+                first_bad_leaf = first_bad_leaf or expected_position
+            expected_position = position + 1
+            problem, record = _check_event(position, state, heads)
+            if problem is not None:
+                result.problems.append(problem)
+                first_bad_leaf = first_bad_leaf or position
+            digest = record.get("hash") if isinstance(record.get("hash"), str) else None
+            try:
+                leaf = merkle.leaf_hash(digest or "")
+            except ValueError:
+                leaf = hashlib.sha256(b"\x00" + state).digest()
+            for height, idx, node in frontier.append(leaf):
+                if height == CHUNK_HEIGHT and stored_nodes.get((height, idx), node) != node:
+                    lo, hi = idx * CHUNK + 1, (idx + 1) * CHUNK
+                    result.problems.append(Problem(
+                        "tree node", f"the stored tree node over positions {lo}…{hi} does not "
+                        "match the events now in those positions: an event there was changed, "
+                        "replaced, moved or its hash recomputed after it was recorded", lo))
+            for kind, cp in targets.get(frontier.size, []):
+                if frontier.root().hex() != cp.root_hash:
+                    result.problems.append(Problem(
+                        "checkpoint root", f"the {kind} checkpoint signed {cp.issued_at} says "
+                        f"the first {cp.tree_size} events have root {cp.root_hash}; they now "
+                        f"have root {frontier.root().hex()}: events up to position "
+                        f"{cp.tree_size} were changed, inserted, removed or reordered",
+                        first_bad_leaf))
+                result.checkpoints_checked += 1
+        result.events = frontier.size
+        result.cases = len(heads)
+        result.tree_size = frontier.size
+        result.root_hash = frontier.root().hex()
+        for size, pending in sorted(targets.items()):
+            if size > frontier.size:
+                for kind, cp in pending:
+                    result.problems.append(Problem(
+                        "truncated", f"the {kind} checkpoint signed {cp.issued_at} covers "
+                        f"{cp.tree_size} events but the log has {frontier.size}: events "
+                        f"{frontier.size + 1}…{cp.tree_size} were removed",
+                        frontier.size + 1))
+                    result.checkpoints_checked += 1
+        result.problems.sort(key=lambda p: (p.position is None, p.position or 0))
+        return result
+
+    def _states(self, on_page: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
+        start = 0
+        while True:
+            notes = self.store.select_notifications(start, _PAGE, inclusive_of_start=False)
+            for note in notes:
+                yield note.id, note.state
+            if on_page and notes:
+                on_page(len(notes))
+            if len(notes) < _PAGE:
+                return
+            start = notes[-1].id
+
+
+def _small_root(leaves: list[bytes]) -> bytes:
+    while len(leaves) > 1:
+        leaves = [merkle.node_hash(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+    return leaves[0]
+
+
+def _event_hash(state: bytes) -> str:
+    """The record's `hash` from a stored state (without decoding it when unambiguous)."""
+    marker = b'"hash":"'
+    at = state.rfind(marker)
+    if at >= 0 and state.count(marker) == 1:
+        return state[at + len(marker):at + len(marker) + 64].decode()
+    return str(orjson.loads(state)["record"]["hash"])
+
+
+def _check_event(position: int, state: bytes, heads: dict[str, tuple[int, str]]
+                 ) -> tuple[Problem | None, dict[str, Any]]:
+    """Recompute one event's hash and check its link to its case's previous event."""
+    try:
+        stored = orjson.loads(state)
+        record: dict[str, Any] = dict(stored["record"])
+        case_id, seq = str(record["case_id"]), int(record["seq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        return Problem("unreadable", f"the stored event cannot be read: {exc}", position), {}
+    where: dict[str, Any] = {"position": position, "case_id": case_id, "seq": seq}
+    last_seq, last_hash = heads.get(case_id, (0, GENESIS_HASH))
+    heads[case_id] = (seq, str(record.get("hash")))
+    claimed = record.pop("hash", None)
+    if seq != last_seq + 1:
+        return Problem("sequence", f"case {case_id} has seq {seq} at position {position} "
+                       f"after seq {last_seq}: events of the case were removed, inserted or "
+                       "reordered", **where), record | {"hash": claimed}
+    if record.get("prev_hash") != last_hash:
+        return Problem("chain", f"prev_hash {record.get('prev_hash')} does not match the "
+                       f"hash {last_hash} of the case's previous event: the chain is broken",
+                       **where), record | {"hash": claimed}
+    try:
+        digest, _ = record_hash(record)
+    except ValueError as exc:
+        return Problem("content", f"the event cannot be canonicalised: {exc}",
+                       **where), record | {"hash": claimed}
+    if digest != claimed:
+        return Problem("content", f"the event's content hashes to {digest} but its stored "
+                       f"hash is {claimed}: a field was changed after it was recorded",
+                       **where), record | {"hash": claimed}
+    stamp = stored.get("timestamp", {}).get("_data_")
+    if stamp != record.get("recorded_at"):
+        return Problem("content", f"the stored timestamp {stamp} differs from recorded_at "
+                       f"{record.get('recorded_at')}", **where), record | {"hash": claimed}
+    return None, record | {"hash": claimed}
