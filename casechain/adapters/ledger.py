@@ -1,9 +1,11 @@
 """The ledger: the RFC 9162 tree over the stored log, signed checkpoints, verification.
 
 The tree is derived data. Its nodes of height 8 and up (subtrees of 256 events and more) are
-kept in `casechain_merkle_nodes`, written by `Ledger.catch_up` a page at a time in one
-transaction with the ledger's tracked position; lower nodes are recomputed from the events
-(at most 256 read). So a proof touches about 20 rows, and appending never rehashes history.
+kept in `casechain_merkle_nodes`, and the leaf hashes of each complete chunk of 256 events in
+one row of `casechain_merkle_chunks`, written by `Ledger.catch_up` a page at a time in one
+transaction with the ledger's tracked position; lower nodes are recomputed from a chunk's
+leaves. So a proof reads about 20 rows, appending never rehashes history, and `verify` can
+name the exact event whose leaf no longer matches the one recorded.
 
 What makes the tree evidence is the checkpoint: tree size and root signed with Ed25519 and
 held outside the database by a witness. `verify` recomputes every case chain and the whole
@@ -230,6 +232,12 @@ class Ledger:
                       primary_key=True, autoincrement=False),
             sa.Column("hash", sa.LargeBinary(), nullable=False),
         )
+        self.chunks = sa.Table(
+            "casechain_merkle_chunks", self.metadata,
+            sa.Column("idx", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                      primary_key=True, autoincrement=False),
+            sa.Column("leaves", sa.LargeBinary(), nullable=False),
+        )
         self.checkpoints = sa.Table(
             "casechain_checkpoints", self.metadata,
             sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -267,10 +275,15 @@ class Ledger:
             for leaf in leaves[:complete]:
                 rows += [{"height": h, "idx": i, "hash": node}
                          for h, i, node in frontier.append(leaf) if h >= CHUNK_HEIGHT]
+            blobs = [{"idx": (done + at) // CHUNK, "leaves": b"".join(leaves[at:at + CHUNK])}
+                     for at in range(0, complete, CHUNK)]
             with map_db_errors(), self.store.engine.connect() as conn:
                 conn = conn.execution_options(casechain_write=True)
                 with conn.begin():
                     conn.execute(self.nodes.insert(), rows)
+                    conn.execute(self.chunks.delete().where(  # a partial chunk of a checkpoint
+                        self.chunks.c.idx.in_([b["idx"] for b in blobs])))
+                    conn.execute(self.chunks.insert(), blobs)
                     self.store.track_in(conn, Tracking(_TRACKING, done + complete))
             done += complete
             added += complete
@@ -282,6 +295,16 @@ class Ledger:
         notes = self.store.select_notifications(start, stop - start, stop=stop,
                                                 inclusive_of_start=False)
         return [merkle.leaf_hash(_event_hash(n.state)) for n in notes]
+
+    def _chunk(self, conn: sa.Connection, base: int, covered: int) -> list[bytes]:
+        """The leaf hashes of the chunk starting at leaf `base`: stored, or from the events."""
+        if base + CHUNK <= covered:
+            row = conn.execute(sa.select(self.chunks.c.leaves).where(
+                self.chunks.c.idx == base // CHUNK)).first()
+            if row is not None and len(row.leaves) == 32 * CHUNK:
+                blob = bytes(row.leaves)
+                return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+        return self._leaf_hashes(base, base + CHUNK)
 
     def _perfect(self, conn: sa.Connection, covered: int) -> merkle.Subtrees:
         """Subtree hashes: stored nodes where there are, events for the rest."""
@@ -305,7 +328,7 @@ class Ledger:
                 return cache[key]
             base = lo - lo % CHUNK
             if base not in chunks:
-                chunks[base] = self._leaf_hashes(base, base + CHUNK)
+                chunks[base] = self._chunk(conn, base, covered)
             leaves = chunks[base][lo - base:hi - base]
             if len(leaves) != hi - lo:
                 raise CaseChainError(f"the log has no events at positions {lo + 1}…{hi}")
@@ -340,7 +363,13 @@ class Ledger:
         issued = (now or datetime.now(UTC)).isoformat()
         checkpoint = Checkpoint(self.origin, size, root.hex(), issued,
                                 key_id(key.public_key())).signed(key)
+        base = size - size % CHUNK
+        tail = self._leaf_hashes(base, size)  # the leaves of the partial chunk, recorded too
         with map_db_errors(), self.store.engine.begin() as conn:
+            if tail:
+                conn.execute(self.chunks.delete().where(self.chunks.c.idx == base // CHUNK))
+                conn.execute(self.chunks.insert().values(idx=base // CHUNK,
+                                                         leaves=b"".join(tail)))
             conn.execute(self.checkpoints.insert().values(
                 tree_size=size, root_hash=checkpoint.root_hash, issued_at=issued,
                 origin=self.origin, key_id=checkpoint.key_id, signature=checkpoint.signature))
@@ -384,8 +413,7 @@ class Ledger:
             for cp in cps:
                 targets.setdefault(cp.tree_size, []).append((kind, cp))
         with self.store.read() as conn:
-            stored_nodes = {(int(r.height), int(r.idx)): bytes(r.hash) for r in conn.execute(
-                sa.select(self.nodes))}
+            recorded = {int(r.idx): bytes(r.leaves) for r in conn.execute(sa.select(self.chunks))}
         frontier = merkle.Frontier()
         heads: dict[str, tuple[int, str]] = {}
         expected_position = 1
@@ -406,13 +434,17 @@ class Ledger:
                 leaf = merkle.leaf_hash(digest or "")
             except ValueError:
                 leaf = hashlib.sha256(b"\x00" + state).digest()
-            for height, idx, node in frontier.append(leaf):
-                if height == CHUNK_HEIGHT and stored_nodes.get((height, idx), node) != node:
-                    lo, hi = idx * CHUNK + 1, (idx + 1) * CHUNK
-                    result.problems.append(Problem(
-                        "tree node", f"the stored tree node over positions {lo}…{hi} does not "
-                        "match the events now in those positions: an event there was changed, "
-                        "replaced, moved or its hash recomputed after it was recorded", lo))
+            at = position - 1
+            blob = recorded.get(at // CHUNK)
+            offset = at % CHUNK * 32
+            if (blob is not None and offset < len(blob) and blob[offset:offset + 32] != leaf
+                    and problem is None):
+                result.problems.append(Problem(
+                    "leaf", f"the event now at position {position} is not the one recorded "
+                    "there: it was replaced, moved, or rewritten with a recomputed hash chain",
+                    position, record.get("case_id"), record.get("seq")))
+                first_bad_leaf = first_bad_leaf or position
+            frontier.append(leaf)
             for kind, cp in targets.get(frontier.size, []):
                 if frontier.root().hex() != cp.root_hash:
                     result.problems.append(Problem(
