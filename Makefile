@@ -40,6 +40,7 @@ bench: $(VENV)/.test-installed services
 	mkdir -p var
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
 	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
+	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check casechain tests bench
