@@ -16,8 +16,10 @@ and optionally a checkpoint held outside (`--against`).
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -448,42 +450,42 @@ class Ledger:
         heads: dict[str, tuple[int, str]] = {}
         expected_position = 1
         first_bad_leaf: int | None = None
-        for position, state in self._states(on_page):
-            if position != expected_position:
-                result.problems.append(Problem(
-                    "missing events", f"positions {expected_position}…{position - 1} are "
-                    "missing: events were deleted", expected_position))
-                first_bad_leaf = first_bad_leaf or expected_position
-            expected_position = position + 1
-            problem, record = _check_event(position, state, heads)
-            if problem is not None:
-                result.problems.append(problem)
-                first_bad_leaf = first_bad_leaf or position
-            digest = record.get("hash") if isinstance(record.get("hash"), str) else None
-            try:
-                leaf = merkle.leaf_hash(digest or "")
-            except ValueError:
-                leaf = hashlib.sha256(b"\x00" + state).digest()
-            at = position - 1
-            blob = recorded.get(at // CHUNK)
-            offset = at % CHUNK * 32
-            if (blob is not None and offset < len(blob) and blob[offset:offset + 32] != leaf
-                    and problem is None):
-                result.problems.append(Problem(
-                    "leaf", f"the event now at position {position} is not the one recorded "
-                    "there: it was replaced, moved, or rewritten with a recomputed hash chain",
-                    position, record.get("case_id"), record.get("seq")))
-                first_bad_leaf = first_bad_leaf or position
-            frontier.append(leaf)
-            for kind, cp in targets.get(frontier.size, []):
-                if frontier.root().hex() != cp.root_hash:
+        with _no_gc():  # a million small objects live; cyclic GC passes would rescan them
+            for position, state in self._states(on_page):
+                if position != expected_position:
                     result.problems.append(Problem(
-                        "checkpoint root", f"the {kind} checkpoint signed {cp.issued_at} says "
-                        f"the first {cp.tree_size} events have root {cp.root_hash}; they now "
-                        f"have root {frontier.root().hex()}: events up to position "
-                        f"{cp.tree_size} were changed, inserted, removed or reordered",
-                        first_bad_leaf))
-                result.checkpoints_checked += 1
+                        "missing events", f"positions {expected_position}…{position - 1} are "
+                        "missing: events were deleted", expected_position))
+                    first_bad_leaf = first_bad_leaf or expected_position
+                expected_position = position + 1
+                problem, case_id, seq, digest = _check_event(position, state, heads)
+                if problem is not None:
+                    result.problems.append(problem)
+                    first_bad_leaf = first_bad_leaf or position
+                try:
+                    leaf = merkle.leaf_hash(digest or "")
+                except ValueError:
+                    leaf = hashlib.sha256(b"\x00" + state).digest()
+                at = position - 1
+                blob = recorded.get(at // CHUNK)
+                offset = at % CHUNK * 32
+                if (blob is not None and offset < len(blob) and blob[offset:offset + 32] != leaf
+                        and problem is None):
+                    result.problems.append(Problem(
+                        "leaf", f"the event now at position {position} is not the one recorded "
+                        "there: it was replaced, moved, or rewritten with a recomputed hash chain",
+                        position, case_id, seq))
+                    first_bad_leaf = first_bad_leaf or position
+                frontier.add(leaf)
+                for kind, cp in targets.get(frontier.size, []):
+                    if frontier.root().hex() != cp.root_hash:
+                        result.problems.append(Problem(
+                            "checkpoint root", f"the {kind} checkpoint signed {cp.issued_at} says "
+                            f"the first {cp.tree_size} events have root {cp.root_hash}; they now "
+                            f"have root {frontier.root().hex()}: events up to position "
+                            f"{cp.tree_size} were changed, inserted, removed or reordered",
+                            first_bad_leaf))
+                    result.checkpoints_checked += 1
         result.events = frontier.size
         result.cases = len(heads)
         result.tree_size = frontier.size
@@ -527,6 +529,17 @@ class Ledger:
             start = rows[-1][0]
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _small_root(leaves: list[bytes]) -> bytes:
     """The root of a perfect subtree (a power-of-two number of leaves)."""
     while len(leaves) > 1:
@@ -554,37 +567,41 @@ def _content_digest(state: bytes) -> str | None:
 
 
 def _check_event(position: int, state: bytes, heads: dict[str, tuple[int, str]]
-                 ) -> tuple[Problem | None, dict[str, Any]]:
-    """Recompute one event's hash and check its link to its case's previous event."""
+                 ) -> tuple[Problem | None, str | None, int | None, str | None]:
+    """Recompute one event's hash and check its link to its case's previous event:
+    (the problem or None, case id, seq, the stored hash)."""
     try:
         stored = orjson.loads(state)
-        record: dict[str, Any] = dict(stored["record"])
-        case_id, seq = str(record["case_id"]), int(record["seq"])
+        record: dict[str, Any] = stored["record"]
+        case_id, seq, claimed = str(record["case_id"]), int(record["seq"]), record.get("hash")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        return Problem("unreadable", f"the stored event cannot be read: {exc}", position), {}
-    where: dict[str, Any] = {"position": position, "case_id": case_id, "seq": seq}
+        return Problem("unreadable", f"the stored event cannot be read: {exc}", position), \
+            None, None, None
     last_seq, last_hash = heads.get(case_id, (0, GENESIS_HASH))
-    heads[case_id] = (seq, str(record.get("hash")))
-    claimed = record.pop("hash", None)
+    heads[case_id] = (seq, str(claimed))
     if seq != last_seq + 1:
-        return Problem("sequence", f"case {case_id} has seq {seq} at position {position} "
-                       f"after seq {last_seq}: events of the case were removed, inserted or "
-                       "reordered", **where), record | {"hash": claimed}
-    if record.get("prev_hash") != last_hash:
-        return Problem("chain", f"prev_hash {record.get('prev_hash')} does not match the "
-                       f"hash {last_hash} of the case's previous event: the chain is broken",
-                       **where), record | {"hash": claimed}
-    try:
-        digest = _content_digest(state) or record_hash(record)[0]
-    except ValueError as exc:
-        return Problem("content", f"the event cannot be canonicalised: {exc}",
-                       **where), record | {"hash": claimed}
-    if digest != claimed:
-        return Problem("content", f"the event's content hashes to {digest} but its stored "
-                       f"hash is {claimed}: a field was changed after it was recorded",
-                       **where), record | {"hash": claimed}
-    stamp = stored.get("timestamp", {}).get("_data_")
-    if stamp != record.get("recorded_at"):
-        return Problem("content", f"the stored timestamp {stamp} differs from recorded_at "
-                       f"{record.get('recorded_at')}", **where), record | {"hash": claimed}
-    return None, record | {"hash": claimed}
+        what, detail = "sequence", (f"case {case_id} has seq {seq} at position {position} after "
+                                    f"seq {last_seq}: events of the case were removed, inserted "
+                                    "or reordered")
+    elif record.get("prev_hash") != last_hash:
+        what, detail = "chain", (f"prev_hash {record.get('prev_hash')} does not match the hash "
+                                 f"{last_hash} of the case's previous event: the chain is broken")
+    else:
+        try:
+            digest = _content_digest(state) or record_hash(
+                {k: v for k, v in record.items() if k != "hash"})[0]
+        except ValueError as exc:
+            digest, what, detail = None, "content", f"the event cannot be canonicalised: {exc}"
+        stamp = stored.get("timestamp", {}).get("_data_")
+        if digest is None:
+            pass
+        elif digest != claimed:
+            what, detail = "content", (f"the event's content hashes to {digest} but its stored "
+                                       f"hash is {claimed}: a field was changed after it was "
+                                       "recorded")
+        elif stamp != record.get("recorded_at"):
+            what, detail = "content", (f"the stored timestamp {stamp} differs from recorded_at "
+                                       f"{record.get('recorded_at')}")
+        else:
+            return None, case_id, seq, claimed
+    return Problem(what, detail, position, case_id, seq), case_id, seq, claimed

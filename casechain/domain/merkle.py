@@ -166,6 +166,14 @@ class Frontier:
         self.size += 1
         return done
 
+    def add(self, leaf: bytes) -> None:
+        """Add a leaf, without reporting the subtrees it completes."""
+        stack, node, height = self._stack, leaf, 0
+        while stack and stack[-1][0] == height:
+            node, height = node_hash(stack.pop()[1], node), height + 1
+        stack.append((height, node))
+        self.size += 1
+
     def root(self) -> bytes:
         """The tree head of the leaves so far."""
         if not self._stack:
