@@ -19,6 +19,7 @@ import base64
 import gc
 import hashlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -504,29 +505,34 @@ class Ledger:
 
     def _states(self, on_page: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
         """(position, state) of every event in order, a page at a time, through the driver's
-        own cursor (on PostgreSQL in binary form: a third of the cost of SQLAlchemy rows)."""
+        own cursor (on PostgreSQL in binary form: a third of the cost of SQLAlchemy rows);
+        the next page is fetched on a thread while this one is checked."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as reader:
+            pending = reader.submit(self._page, 0)
+            while True:
+                rows = pending.result()
+                if len(rows) == _PAGE:
+                    pending = reader.submit(self._page, rows[-1][0])
+                yield from rows
+                if on_page and rows:
+                    on_page(len(rows))
+                if len(rows) < _PAGE:
+                    return
+
+    def _page(self, start: int) -> list[tuple[int, bytes]]:
         table = self.store.tables.events.name
         postgres = self.store.is_postgres
         mark = "%s" if postgres else "?"
         sql = (f"SELECT position, state FROM {table} WHERE position > {mark} "
                f"ORDER BY position LIMIT {_PAGE}")
-        start = 0
-        while True:
-            with self.store.read() as conn:
-                raw: Any = conn.connection.driver_connection
-                cursor = raw.cursor(binary=True) if postgres else raw.cursor()
-                try:
-                    cursor.execute(sql, (start,))
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
-            for position, state in rows:
-                yield position, bytes(state)
-            if on_page and rows:
-                on_page(len(rows))
-            if len(rows) < _PAGE:
-                return
-            start = rows[-1][0]
+        with self.store.read() as conn:
+            raw: Any = conn.connection.driver_connection
+            cursor = raw.cursor(binary=True) if postgres else raw.cursor()
+            try:
+                cursor.execute(sql, (start,))
+                return [(position, bytes(state)) for position, state in cursor.fetchall()]
+            finally:
+                cursor.close()
 
 
 @contextmanager
