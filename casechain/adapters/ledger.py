@@ -16,6 +16,7 @@ and optionally a checkpoint held outside (`--against`).
 from __future__ import annotations
 
 import base64
+import binascii
 import gc
 import hashlib
 from collections.abc import Callable, Iterator
@@ -268,7 +269,10 @@ class Ledger:
         """Store the nodes of every complete chunk of 256 events not stored yet; events added."""
         done = self.covered()
         with self.store.read() as conn:
-            frontier = merkle.Frontier.of(done, self._perfect(conn, done))
+            perfect = self._perfect(conn, done)
+            # A frontier whose leaves are the chunks' roots: heights counted from 8.
+            chunks = merkle.Frontier.of(done // CHUNK,
+                                        lambda lo, hi: perfect(lo * CHUNK, hi * CHUNK))
         added = 0
         while True:
             leaves = self._leaf_hashes(done, done + _PAGE - _PAGE % CHUNK)
@@ -276,9 +280,9 @@ class Ledger:
             if complete == 0:
                 return added
             rows = []
-            for leaf in leaves[:complete]:
-                rows += [{"height": h, "idx": i, "hash": node}
-                         for h, i, node in frontier.append(leaf) if h >= CHUNK_HEIGHT]
+            for at in range(0, complete, CHUNK):
+                rows += [{"height": h + CHUNK_HEIGHT, "idx": i, "hash": node} for h, i, node
+                         in chunks.append(_small_root(leaves[at:at + CHUNK]))]
             blobs = [{"idx": (done + at) // CHUNK, "leaves": b"".join(leaves[at:at + CHUNK])}
                      for at in range(0, complete, CHUNK)]
             with map_db_errors(), self.store.engine.connect() as conn:
@@ -304,7 +308,7 @@ class Ledger:
         mark = "%s" if self.store.is_postgres else "?"
         sql = (f"SELECT position, substr(state, length(state) - {_TAIL - 1}, {_TAIL}) "
                f"FROM {table} WHERE position > {mark} AND position <= {mark} ORDER BY position")
-        sha256, prefix, marker = hashlib.sha256, b"\x00", b'"hash":"'
+        sha256, prefix, marker, unhex = hashlib.sha256, b"\x00", b'"hash":"', binascii.unhexlify
         leaves = []
         with self.store.read() as conn:
             raw: Any = conn.connection.driver_connection
@@ -320,14 +324,14 @@ class Ledger:
                 if at < 0 or len(end) - at < len(marker) + 64:
                     digest = self._hash_at(conn, position)
                 else:
-                    digest = end[at + len(marker):at + len(marker) + 64].decode()
-                leaves.append(sha256(prefix + bytes.fromhex(digest)).digest())
+                    digest = end[at + len(marker):at + len(marker) + 64]
+                leaves.append(sha256(prefix + unhex(digest)).digest())
         return leaves
 
-    def _hash_at(self, conn: sa.Connection, position: int) -> str:
+    def _hash_at(self, conn: sa.Connection, position: int) -> bytes:
         c = self.store.tables.events.c
         state = conn.execute(sa.select(c.state).where(c.position == position)).scalar_one()
-        return str(orjson.loads(bytes(state))["record"]["hash"])
+        return str(orjson.loads(bytes(state))["record"]["hash"]).encode()
 
     def _chunk(self, conn: sa.Connection, base: int, covered: int) -> list[bytes]:
         """The leaf hashes of the chunk starting at leaf `base`: stored, or from the events."""
