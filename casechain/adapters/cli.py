@@ -54,7 +54,7 @@ from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
-from casechain.projections import ProjectionRunner, read_clocks, response_shares
+from casechain.projections import PAGE, ProjectionRunner, read_clocks, response_shares
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -361,11 +361,14 @@ def projections_digest(db: DbOption = None, rules: RulesOption = None,
 
 @projections_app.command("run")
 def projections_run(db: DbOption = None, rules: RulesOption = None,
-                    interval: Annotated[float, typer.Option(min=0.05)] = 0.5) -> None:
+                    interval: Annotated[float, typer.Option(min=0.05)] = 0.5,
+                    page: Annotated[int, typer.Option(
+                        min=1, max=100_000, help="Events per transaction")] = PAGE) -> None:
     """Keep the views up to date beside the writer until interrupted (polls the log)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _projections(db, rules) as (_, runner), suppress(KeyboardInterrupt):
+        runner.page = page
         runner.run(stop, interval)
 
 

@@ -18,7 +18,7 @@ library's own recorder test suites, see tests/integration/test_library_contract.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -58,6 +58,7 @@ __all__ = [
     "WriteTransaction",
     "chunks",
     "create_store_engine",
+    "insert_rows",
     "map_db_errors",
 ]
 
@@ -543,6 +544,24 @@ def _uuid_hex(value: UUID | str) -> str:
 
 def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows inside the caller's transaction: COPY on PostgreSQL (executemany there
+    costs about 25 µs a row in round trips), executemany elsewhere."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql" or len(rows) < 8:
+        conn.execute(table.insert(), list(rows))
+        return
+    names = [column.name for column in table.columns]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    columns = ", ".join(f'"{name}"' for name in names)
+    with driver.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row.get(name) for name in names])
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

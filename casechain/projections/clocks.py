@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks
+from casechain.adapters.storage import chunks, insert_rows
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
 from casechain.domain.deadlines import Clock
 from casechain.domain.law import amount_of
@@ -77,7 +77,7 @@ class ClocksView:
             conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
         rows = [row for case_id in case_ids for row in clocks[case_id].values()]
         if rows:
-            conn.execute(t.insert(), [{str(k): v for k, v in row.items()} for row in rows])
+            insert_rows(conn, t, rows)
 
     # -- helpers ------------------------------------------------------------------------
     def _general(self, record: dict[str, Any]) -> General:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks
+from casechain.adapters.storage import chunks, insert_rows
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.law import amount_of
@@ -108,11 +108,9 @@ class CrossCaseView:
             _FOLDS[r["type"]](self, row, r, decisions, inspections)
         for chunk in chunks(case_ids, 500):
             conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
-        conn.execute(t.insert(), [{str(k): v for k, v in rows[c].items()} for c in case_ids])
-        if decisions:
-            conn.execute(self.decisions.insert(), decisions)
-        if inspections:
-            conn.execute(self.inspections.insert(), inspections)
+        insert_rows(conn, t, [rows[c] for c in case_ids])
+        insert_rows(conn, self.decisions, decisions)
+        insert_rows(conn, self.inspections, inspections)
 
     def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
         subject = r["payload"]["subject"]

@@ -27,7 +27,7 @@ from casechain.adapters.storage import CaseChainRecorder, map_db_errors
 
 __all__ = ["PAGE", "ProjectionRunner", "View", "ViewStatus"]
 
-PAGE = 500
+PAGE = 10_000
 
 
 class View(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks
+from casechain.adapters.storage import chunks, insert_rows
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
@@ -80,7 +80,7 @@ class TimelineView:
                 "source": r.get("source"), "occurred_at": r["occurred_at"],
                 "recorded_at": r["recorded_at"],
                 "rules_version": version.effective_from.isoformat() if version else None})
-        conn.execute(self.table.insert(), rows)
+        insert_rows(conn, self.table, rows)
 
 
 class BoardView:
@@ -123,7 +123,7 @@ class BoardView:
         stale = sorted(set(case_ids) - fresh)
         for chunk in chunks(stale, 500):
             conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
-        conn.execute(t.insert(), [{str(k): v for k, v in current[c].items()} for c in case_ids])
+        insert_rows(conn, t, [current[c] for c in case_ids])
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
@@ -281,7 +281,7 @@ class StatisticsView:
         for key, n in totals.items():
             merged[key] = merged.get(key, 0) + n
         conn.execute(self.counts.delete().where(c.month.in_(months)))
-        conn.execute(self.counts.insert(), [
+        insert_rows(conn, self.counts, [
             {"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
             for k, n in sorted(merged.items())])
 
@@ -295,7 +295,7 @@ class StatisticsView:
                    if item not in known or best < known[item]}
         if earlier:
             conn.execute(self.first.delete().where(f.item_code.in_(sorted(earlier))))
-            conn.execute(self.first.insert(), [
+            insert_rows(conn, self.first, [
                 {"item_code": item, "filed_at": filed, "case_id": case_id}
                 for item, (filed, case_id) in sorted(earlier.items())])
 
@@ -309,7 +309,7 @@ class StatisticsView:
         c = self.cases.c
         if teams:
             conn.execute(self.cases.delete().where(c.case_id.in_(sorted(teams))))
-            conn.execute(self.cases.insert(), [{"case_id": k, "team": v}
+            insert_rows(conn, self.cases, [{"case_id": k, "team": v}
                                                for k, v in sorted(teams.items())])
         missing = sorted({r["case_id"] for r in records} - set(teams))
         if missing:

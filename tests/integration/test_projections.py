@@ -125,7 +125,8 @@ def test_a_worker_killed_mid_stream_resumes_without_double_counting(tmp_path: Pa
         events = fill(log, 600)
     finally:
         log.close()
-    proc = subprocess.Popen([str(BIN / "casechain"), "projections", "run", "--db", db],
+    proc = subprocess.Popen([str(BIN / "casechain"), "projections", "run", "--db", db,
+                             "--page", "200"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = open_case_log(db)
     try:
