@@ -49,9 +49,7 @@ from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import ALERT_LABELS, evaluate
-from casechain.domain.law import LawBook
-from casechain.domain.payloads import EVENT_LABELS, STAGE_LABELS
-from casechain.domain.rulepack import RulePack
+from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
 from casechain.projections import PAGE, ProjectionRunner, read_clocks, response_shares
@@ -195,21 +193,24 @@ def export(db: DbOption = None,
 def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
               as_json: JsonOption = False) -> None:
     """A case's current stage and state and its full timeline (who, what, when, from where,
-    under which rule-pack version)."""
-    case_log = _open(db, rules)
-    pack = case_log.rules.pack if isinstance(case_log.rules, LawBook) else None
-    try:
-        records = case_log.case_records(case_id)
+    under which rule-pack version), read from the audit-timeline view."""
+    with _projections(db, rules) as (case_log, runner):
+        try:
+            records = case_log.case_records(case_id)
+        except CaseNotFound:
+            err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
+            raise typer.Exit(1) from None
         file = CaseFile(case_id=case_id)  # folded from the records just read: one read
         for record in records:
             file.apply(record)
         subject_view = _subject_view(case_log, file)
-    except CaseNotFound:
-        err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
-        raise typer.Exit(1) from None
-    finally:
-        case_log.close()
-    timeline = [_timeline_entry(r, pack) for r in records]
+        runner.catch_up(["timeline"])
+        table = runner.views["timeline"].table  # type: ignore[attr-defined]
+        with case_log.store.read() as conn:
+            rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
+                                .order_by(table.c.seq)).all()
+    by_seq = {r["seq"]: r for r in records}
+    timeline = [_timeline_entry(row._mapping, by_seq[row.seq]) for row in rows]
     view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
             "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
             "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
@@ -252,15 +253,16 @@ def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
     return view
 
 
-def _timeline_entry(record: dict[str, Any], pack: RulePack | None) -> dict[str, Any]:
-    day = datetime.fromisoformat(record["occurred_at"]).astimezone(SHANGHAI).date()
-    version = pack.in_force(day) if pack is not None else None
-    return {"seq": record["seq"], "position": record["position"], "type": record["type"],
-            "rules_version": version.effective_from.isoformat() if version else None,
-            "label": EVENT_LABELS.get(record["type"], record["type"]),
-            "occurred_at": record["occurred_at"], "recorded_at": record["recorded_at"],
-            "actor": record["actor"], "source": record.get("source"),
-            "event_id": record["event_id"], "hash": record["hash"], "payload": record["payload"]}
+def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """A timeline-view row, with the event's payload and hash from the log."""
+    actor = {key: row[column] for key, column in (("id", "actor_id"), ("role", "actor_role"),
+                                                  ("org", "actor_org"), ("cert_no", "cert_no"))
+             if row[column] is not None}
+    return {"seq": row["seq"], "position": row["position"], "type": row["type"],
+            "rules_version": row["rules_version"], "label": row["label"],
+            "occurred_at": row["occurred_at"], "recorded_at": row["recorded_at"],
+            "actor": actor, "source": row["source"], "event_id": row["event_id"],
+            "hash": record["hash"], "payload": record["payload"]}
 
 
 # -- rules ---------------------------------------------------------------------------

@@ -524,19 +524,7 @@ class Ledger:
                     return
 
     def _page(self, start: int) -> list[tuple[int, bytes]]:
-        table = self.store.tables.events.name
-        postgres = self.store.is_postgres
-        mark = "%s" if postgres else "?"
-        sql = (f"SELECT position, state FROM {table} WHERE position > {mark} "
-               f"ORDER BY position LIMIT {_PAGE}")
-        with self.store.read() as conn:
-            raw: Any = conn.connection.driver_connection
-            cursor = raw.cursor(binary=True) if postgres else raw.cursor()
-            try:
-                cursor.execute(sql, (start,))
-                return [(position, bytes(state)) for position, state in cursor.fetchall()]
-            finally:
-                cursor.close()
+        return self.store.select_states(start, _PAGE)
 
 
 @contextmanager

@@ -412,6 +412,27 @@ class CaseChainRecorder(ProcessRecorder):
             return [Notification(originator_id=r[1], originator_version=r[2], topic=r[3],
                                  state=bytes(r[4]), id=r[0]) for r in conn.execute(query)]
 
+    def select_states(self, start: int, limit: int, stop: int | None = None
+                      ) -> list[tuple[int, bytes]]:
+        """(position, state) of the events after `start` (up to `stop`), in order, through the
+        driver's own cursor — binary on PostgreSQL, where SQLAlchemy rows and text-format
+        bytea cost about four times as much."""
+        mark = "%s" if self.is_postgres else "?"
+        sql = f"SELECT position, state FROM {self._events.name} WHERE position > {mark}"
+        params: tuple[int, ...] = (start,)
+        if stop is not None:
+            sql += f" AND position <= {mark}"
+            params += (stop,)
+        sql += f" ORDER BY position LIMIT {int(limit)}"
+        with self.read() as conn:
+            raw: Any = conn.connection.driver_connection
+            cursor = raw.cursor(binary=True) if self.is_postgres else raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return [(position, bytes(state)) for position, state in cursor.fetchall()]
+            finally:
+                cursor.close()
+
     def max_notification_id(self) -> int | None:
         with self.read() as conn:
             value = conn.execute(sa.select(sa.func.max(self._events.c.position))).scalar()

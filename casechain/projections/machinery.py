@@ -94,12 +94,11 @@ class ProjectionRunner:
         start = min(positions.values(), default=0)
         applied = 0
         while until is None or start < until:
-            notes = self.store.select_notifications(start, self.page, stop=until,
-                                                    inclusive_of_start=False)
-            if not notes:
+            states = self.store.select_states(start, self.page, stop=until)
+            if not states:
                 break
-            records = [(n.id, codec.decode_record(n.state)) for n in notes]
-            last = notes[-1].id
+            records = [(position, codec.decode_record(state)) for position, state in states]
+            last = states[-1][0]
             done: list[tuple[str, int]] = []
             with self._view_transaction() as conn:
                 for name in chosen:

@@ -8,7 +8,7 @@ does not matter where the view says so, e.g. the first case per item keeps the e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from casechain.adapters.storage import chunks, insert_rows
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
-from casechain.domain.rulepack import RulePack
+from casechain.domain.rulepack import RulePack, RuleVersion
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
 
@@ -38,6 +38,21 @@ def _local(moment: str) -> datetime:
     return datetime.fromisoformat(moment).astimezone(SHANGHAI)
 
 
+class _Versions:
+    """The pack version in force on an instant's day (Asia/Shanghai), cached by day."""
+
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+        self._by_day: dict[str, RuleVersion | None] = {}
+
+    def at(self, moment: str) -> RuleVersion | None:
+        # Most instants carry +08:00: their first ten characters are the local day.
+        day = moment[:10] if moment.endswith("+08:00") else _local(moment).date().isoformat()
+        if day not in self._by_day:
+            self._by_day[day] = self.pack.in_force(date.fromisoformat(day))
+        return self._by_day[day]
+
+
 class TimelineView:
     """Audit timeline (全程留痕): every event with actor, source, occurred and recorded times
     and the rule-pack version in force when it occurred."""
@@ -46,6 +61,7 @@ class TimelineView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
+        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -70,7 +86,7 @@ class TimelineView:
     def apply(self, conn: Connection, records: Records) -> None:
         rows = []
         for position, r in records:
-            version = self.pack.in_force(_local(r["occurred_at"]).date())
+            version = self.versions.at(r["occurred_at"])
             actor = r["actor"]
             rows.append({
                 "position": position, "case_id": r["case_id"], "seq": r["seq"],
@@ -91,6 +107,7 @@ class BoardView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
+        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -136,7 +153,7 @@ class BoardView:
             row["stage"], row["state"] = stage, name
         if "item_code" in payload:
             row["item_code"] = payload["item_code"]
-            version = self.pack.in_force(_local(r["occurred_at"]).date())
+            version = self.versions.at(r["occurred_at"])
             item = version.item(payload["item_code"]) if version else None
             row["team"] = item.team if item else row["team"]
         if "subject" in payload:
@@ -231,6 +248,7 @@ class StatisticsView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
+        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.cases = sa.Table(
@@ -303,7 +321,7 @@ class StatisticsView:
         teams: dict[str, str] = {}
         for r in records:
             if r["type"] == "penalty.case_filed":
-                version = self.pack.in_force(_local(r["occurred_at"]).date())
+                version = self.versions.at(r["occurred_at"])
                 item = version.item(r["payload"]["item_code"]) if version else None
                 teams[r["case_id"]] = item.team if item else "未知"
         c = self.cases.c
