@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -93,27 +94,38 @@ class ProjectionRunner:
         positions = {name: self.position(name) for name in chosen}
         start = min(positions.values(), default=0)
         applied = 0
-        while until is None or start < until:
-            states = self.store.select_states(start, self.page, stop=until)
-            if not states:
-                break
-            records = [(position, codec.decode_record(state)) for position, state in states]
-            last = states[-1][0]
-            done: list[tuple[str, int]] = []
-            with self._view_transaction() as conn:
-                for name in chosen:
-                    behind = [rec for rec in records if rec[0] > positions[name]]
-                    if behind:
-                        self.views[name].apply(conn, behind)
-                        self.store.track_in(conn, Tracking(_tracking_name(name), last))
-                        done.append((name, len(behind)))
-            for name, count in done:
-                positions[name] = last
-                applied += count
-                if on_page:
-                    on_page(name, count)
-            start = last
+        # The next page is read and decoded on a thread while this one is written: the
+        # database's work and ours overlap (the driver releases the GIL while it waits).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="views-read") as reader:
+            upcoming = reader.submit(self._read, start, until)
+            while True:
+                records = upcoming.result()
+                if not records:
+                    break
+                last = records[-1][0]
+                more = len(records) == self.page and (until is None or last < until)
+                if more:
+                    upcoming = reader.submit(self._read, last, until)
+                done: list[tuple[str, int]] = []
+                with self._view_transaction() as conn:
+                    for name in chosen:
+                        behind = [rec for rec in records if rec[0] > positions[name]]
+                        if behind:
+                            self.views[name].apply(conn, behind)
+                            self.store.track_in(conn, Tracking(_tracking_name(name), last))
+                            done.append((name, len(behind)))
+                for name, count in done:
+                    positions[name] = last
+                    applied += count
+                    if on_page:
+                        on_page(name, count)
+                if not more:
+                    break
         return applied
+
+    def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:
+        states = self.store.select_states(start, self.page, stop=until)
+        return [(position, codec.decode_record(state)) for position, state in states]
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Follow the log until `stop` is set, polling every `interval` seconds when idle."""
