@@ -48,11 +48,12 @@ from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
-from casechain.domain.deadlines import ALERT_LABELS, evaluate
+from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
-from casechain.projections import PAGE, ProjectionRunner, read_clocks, response_shares
+from casechain.projections import PAGE, ProjectionRunner, response_shares
+from casechain.projections.queries import alerts_as_of, cross_case_as_of
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -470,18 +471,8 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
     if code is not None and code not in ALERT_LABELS:
         err.print(f"[red]error:[/red] --code {code!r} is not one of {', '.join(ALERT_LABELS)}")
         raise typer.Exit(2)
-    with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["deadlines", "crosscase"])
-        with case_log.store.read() as conn:
-            clocks = list(read_clocks(conn, runner.views["deadlines"].table,  # type: ignore[attr-defined]
-                                      scope, code))
-            checks = _checks(runner, conn, moment)
-    found = [e for e in (evaluate(c, moment) for c in clocks)
-             if e is not None and e.colour in ("yellow", "red", "info")]
-    listed = [e.as_alert() for e in found]
-    listed += [a for a in checks.alerts() if (code is None or a["code"] == code)
-               and (not scope or a["jurisdiction"].startswith(scope))]
-    listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
+    with _projections(db, rules) as (_, runner):
+        listed = alerts_as_of(runner, moment, scope, code)
     if as_json:
         _print_json(listed)
         return
@@ -492,10 +483,9 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
     out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
 
 
-def _checks(runner: ProjectionRunner, conn: sa.Connection, moment: datetime,
-            subject_id: str | None = None) -> CrossCase:
-    view = runner.views["crosscase"]
-    return view.checks(conn, moment, subject_id)  # type: ignore[attr-defined, no-any-return]
+def _checks(runner: ProjectionRunner, moment: datetime, subject_id: str | None = None
+            ) -> CrossCase:
+    return cross_case_as_of(runner, moment, subject_id)
 
 
 # -- referrals and the subject register ---------------------------------------------
@@ -505,10 +495,8 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
     """行刑衔接: every case reaching a criminal threshold or with referral steps, its status
     and timings, and the referral rate per team and district."""
     moment = _instant(as_of)
-    with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["crosscase"])
-        with case_log.store.read() as conn:
-            checks = _checks(runner, conn, moment)
+    with _projections(db, rules) as (_, runner):
+        checks = _checks(runner, moment)
     rows, rates = checks.referrals(scope), checks.referral_rates(scope)
     if as_json:
         _print_json({"as_of": moment.isoformat(), "cases": rows, "rates": rates})
@@ -529,10 +517,8 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
     """一户一档: a subject's cases, decisions and fines, inspections per year (joint ones
     counted), colour (三色管理) and its alerts."""
     moment = _instant(as_of)
-    with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["crosscase"])
-        with case_log.store.read() as conn:
-            checks = _checks(runner, conn, moment, subject_id)
+    with _projections(db, rules) as (_, runner):
+        checks = _checks(runner, moment, subject_id)
     register = checks.subject(subject_id)
     if register is None:
         err.print(f"[red]error:[/red] no subject {subject_id!r} in the store")
