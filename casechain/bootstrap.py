@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 
@@ -37,13 +39,14 @@ def law_book(rules: str | None = None) -> LawBook:
     return LawBook(pack, calendar_of(pack))
 
 
-def open_case_log(db: str | None = None, rules: str | RuleBook | None = None) -> CaseLog:
+def open_case_log(db: str | None = None, rules: str | RuleBook | None = None,
+                  clock: Callable[[], datetime] | None = None) -> CaseLog:
     """A case log on the configured store, judging events by the configured rule pack
     (logging configured from the environment if the caller has not configured it)."""
     if not structlog.is_configured():
         configure_logging()
     book = rules if rules is not None and not isinstance(rules, str) else law_book(rules)
-    return CaseLog(db_url_from(db), rules=book)
+    return CaseLog(db_url_from(db), rules=book, clock=clock)
 
 
 def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionRunner:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -85,6 +85,10 @@ class _Batch:
     pending: list[_Pending] = field(default_factory=list)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class _Now:
     """The recording instant of a batch, and its ISO form computed once."""
@@ -119,7 +123,7 @@ class CaseLog(Application[UUID]):
     name = "casechain"
 
     def __init__(self, db_url: str = DEFAULT_DB_URL, rules: RuleBook | None = None,
-                 cache_size: int = 20_000) -> None:
+                 cache_size: int = 20_000, clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(env={"PERSISTENCE_MODULE": "casechain.adapters.storage:Factory",
                               "DB_URL": db_url})
         assert isinstance(self.recorder, CaseChainRecorder)
@@ -130,6 +134,7 @@ class CaseLog(Application[UUID]):
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one batch at a time per instance: the cache is shared
         self._commit_thread: ThreadPoolExecutor | None = None
+        self._clock = clock or _utc_now  # recorded_at; replay fixes it to compare runs
 
     # -- appending ----------------------------------------------------------------
     def append(self, raw: object) -> AppendOutcome:
@@ -283,7 +288,7 @@ class CaseLog(Application[UUID]):
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
         checked_decisions: list[tuple[int, dict[str, Any]]] = []
-        now = _Now(datetime.now(UTC))
+        now = _Now(self._clock())
         blog = log.bind()  # bind once per batch; per-event debug lines are then nearly free
         for item in batch.pending:
             env = item.envelope

@@ -795,6 +795,54 @@ def bundle_(case_id: str, output: Annotated[Path, typer.Option("-o", "--output")
 
 
 
+# -- replay ---------------------------------------------------------------------------
+@app.command()
+def replay(log_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+           rules: RulesOption = None, as_of: AsOfOption = None,
+           compare: Annotated[str | None, typer.Option(
+               "--compare", help="OLD_PACK: what-if — what changes from OLD_PACK to --rules")
+                              ] = None,
+           as_json: JsonOption = False) -> None:
+    """Load LOG into a throw-away store (never your database), rebuild every view; print the
+    per-view counts, the alerts and the projection digest. With --compare OLD_PACK: which
+    events would be rejected and which alerts appear or disappear under --rules, per case."""
+    from casechain import replay as replaying
+
+    moment = _instant(as_of)
+    with _failing():
+        if compare is not None:
+            diff = replaying.compare(log_file, rules or DEFAULT_PACK, compare, moment)
+            if as_json:
+                _print_json(diff)
+                return
+            for case_id, change in diff["cases"].items():
+                out.print(f"案件 {case_id}", markup=False)
+                for r in change["newly_rejected"]:
+                    out.print(f"  + rejected line {r['line']}: {', '.join(r['codes'])}",
+                              markup=False)
+                for r in change["no_longer_rejected"]:
+                    out.print(f"  - no longer rejected line {r['line']}: {', '.join(r['codes'])}",
+                              markup=False)
+                for a in change["alerts_appear"]:
+                    out.print(f"  + alert {a['code']} {a['severity']} due {a['due_at']}",
+                              markup=False)
+                for a in change["alerts_disappear"]:
+                    out.print(f"  - alert {a['code']} {a['severity']} due {a['due_at']}",
+                              markup=False)
+            out.print(f"{len(diff['cases'])} case(s) change from {compare} to "
+                      f"{rules or 'the bundled pack'} as of {diff['as_of']}")
+            return
+        result = replaying.replay(log_file, rules, moment)
+    if as_json:
+        _print_json(result.as_dict())
+        return
+    out.print(f"{result.events} lines: {result.appended} appended, {len(result.rejected)} "
+              f"rejected; digest {result.digest} at position {result.position}", markup=False)
+    for name, count in sorted(result.views.items()):
+        out.print(f"  {name:36} {count:>9} rows", markup=False)
+    out.print(f"{len(result.alerts)} alert(s) as of {result.as_of}")
+
+
 # -- simulate -----------------------------------------------------------------------
 @app.command()
 def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
