@@ -18,12 +18,14 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.run-installed
 
-## run: install, load a demo log into the default SQLite store, show a case
+## run: install, simulate a year of one district's cases into the demo SQLite store, show a case
 run: $(VENV)/.run-installed
 	mkdir -p var
-	$(BIN)/casechain simulate --cases 500 --seed 1 -o var/demo.jsonl
+	rm -f $(DEMO_DB) var/demo.jsonl
+	$(BIN)/casechain simulate --cases 3000 --seed 1 --start 2025-01-02 --months 12 --district 330106 -o var/demo.jsonl
 	$(BIN)/casechain import var/demo.jsonl --db $(DEMO_DB)
-	$(BIN)/casechain case show HZ-2024-0000001 --db $(DEMO_DB)
+	$(BIN)/casechain case show HZ-2025-0000001 --db $(DEMO_DB)
+	$(BIN)/casechain alerts --db $(DEMO_DB) --as-of 2025-12-31T18:00:00 --scope 330106 | tail -n 1
 
 ## services: start what the tests need that is not running (PostgreSQL)
 services:
@@ -41,6 +43,7 @@ bench: $(VENV)/.test-installed services
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
 	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
 	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
+	$(BIN)/python bench/bench_replay.py --json var/bench_replay.json
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check casechain tests bench

@@ -6,8 +6,9 @@ to closing in ten steps (立案 → 取证 → 调查终结 → 法制审核 →
 Items come from the rule pack; each fine is the middle of the item's "normal" benchmark for the
 case's facts, and the notice carries a hearing right where the law gives one, so every event
 is valid under the pack. It is deterministic for a seed and streams, so its memory does not
-grow with the number of cases. The realistic simulator of the replay issue (nine teams in
-proportion, reoffending subjects, 1315 timings, referrals) replaces it.
+grow with the number of cases. `casechain simulate` uses the realistic simulator
+(`casechain.simulation`); this fixed ten-step shape stays for the benchmarks and tests that
+compare runs over time.
 """
 
 from __future__ import annotations

@@ -847,17 +847,28 @@ def replay(log_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
 @app.command()
 def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
              seed: Annotated[int, typer.Option("--seed")] = 1,
-             start: Annotated[str, typer.Option("--start", help="First filing date")] = "2024-01-02",
+             start: Annotated[str, typer.Option("--start", help="First filing date")] = "2025-01-02",
+             months: Annotated[int, typer.Option("--months", min=1, max=120,
+                                                 help="Months the filings spread over")] = 12,
+             district: Annotated[str | None, typer.Option(
+                 "--district", help="One district's cases only, e.g. 330106")] = None,
+             rules: RulesOption = None,
              output: Annotated[Path, typer.Option("-o", "--output")] = Path("simulated.jsonl")
              ) -> None:
-    """Write a synthetic log of penalty cases (ten steps each), deterministic for a seed."""
-    from casechain.synthetic import generate
+    """Write a realistic synthetic log (nine teams, supervision and approval, hearings,
+    referrals, late payments …), valid under the rule pack and deterministic for a seed."""
+    from casechain.adapters.rulepack_files import calendar_of
+    from casechain.simulation import simulate as simulated
 
-    count = 0
-    with output.open("wb") as handle:
-        for envelope in generate(cases, seed, date.fromisoformat(start)):
-            handle.write(orjson.dumps(envelope) + b"\n")
-            count += 1
+    with _failing():
+        pack = load_pack(rules_path_from(rules))
+        first = date.fromisoformat(start)
+        count = 0
+        with output.open("wb") as handle:
+            for envelope in simulated(cases, seed, first, months, pack, calendar_of(pack),
+                                      district):
+                handle.write(orjson.dumps(envelope) + b"\n")
+                count += 1
     out.print(f"wrote {count} events of {cases} cases to {output}")
 
 
