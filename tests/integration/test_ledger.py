@@ -313,3 +313,34 @@ def test_the_tree_kept_piece_by_piece_equals_the_tree_of_the_whole_log(sqlite_ur
             assert merkle.verify_inclusion(position - 1, size, leaf, path, root)
     finally:
         case_log.close()
+
+
+def test_checkpoints_are_issued_on_a_schedule_until_stopped(sqlite_url: str,
+                                                            tmp_path: Path) -> None:
+    """`casechain checkpoint --every 1` signs a checkpoint a second and stops on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    private, public = tmp_path / "k.pem", tmp_path / "k.pub"
+    generate_key(private, public)
+    _fill(sqlite_url, 6, private)
+    before = len(stored_checkpoints(sqlite_url))
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "casechain"), "checkpoint",
+                             "--db", sqlite_url, "--key", str(private), "--every", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(stored_checkpoints(sqlite_url)) < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    stored = stored_checkpoints(sqlite_url)
+    assert len(stored) >= before + 2
+    assert all(cp["tree_size"] == CASES * 10 for cp in stored)
+
+
+def stored_checkpoints(url: str) -> list[dict[str, Any]]:
+    shown = runner.invoke(app, ["checkpoints", "--db", url, "--json"])
+    result: list[dict[str, Any]] = json.loads(shown.stdout)
+    return result
