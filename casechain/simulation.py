@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
+from casechain.synthetic import in_arrival_order
 
 __all__ = ["TEAM_SHARES", "simulate"]
 
@@ -30,7 +31,6 @@ TEAM_SHARES = {"综合执法": 0.42, "市场监管": 0.2, "生态环境": 0.08, 
                "自然资源": 0.03}
 _STREETS = 20
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-_GROUP = 100
 _SOURCES = ("complaint", "patrol", "ai_camera", "drone", "hotline", "inspection_plan")
 
 
@@ -104,21 +104,14 @@ def simulate(cases: int, seed: int, start: date, months: int, pack: RulePack,
     rng = random.Random(seed)
     world = _World(rng, pack, district)
     span = max(1, months * 30)
-    for first in range(0, cases, _GROUP):
-        streams = []
-        for n in range(first, min(first + _GROUP, cases)):
-            day = start + timedelta(days=n * span // cases)
-            opened = datetime.combine(day, datetime.min.time(), SHANGHAI) + timedelta(
-                hours=8, minutes=rng.randint(0, 600))
-            streams.append(_case(rng, world, calendar, f"HZ-{start.year}-{n + 1:07d}", opened))
-        while streams:
-            alive = []
-            for stream in streams:
-                event = next(stream, None)
-                if event is not None:
-                    yield event
-                    alive.append(stream)
-            streams = alive
+
+    def case_events(n: int) -> Iterator[dict[str, Any]]:
+        day = start + timedelta(days=n * span // cases)
+        opened = datetime.combine(day, datetime.min.time(), SHANGHAI) + timedelta(
+            hours=8, minutes=rng.randint(0, 600))
+        return _case(rng, world, calendar, f"HZ-{start.year}-{n + 1:07d}", opened)
+
+    return in_arrival_order(cases, case_events)
 
 
 def _case(rng: random.Random, world: _World, calendar: WorkCalendar, case_id: str,

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from casechain.adapters.rulepack_files import load_pack
 from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
 
-__all__ = ["generate"]
+__all__ = ["generate", "in_arrival_order"]
 
 SHANGHAI = timezone(timedelta(hours=8))
 _DISTRICTS = ["330102", "330105", "330106", "330108", "330109", "330110", "330111", "330112",
@@ -37,9 +37,16 @@ def generate(cases: int, seed: int = 1, start: date = date(2024, 1, 2),
     rng = random.Random(seed)
     version = (pack or load_pack()).versions[-1]
     items = [item for item in version.items if not item.thresholds]
+    yield from in_arrival_order(
+        cases, lambda n: _case_events(rng, n, start, items, version.general))
+
+
+def in_arrival_order(cases: int, case_events: Callable[[int], Iterator[dict[str, Any]]]
+                     ) -> Iterator[dict[str, Any]]:
+    """The events of cases 0 … cases-1, a hundred cases at a time, one event of each case in
+    turn — as many officers would send them. `case_events(n)` is called in order of n."""
     for first in range(0, cases, _GROUP):
-        streams = [_case_events(rng, n, start, items, version.general)
-                   for n in range(first, min(first + _GROUP, cases))]
+        streams = [case_events(n) for n in range(first, min(first + _GROUP, cases))]
         while streams:
             alive = []
             for stream in streams:

@@ -56,14 +56,9 @@ class Engine:
     # -- reading ----------------------------------------------------------------------
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
         """The audit-timeline rows of a case, in seq order."""
-        import sqlalchemy as sa
+        from casechain.projections.queries import timeline_of
 
-        self.runner.catch_up(["timeline"])
-        table: Any = self.runner.views["timeline"].table  # type: ignore[attr-defined]
-        with self.case_log.store.read() as conn:
-            rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
-                                .order_by(table.c.seq)).all()
-        return [dict(row._mapping) for row in rows]
+        return timeline_of(self.runner, case_id)
 
     def board(self) -> dict[str, dict[str, Any]]:
         """The supervision board, one row per case id."""

@@ -47,13 +47,12 @@ from casechain.adapters.rulepack_files import (
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
-from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
 from casechain.projections import PAGE, ProjectionRunner, response_shares
-from casechain.projections.queries import alerts_as_of, cross_case_as_of
+from casechain.projections.queries import alerts_as_of, cross_case_as_of, timeline_of
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -205,13 +204,9 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
         for record in records:
             file.apply(record)
         subject_view = _subject_view(case_log, file)
-        runner.catch_up(["timeline"])
-        table = runner.views["timeline"].table  # type: ignore[attr-defined]
-        with case_log.store.read() as conn:
-            rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
-                                .order_by(table.c.seq)).all()
+        rows = timeline_of(runner, case_id)
     by_seq = {r["seq"]: r for r in records}
-    timeline = [_timeline_entry(row._mapping, by_seq[row.seq]) for row in rows]
+    timeline = [_timeline_entry(row, by_seq[row["seq"]]) for row in rows]
     view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
             "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
             "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
@@ -483,11 +478,6 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
     out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
 
 
-def _checks(runner: ProjectionRunner, moment: datetime, subject_id: str | None = None
-            ) -> CrossCase:
-    return cross_case_as_of(runner, moment, subject_id)
-
-
 # -- referrals and the subject register ---------------------------------------------
 @app.command()
 def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
@@ -496,7 +486,7 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
     and timings, and the referral rate per team and district."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner):
-        checks = _checks(runner, moment)
+        checks = cross_case_as_of(runner, moment)
     rows, rates = checks.referrals(scope), checks.referral_rates(scope)
     if as_json:
         _print_json({"as_of": moment.isoformat(), "cases": rows, "rates": rates})
@@ -518,7 +508,7 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
     counted), colour (三色管理) and its alerts."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner):
-        checks = _checks(runner, moment, subject_id)
+        checks = cross_case_as_of(runner, moment, subject_id)
     register = checks.subject(subject_id)
     if register is None:
         err.print(f"[red]error:[/red] no subject {subject_id!r} in the store")
@@ -574,6 +564,21 @@ def _failing(code: int = 2) -> Iterator[None]:
         raise typer.Exit(code) from None
 
 
+@contextmanager
+def _ledger(db: str | None, up_to_date: bool = True) -> Iterator[tuple[CaseLog, Ledger]]:
+    """The case log and its ledger (brought up to date unless told not to), closed
+    afterwards."""
+    case_log = _open(db)
+    try:
+        ledger = Ledger(case_log.store)
+        if up_to_date:
+            with _failing(1):
+                ledger.catch_up()
+        yield case_log, ledger
+    finally:
+        case_log.close()
+
+
 @keys_app.command("generate")
 def keys_generate(out_dir: Annotated[Path, typer.Option("--out-dir", file_okay=False)] = Path("."),
                   ) -> None:
@@ -618,12 +623,10 @@ def checkpoint(db: DbOption = None, key: KeyOption = None,
         raise typer.Exit(2)
     with _failing():
         signing = load_private_key(key)
-    case_log = _open(db)
     stop = threading.Event()
     if every is not None:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        ledger = Ledger(case_log.store)
+    with _ledger(db, up_to_date=False) as (_, ledger), suppress(KeyboardInterrupt):
         while True:
             with _failing():
                 issued = ledger.checkpoint(signing)
@@ -636,20 +639,13 @@ def checkpoint(db: DbOption = None, key: KeyOption = None,
                           f"signed {issued.issued_at} by key {issued.key_id}", markup=False)
             if every is None or stop.wait(every):
                 return
-    except KeyboardInterrupt:
-        return
-    finally:
-        case_log.close()
 
 
 @app.command()
 def checkpoints(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Every stored checkpoint, oldest first (the JSON form is what a witness keeps)."""
-    case_log = _open(db)
-    try:
-        stored = Ledger(case_log.store).stored_checkpoints()
-    finally:
-        case_log.close()
+    with _ledger(db, up_to_date=False) as (_, ledger):
+        stored = ledger.stored_checkpoints()
     if as_json:
         _print_json([cp.as_dict() for cp in stored])
         return
@@ -672,17 +668,13 @@ def verify(db: DbOption = None, public_key: PublicKeyOption = None, key: KeyOpti
         raise typer.Exit(2)
     with _failing():
         outside = [Checkpoint.from_dict(orjson.loads(p.read_bytes())) for p in against or []]
-    case_log = _open(db)
-    try:
-        ledger = Ledger(case_log.store)
+    with _ledger(db, up_to_date=False) as (_, ledger):
         total = ledger.size()
         with Progress(TextColumn("verifying"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
                       console=err, disable=not err.is_terminal) as progress:
             task = progress.add_task("verify", total=total)
             result = ledger.verify(verifying, outside, on_page=lambda n: progress.advance(task, n))
-    finally:
-        case_log.close()
     if as_json:
         _print_json(result.as_dict())
     else:
@@ -713,18 +705,9 @@ def proof(case_id: Annotated[str | None, typer.Argument(help="Case whose events 
     if (case_id is None) == (consistency is None):
         err.print("[red]error:[/red] give a CASE_ID or --consistency OLD_SIZE NEW_SIZE")
         raise typer.Exit(2)
-    case_log = _open(db)
-    try:
-        ledger = Ledger(case_log.store)
-        with _failing(1):
-            ledger.catch_up()
-            try:
-                doc = (consistency_document(ledger, *consistency) if consistency
-                       else inclusion_document(case_log, ledger, str(case_id), seq))
-            except CaseNotFound:
-                raise CaseChainError(f"no case {case_id!r} in the store") from None
-    finally:
-        case_log.close()
+    with _ledger(db) as (case_log, ledger), _failing(1):
+        doc = (consistency_document(ledger, *consistency) if consistency
+               else inclusion_document(case_log, ledger, str(case_id), seq))
     text = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
     if output is not None:
         output.write_bytes(text)
@@ -777,21 +760,10 @@ def bundle_(case_id: str, output: Annotated[Path, typer.Option("-o", "--output")
     if verifying is None:
         err.print("[red]error:[/red] --public-key or --key is required (the bundle carries it)")
         raise typer.Exit(2)
-    case_log = _open(db)
-    try:
-        ledger = Ledger(case_log.store)
-        with _failing(1):
-            ledger.catch_up()
-            try:
-                doc = bundle(case_log, ledger, case_id, verifying, output)
-            except CaseNotFound:
-                raise CaseChainError(f"no case {case_id!r} in the store") from None
-    finally:
-        case_log.close()
+    with _ledger(db) as (case_log, ledger), _failing(1):
+        doc = bundle(case_log, ledger, case_id, verifying, output)
     out.print(f"{output}: {len(doc['proofs'])} events of case {case_id}, checkpoint of "
               f"{doc['tree_size']} events")
-
-
 
 
 

@@ -20,7 +20,6 @@ import binascii
 import gc
 import hashlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
-from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors, read_ahead
 from casechain.domain import merkle
 from casechain.domain.hashing import GENESIS_HASH, canonical_json, record_hash
 from casechain.errors import CaseChainError
@@ -285,18 +284,27 @@ class Ledger:
                          in chunks.append(_small_root(leaves[at:at + CHUNK]))]
             blobs = [{"idx": (done + at) // CHUNK, "leaves": b"".join(leaves[at:at + CHUNK])}
                      for at in range(0, complete, CHUNK)]
-            with map_db_errors(), self.store.engine.connect() as conn:
-                conn = conn.execution_options(casechain_write=True)
-                with conn.begin():
-                    conn.execute(self.nodes.insert(), rows)
-                    conn.execute(self.chunks.delete().where(  # a partial chunk of a checkpoint
-                        self.chunks.c.idx.in_([b["idx"] for b in blobs])))
-                    conn.execute(self.chunks.insert(), blobs)
-                    self.store.track_in(conn, Tracking(_TRACKING, done + complete))
+            with self._write() as conn:
+                conn.execute(self.nodes.insert(), rows)
+                self._record_leaves(conn, blobs)
+                self.store.track_in(conn, Tracking(_TRACKING, done + complete))
             done += complete
             added += complete
             if on_page:
                 on_page(complete)
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """A write transaction (on SQLite, BEGIN IMMEDIATE)."""
+        with map_db_errors(), self.store.engine.connect() as conn:
+            conn = conn.execution_options(casechain_write=True)
+            with conn.begin():
+                yield conn
+
+    def _record_leaves(self, conn: sa.Connection, blobs: list[dict[str, Any]]) -> None:
+        """Store chunks' leaf hashes, replacing a partial chunk recorded by a checkpoint."""
+        conn.execute(self.chunks.delete().where(self.chunks.c.idx.in_([b["idx"] for b in blobs])))
+        conn.execute(self.chunks.insert(), blobs)
 
     def _leaf_hashes(self, start: int, stop: int) -> list[bytes]:
         """Leaf hashes of positions start+1 … stop (those that exist, in order).
@@ -304,34 +312,22 @@ class Ledger:
         The record's `hash` is written last in a stored state, so only the state's last bytes
         are read (through the driver's cursor); a state where it is not found there is read
         whole."""
-        table = self.store.tables.events.name
-        mark = "%s" if self.store.is_postgres else "?"
-        sql = (f"SELECT position, substr(state, length(state) - {_TAIL - 1}, {_TAIL}) "
-               f"FROM {table} WHERE position > {mark} AND position <= {mark} ORDER BY position")
+        tails = self.store.select_raw(
+            f"substr(state, length(state) - {_TAIL - 1}, {_TAIL})", start, stop=stop)
         sha256, prefix, marker, unhex = hashlib.sha256, b"\x00", b'"hash":"', binascii.unhexlify
         leaves = []
-        with self.store.read() as conn:
-            raw: Any = conn.connection.driver_connection
-            cursor = raw.cursor(binary=True) if self.store.is_postgres else raw.cursor()
-            try:
-                cursor.execute(sql, (start, stop))
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
-            for position, end in rows:
-                end = bytes(end)
-                at = end.rfind(marker)
-                if at < 0 or len(end) - at < len(marker) + 64:
-                    digest = self._hash_at(conn, position)
-                else:
-                    digest = end[at + len(marker):at + len(marker) + 64]
-                leaves.append(sha256(prefix + unhex(digest)).digest())
+        for position, end in tails:
+            at = end.rfind(marker)
+            if at < 0 or len(end) - at < len(marker) + 64:
+                digest = self._hash_at(position)
+            else:
+                digest = end[at + len(marker):at + len(marker) + 64]
+            leaves.append(sha256(prefix + unhex(digest)).digest())
         return leaves
 
-    def _hash_at(self, conn: sa.Connection, position: int) -> bytes:
-        c = self.store.tables.events.c
-        state = conn.execute(sa.select(c.state).where(c.position == position)).scalar_one()
-        return str(orjson.loads(bytes(state))["record"]["hash"]).encode()
+    def _hash_at(self, position: int) -> bytes:
+        ((_, state),) = self.store.select_states(position - 1, 1)
+        return str(orjson.loads(state)["record"]["hash"]).encode()
 
     def _chunk(self, conn: sa.Connection, base: int, covered: int) -> list[bytes]:
         """The leaf hashes of the chunk starting at leaf `base`: stored, or from the events."""
@@ -402,11 +398,9 @@ class Ledger:
                                 key_id(key.public_key())).signed(key)
         base = size - size % CHUNK
         tail = self._leaf_hashes(base, size)  # the leaves of the partial chunk, recorded too
-        with map_db_errors(), self.store.engine.begin() as conn:
+        with self._write() as conn:
             if tail:
-                conn.execute(self.chunks.delete().where(self.chunks.c.idx == base // CHUNK))
-                conn.execute(self.chunks.insert().values(idx=base // CHUNK,
-                                                         leaves=b"".join(tail)))
+                self._record_leaves(conn, [{"idx": base // CHUNK, "leaves": b"".join(tail)}])
             conn.execute(self.checkpoints.insert().values(
                 tree_size=size, root_hash=checkpoint.root_hash, issued_at=issued,
                 origin=self.origin, key_id=checkpoint.key_id, signature=checkpoint.signature))
@@ -508,23 +502,12 @@ class Ledger:
         return result
 
     def _states(self, on_page: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
-        """(position, state) of every event in order, a page at a time, through the driver's
-        own cursor (on PostgreSQL in binary form: a third of the cost of SQLAlchemy rows);
-        the next page is fetched on a thread while this one is checked."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-read") as reader:
-            pending = reader.submit(self._page, 0)
-            while True:
-                rows = pending.result()
-                if len(rows) == _PAGE:
-                    pending = reader.submit(self._page, rows[-1][0])
-                yield from rows
-                if on_page and rows:
-                    on_page(len(rows))
-                if len(rows) < _PAGE:
-                    return
-
-    def _page(self, start: int) -> list[tuple[int, bytes]]:
-        return self.store.select_states(start, _PAGE)
+        """(position, state) of every event in order, the next page read while this one is
+        checked."""
+        for rows in read_ahead(lambda after: self.store.select_states(after, _PAGE), 0, _PAGE):
+            yield from rows
+            if on_page:
+                on_page(len(rows))
 
 
 @contextmanager

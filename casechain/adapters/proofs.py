@@ -21,7 +21,7 @@ from casechain.adapters.ledger import Checkpoint, Ledger, key_id, public_pem
 from casechain.domain import merkle
 from casechain.domain.hashing import record_hash
 from casechain.errors import CaseChainError
-from casechain.service import CaseLog
+from casechain.service import CaseLog, CaseNotFound
 
 __all__ = [
     "CONSISTENCY_FORMAT",
@@ -49,7 +49,10 @@ def inclusion_document(case_log: CaseLog, ledger: Ledger, case_id: str,
     checkpoint = ledger.latest_checkpoint()
     if checkpoint is None:
         raise ProofError("no checkpoint is stored yet: run `casechain checkpoint` first")
-    records = case_log.case_records(case_id)
+    try:
+        records = case_log.case_records(case_id)
+    except CaseNotFound:
+        raise ProofError(f"no case {case_id!r} in the store") from None
     if seq is not None:
         records = [r for r in records if r["seq"] == seq]
         if not records:

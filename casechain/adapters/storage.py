@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -60,6 +61,9 @@ __all__ = [
     "create_store_engine",
     "insert_rows",
     "map_db_errors",
+    "read_ahead",
+    "replace_case_rows",
+    "select_case_rows",
 ]
 
 DEFAULT_DB_URL = "sqlite:///./casechain.db"
@@ -414,22 +418,28 @@ class CaseChainRecorder(ProcessRecorder):
 
     def select_states(self, start: int, limit: int, stop: int | None = None
                       ) -> list[tuple[int, bytes]]:
-        """(position, state) of the events after `start` (up to `stop`), in order, through the
-        driver's own cursor — binary on PostgreSQL, where SQLAlchemy rows and text-format
-        bytea cost about four times as much."""
+        """(position, state) of the events after `start` (up to `stop`), in order."""
+        return self.select_raw("state", start, limit, stop)
+
+    def select_raw(self, column: str, start: int, limit: int | None = None,
+                   stop: int | None = None) -> list[tuple[int, bytes]]:
+        """(position, `column` as bytes) of the events after `start` (up to `stop`), in order,
+        through the driver's own cursor — binary on PostgreSQL, where SQLAlchemy rows and
+        text-format bytea cost about four times as much. `column` is an SQL expression over
+        the events table (e.g. a `substr` of `state`), written by our code, never by a user."""
         mark = "%s" if self.is_postgres else "?"
-        sql = f"SELECT position, state FROM {self._events.name} WHERE position > {mark}"
+        sql = f"SELECT position, {column} FROM {self._events.name} WHERE position > {mark}"
         params: tuple[int, ...] = (start,)
         if stop is not None:
             sql += f" AND position <= {mark}"
             params += (stop,)
-        sql += f" ORDER BY position LIMIT {int(limit)}"
+        sql += " ORDER BY position" + (f" LIMIT {int(limit)}" if limit is not None else "")
         with self.read() as conn:
             raw: Any = conn.connection.driver_connection
             cursor = raw.cursor(binary=True) if self.is_postgres else raw.cursor()
             try:
                 cursor.execute(sql, params)
-                return [(position, bytes(state)) for position, state in cursor.fetchall()]
+                return [(position, bytes(value)) for position, value in cursor.fetchall()]
             finally:
                 cursor.close()
 
@@ -565,6 +575,41 @@ def _uuid_hex(value: UUID | str) -> str:
 
 def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Iterator[list[Any]]:
+    """Pages of `(position, ...)` items from `read(after_position)`, in order, until a page is
+    not full; the next page is read on a thread while the caller works on this one (the
+    database driver releases the GIL while it waits)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        upcoming = reader.submit(read, start)
+        while True:
+            page = upcoming.result()
+            full = len(page) == size
+            if full:
+                upcoming = reader.submit(read, page[-1][0])
+            if page:
+                yield page
+            if not full:
+                return
+
+
+def select_case_rows(conn: Connection, table: sa.Table, case_ids: Sequence[str]
+                     ) -> list[dict[str, Any]]:
+    """The rows of a per-case view table for these cases, as dicts."""
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks(list(case_ids), 500):
+        rows += [dict(row._mapping) for row in conn.execute(
+            sa.select(table).where(table.c.case_id.in_(chunk)))]
+    return rows
+
+
+def replace_case_rows(conn: Connection, table: sa.Table, stored_case_ids: Sequence[str],
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the stored rows of these cases and insert `rows` in their place."""
+    for chunk in chunks(sorted(stored_case_ids), 500):
+        conn.execute(table.delete().where(table.c.case_id.in_(chunk)))
+    insert_rows(conn, table, rows)
 
 
 def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:

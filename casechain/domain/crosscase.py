@@ -189,8 +189,7 @@ class CrossCase:
     # -- thresholds ---------------------------------------------------------------------
     def version(self, moment: datetime) -> RuleVersion:
         """The pack version in force on the day of `moment`."""
-        day = moment.astimezone(SHANGHAI).date()
-        return self.pack.in_force(day) or self.pack.versions[0]
+        return self.pack.at(moment.isoformat()) or self.pack.versions[0]
 
     def thresholds_met(self) -> list[ThresholdMet]:
         """Every concluded case whose facts reach a criminal threshold of its item."""

@@ -9,10 +9,12 @@ catalogue of enforcement items (事项清单). Amounts are yuan, or multiples of
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from casechain.domain.calendar import SHANGHAI
 
 __all__ = [
     "DISCRETION_LEVELS",
@@ -223,3 +225,17 @@ class RulePack(Strict):
             if version.effective_from <= day:
                 current = version
         return current
+
+    def at(self, moment: str) -> RuleVersion | None:
+        """The version in force on the day (Asia/Shanghai) of an RFC 3339 instant, cached by
+        day: views ask for every event they apply."""
+        by_day: dict[str, RuleVersion | None] | None = self.__dict__.get("_by_day")
+        if by_day is None:
+            by_day = {}
+            object.__setattr__(self, "_by_day", by_day)
+        # Most instants carry +08:00: their first ten characters are the local day.
+        day = moment[:10] if moment.endswith("+08:00") else datetime.fromisoformat(
+            moment).astimezone(SHANGHAI).date().isoformat()
+        if day not in by_day:
+            by_day[day] = self.in_force(date.fromisoformat(day))
+        return by_day[day]

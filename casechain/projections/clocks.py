@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks, insert_rows
+from casechain.adapters.storage import replace_case_rows, select_case_rows
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
 from casechain.domain.deadlines import Clock
 from casechain.domain.law import amount_of
@@ -65,24 +65,19 @@ class ClocksView:
         relevant = [r for _, r in records if r["type"] in _HANDLERS]
         if not relevant:
             return
-        t = self.table
         case_ids = sorted({r["case_id"] for r in relevant})
         clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
-        for chunk in chunks(case_ids, 500):
-            for row in conn.execute(sa.select(t).where(t.c.case_id.in_(chunk))):
-                clocks[row.case_id][(row.code, row.part)] = dict(row._mapping)
+        for row in select_case_rows(conn, self.table, case_ids):
+            clocks[row["case_id"]][(row["code"], row["part"])] = row
+        stored = [c for c in case_ids if clocks[c]]
         for record in relevant:
             _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
-        for chunk in chunks(case_ids, 500):
-            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
-        rows = [row for case_id in case_ids for row in clocks[case_id].values()]
-        if rows:
-            insert_rows(conn, t, rows)
+        replace_case_rows(conn, self.table, stored,
+                          [row for case_id in case_ids for row in clocks[case_id].values()])
 
     # -- helpers ------------------------------------------------------------------------
     def _general(self, record: dict[str, Any]) -> General:
-        day = _at(record["occurred_at"]).astimezone(SHANGHAI).date()
-        version = self.pack.in_force(day) or self.pack.versions[0]
+        version = self.pack.at(record["occurred_at"]) or self.pack.versions[0]
         return version.general
 
     @staticmethod

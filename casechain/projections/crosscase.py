@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks, insert_rows
-from casechain.domain.calendar import SHANGHAI, WorkCalendar
+from casechain.adapters.storage import insert_rows, replace_case_rows, select_case_rows
+from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
@@ -94,21 +94,16 @@ class CrossCaseView:
         relevant = [r for _, r in records if r["type"] in _FOLDS]
         if not relevant:
             return
-        t = self.cases
         case_ids = sorted({r["case_id"] for r in relevant})
-        rows: dict[str, dict[str, Any]] = {}
-        for chunk in chunks(case_ids, 500):
-            for found in conn.execute(sa.select(t).where(t.c.case_id.in_(chunk))):
-                rows[found.case_id] = dict(found._mapping)
+        rows = {row["case_id"]: row for row in select_case_rows(conn, self.cases, case_ids)}
+        stored = list(rows)
         decisions: list[dict[str, Any]] = []
         inspections: list[dict[str, Any]] = []
         for r in relevant:
             row = rows.setdefault(r["case_id"], _blank(r))
             row["jurisdiction"] = r["jurisdiction"]
             _FOLDS[r["type"]](self, row, r, decisions, inspections)
-        for chunk in chunks(case_ids, 500):
-            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
-        insert_rows(conn, t, [rows[c] for c in case_ids])
+        replace_case_rows(conn, self.cases, stored, [rows[c] for c in case_ids])
         insert_rows(conn, self.decisions, decisions)
         insert_rows(conn, self.inspections, inspections)
 
@@ -119,7 +114,7 @@ class CrossCaseView:
         item = r["payload"].get("item_code")
         if item:
             row["item_code"] = item
-            version = self.pack.in_force(_day(r["occurred_at"]))
+            version = self.pack.at(r["occurred_at"])
             found = version.item(item) if version else None
             row["team"] = found.team if found else row["team"]
         if r["type"] == "penalty.case_filed":
@@ -187,10 +182,6 @@ def _blank(r: dict[str, Any]) -> dict[str, Any]:
     row.update({f"r_{step}": None for step in REFERRAL_STEPS})
     row.update(case_id=r["case_id"], amount_involved=0.0, illegal_gains=0.0, corrected=False)
     return row
-
-
-def _day(moment: str) -> date:
-    return datetime.fromisoformat(moment).astimezone(SHANGHAI).date()
 
 
 def _facts(row: Any) -> CaseFacts:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +23,7 @@ from eventsourcing.persistence import Tracking
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
-from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors, read_ahead
 
 __all__ = ["PAGE", "ProjectionRunner", "View", "ViewStatus"]
 
@@ -94,33 +93,22 @@ class ProjectionRunner:
         positions = {name: self.position(name) for name in chosen}
         start = min(positions.values(), default=0)
         applied = 0
-        # The next page is read and decoded on a thread while this one is written: the
-        # database's work and ours overlap (the driver releases the GIL while it waits).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="views-read") as reader:
-            upcoming = reader.submit(self._read, start, until)
-            while True:
-                records = upcoming.result()
-                if not records:
-                    break
-                last = records[-1][0]
-                more = len(records) == self.page and (until is None or last < until)
-                if more:
-                    upcoming = reader.submit(self._read, last, until)
-                done: list[tuple[str, int]] = []
-                with self._view_transaction() as conn:
-                    for name in chosen:
-                        behind = [rec for rec in records if rec[0] > positions[name]]
-                        if behind:
-                            self.views[name].apply(conn, behind)
-                            self.store.track_in(conn, Tracking(_tracking_name(name), last))
-                            done.append((name, len(behind)))
-                for name, count in done:
-                    positions[name] = last
-                    applied += count
-                    if on_page:
-                        on_page(name, count)
-                if not more:
-                    break
+        # The next page is read and decoded while this one is written (storage.read_ahead).
+        for records in read_ahead(lambda after: self._read(after, until), start, self.page):
+            last = records[-1][0]
+            done: list[tuple[str, int]] = []
+            with self._view_transaction() as conn:
+                for name in chosen:
+                    behind = [rec for rec in records if rec[0] > positions[name]]
+                    if behind:
+                        self.views[name].apply(conn, behind)
+                        self.store.track_in(conn, Tracking(_tracking_name(name), last))
+                        done.append((name, len(behind)))
+            for name, count in done:
+                positions[name] = last
+                applied += count
+                if on_page:
+                    on_page(name, count)
         return applied
 
     def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:

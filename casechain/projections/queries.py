@@ -9,12 +9,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import evaluate
 from casechain.projections.clocks import read_clocks
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["alerts_as_of", "cross_case_as_of"]
+__all__ = ["alerts_as_of", "cross_case_as_of", "timeline_of"]
+
+
+def timeline_of(runner: ProjectionRunner, case_id: str) -> list[dict[str, Any]]:
+    """The audit-timeline rows of a case (caught up first), in seq order."""
+    runner.catch_up(["timeline"])
+    table: Any = runner.views["timeline"].table  # type: ignore[attr-defined]
+    with runner.store.read() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
+                            .order_by(table.c.seq)).all()
+    return [dict(row._mapping) for row in rows]
 
 
 def cross_case_as_of(runner: ProjectionRunner, moment: datetime,

@@ -8,16 +8,20 @@ does not matter where the view says so, e.g. the first case per item keeps the e
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks, insert_rows
+from casechain.adapters.storage import (
+    insert_rows,
+    replace_case_rows,
+    select_case_rows,
+)
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
-from casechain.domain.rulepack import RulePack, RuleVersion
+from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
 
@@ -38,21 +42,6 @@ def _local(moment: str) -> datetime:
     return datetime.fromisoformat(moment).astimezone(SHANGHAI)
 
 
-class _Versions:
-    """The pack version in force on an instant's day (Asia/Shanghai), cached by day."""
-
-    def __init__(self, pack: RulePack) -> None:
-        self.pack = pack
-        self._by_day: dict[str, RuleVersion | None] = {}
-
-    def at(self, moment: str) -> RuleVersion | None:
-        # Most instants carry +08:00: their first ten characters are the local day.
-        day = moment[:10] if moment.endswith("+08:00") else _local(moment).date().isoformat()
-        if day not in self._by_day:
-            self._by_day[day] = self.pack.in_force(date.fromisoformat(day))
-        return self._by_day[day]
-
-
 class TimelineView:
     """Audit timeline (全程留痕): every event with actor, source, occurred and recorded times
     and the rule-pack version in force when it occurred."""
@@ -61,7 +50,6 @@ class TimelineView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -86,7 +74,7 @@ class TimelineView:
     def apply(self, conn: Connection, records: Records) -> None:
         rows = []
         for position, r in records:
-            version = self.versions.at(r["occurred_at"])
+            version = self.pack.at(r["occurred_at"])
             actor = r["actor"]
             rows.append({
                 "position": position, "case_id": r["case_id"], "seq": r["seq"],
@@ -107,7 +95,6 @@ class BoardView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -127,20 +114,15 @@ class BoardView:
         return [self.table]
 
     def apply(self, conn: Connection, records: Records) -> None:
-        t = self.table
         case_ids = sorted({r["case_id"] for _, r in records})
-        current = {row.case_id: dict(row._mapping) for row in conn.execute(
-            sa.select(t).where(t.c.case_id.in_(case_ids)))} if case_ids else {}
-        fresh = set(case_ids) - set(current)
+        current = {row["case_id"]: row for row in select_case_rows(conn, self.table, case_ids)}
+        stored = list(current)
         for position, r in records:
             row = current.setdefault(r["case_id"], {"case_id": r["case_id"], "team": None,
                                                     "referral_state": None, "item_code": None,
                                                     "officers": None, "subject_name": None})
             self._fold(row, position, r)
-        stale = sorted(set(case_ids) - fresh)
-        for chunk in chunks(stale, 500):
-            conn.execute(t.delete().where(t.c.case_id.in_(chunk)))
-        insert_rows(conn, t, [current[c] for c in case_ids])
+        replace_case_rows(conn, self.table, stored, [current[c] for c in case_ids])
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
@@ -153,7 +135,7 @@ class BoardView:
             row["stage"], row["state"] = stage, name
         if "item_code" in payload:
             row["item_code"] = payload["item_code"]
-            version = self.versions.at(r["occurred_at"])
+            version = self.pack.at(r["occurred_at"])
             item = version.item(payload["item_code"]) if version else None
             row["team"] = item.team if item else row["team"]
         if "subject" in payload:
@@ -248,7 +230,6 @@ class StatisticsView:
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
-        self.versions = _Versions(pack)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.cases = sa.Table(
@@ -321,7 +302,7 @@ class StatisticsView:
         teams: dict[str, str] = {}
         for r in records:
             if r["type"] == "penalty.case_filed":
-                version = self.versions.at(r["occurred_at"])
+                version = self.pack.at(r["occurred_at"])
                 item = version.item(r["payload"]["item_code"]) if version else None
                 teams[r["case_id"]] = item.team if item else "未知"
         c = self.cases.c
