@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-import sqlalchemy as sa
 import typer
 import yaml
 from rich.console import Console
@@ -46,13 +45,18 @@ from casechain.adapters.rulepack_files import (
 )
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import SHANGHAI
-from casechain.domain.case import CaseFile
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
-from casechain.domain.subjects import earlier_penalties
 from casechain.errors import CaseChainError
 from casechain.projections import PAGE, ProjectionRunner, response_shares
-from casechain.projections.queries import alerts_as_of, cross_case_as_of, timeline_of
+from casechain.projections.queries import (
+    BOARD_GROUPS,
+    alerts_as_of,
+    board_rows,
+    case_view,
+    count_rows,
+    cross_case_as_of,
+)
 from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
@@ -196,32 +200,23 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
     under which rule-pack version), read from the audit-timeline view."""
     with _projections(db, rules) as (case_log, runner):
         try:
-            records = case_log.case_records(case_id)
+            view = case_view(case_log, runner, case_id)
         except CaseNotFound:
             err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
             raise typer.Exit(1) from None
-        file = CaseFile(case_id=case_id)  # folded from the records just read: one read
-        for record in records:
-            file.apply(record)
-        subject_view = _subject_view(case_log, file)
-        rows = timeline_of(runner, case_id)
-    by_seq = {r["seq"]: r for r in records}
-    timeline = [_timeline_entry(row, by_seq[row["seq"]]) for row in rows]
-    view = {"case_id": case_id, "stage": file.stage, "stage_label": STAGE_LABELS.get(file.stage or ""),
-            "state": file.state, "referral_state": file.referral_state, "cycle": file.cycle,
-            "seq": file.seq, "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
-            "item_code": file.item_code, "subject": subject_view, "timeline": timeline}
+    subject_view, timeline = view["subject"], view["timeline"]
     if as_json:
         _print_json(view)
         return
-    out.print(f"案件 {case_id} · {view['stage_label']} {file.stage} · state {file.state}"
-              + (f" · 行刑衔接 {file.referral_state}" if file.referral_state else "")
-              + f" · seq {file.seq} · cycle {file.cycle} · {file.jurisdiction}", markup=False)
+    out.print(f"案件 {case_id} · {view['stage_label']} {view['stage']} · state {view['state']}"
+              + (f" · 行刑衔接 {view['referral_state']}" if view["referral_state"] else "")
+              + f" · seq {view['seq']} · cycle {view['cycle']} · {view['jurisdiction']}",
+              markup=False)
     if subject_view:
         first = subject_view.get("first_offence")
         note = "" if first is None else (" · 首次违法 first offence" if first else
                                          f" · 此前已处罚 {len(subject_view['earlier_penalties'])} 次")
-        out.print(f"当事人 {subject_view['name']} ({subject_view['kind']}) · 事项 {file.item_code}"
+        out.print(f"当事人 {subject_view['name']} ({subject_view['kind']}) · 事项 {view['item_code']}"
                   f"{note}", markup=False)
     for entry in timeline:
         actor = entry["actor"]
@@ -230,35 +225,6 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
         out.print(f"{entry['seq']:>4}  {entry['occurred_at']}  {entry['label']} {entry['type']}  "
                   f"by {who}{cert}  via {entry.get('source') or '-'}  "
                   f"recorded {entry['recorded_at']}  position {entry['position']}", markup=False)
-
-
-def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
-    """The subject of the case and, for a filed case, whether this is a first offence."""
-    if not file.subject:
-        return None
-    view: dict[str, Any] = dict(file.subject)
-    if file.act_date:
-        decisions = case_log.subject_decisions(str(file.subject["id"]))
-        act_date = date.fromisoformat(file.act_date)
-        earlier = earlier_penalties(decisions, item_code=file.item_code, act_date=act_date,
-                                    case_id=file.case_id)
-        view["first_offence"] = not earlier
-        view["earlier_penalties"] = [{"case_id": d.case_id, "act_date": d.act_date.isoformat(),
-                                      "decided_on": d.decided_on.isoformat(), "fine": d.fine}
-                                     for d in earlier]
-    return view
-
-
-def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
-    """A timeline-view row, with the event's payload and hash from the log."""
-    actor = {key: row[column] for key, column in (("id", "actor_id"), ("role", "actor_role"),
-                                                  ("org", "actor_org"), ("cert_no", "cert_no"))
-             if row[column] is not None}
-    return {"seq": row["seq"], "position": row["position"], "type": row["type"],
-            "rules_version": row["rules_version"], "label": row["label"],
-            "occurred_at": row["occurred_at"], "recorded_at": row["recorded_at"],
-            "actor": actor, "source": row["source"], "event_id": row["event_id"],
-            "hash": record["hash"], "payload": record["payload"]}
 
 
 # -- rules ---------------------------------------------------------------------------
@@ -384,37 +350,18 @@ def board(db: DbOption = None, rules: RulesOption = None,
           as_json: JsonOption = False) -> None:
     """Supervision board (监管看板): cases filtered by scope, team, stage, state, item,
     officer — listed, or counted by one of them."""
-    groups = ("district", "team", "stage", "state", "item_code")
-    if count_by is not None and count_by not in groups:
-        err.print(f"[red]error:[/red] --count-by {count_by!r} is not one of {', '.join(groups)}")
+    if count_by is not None and count_by not in BOARD_GROUPS:
+        err.print(f"[red]error:[/red] --count-by {count_by!r} is not one of {', '.join(BOARD_GROUPS)}")
         raise typer.Exit(2)
-    with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["board"])
-        table = runner.views["board"].table  # type: ignore[attr-defined]
-        c = table.c
-        query = sa.select(table)
-        for column, value in (("team", team), ("stage", stage), ("state", state),
-                              ("item_code", item)):
-            if value is not None:
-                query = query.where(c[column] == value)
-        if scope:
-            query = query.where(c.jurisdiction.like(f"{scope}%"))
-        if officer:
-            query = query.where(c.officers.like(f"%{officer}%"))
-        with case_log.store.read() as conn:
-            rows = [{str(k): v for k, v in r._mapping.items()}
-                    for r in conn.execute(query.order_by(c.case_id))]
-    if officer:
-        rows = [r for r in rows if officer in (r["officers"] or "").split(",")]
+    with _projections(db, rules) as (_, runner):
+        rows = board_rows(runner, scope, {"team": team, "stage": stage, "state": state,
+                                          "item_code": item}, officer)
     if count_by:
-        counts: dict[str, int] = {}
-        for row in rows:
-            key = str(row[count_by] or "")
-            counts[key] = counts.get(key, 0) + 1
+        counts = count_rows(rows, count_by)
         if as_json:
             _print_json(counts, sort_keys=True)
         else:
-            for key, n in sorted(counts.items()):
+            for key, n in counts.items():
                 out.print(f"{key or '-':24} {n:>8}", markup=False)
         return
     if as_json:

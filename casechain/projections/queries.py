@@ -6,17 +6,74 @@ same answers.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import evaluate
+from casechain.domain.payloads import STAGE_LABELS
+from casechain.domain.subjects import earlier_penalties
 from casechain.projections.clocks import read_clocks
 from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.views import response_shares
+from casechain.service import CaseLog
 
-__all__ = ["alerts_as_of", "cross_case_as_of", "timeline_of"]
+__all__ = ["BOARD_GROUPS", "alerts_as_of", "board_rows", "case_view", "count_rows", "cross_case_as_of",
+           "deadlines_as_of", "response_of", "statistics_of", "timeline_of"]
+
+#: The columns the supervision board may be counted by.
+BOARD_GROUPS = ("district", "team", "stage", "state", "item_code")
+
+
+def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str) -> dict[str, Any]:
+    """A case's stage, state and subject, and its audit timeline (who, what, when, from
+    where, under which rule-pack version) from the timeline view, with payloads and hashes
+    from the log. `CaseNotFound` if no event of the case is recorded."""
+    records = case_log.case_records(case_id)
+    file = CaseFile(case_id=case_id)  # folded from the records just read: one read
+    for record in records:
+        file.apply(record)
+    by_seq = {r["seq"]: r for r in records}
+    timeline = [_timeline_entry(row, by_seq[row["seq"]]) for row in timeline_of(runner, case_id)
+                if row["seq"] in by_seq]
+    return {"case_id": case_id, "stage": file.stage,
+            "stage_label": STAGE_LABELS.get(file.stage or ""), "state": file.state,
+            "referral_state": file.referral_state, "cycle": file.cycle, "seq": file.seq,
+            "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
+            "item_code": file.item_code, "subject": _subject_view(case_log, file),
+            "timeline": timeline}
+
+
+def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
+    """The subject of the case and, for a filed case, whether this is a first offence."""
+    if not file.subject:
+        return None
+    view: dict[str, Any] = dict(file.subject)
+    if file.act_date:
+        decisions = case_log.subject_decisions(str(file.subject["id"]))
+        act_date = date.fromisoformat(file.act_date)
+        earlier = earlier_penalties(decisions, item_code=file.item_code, act_date=act_date,
+                                    case_id=file.case_id)
+        view["first_offence"] = not earlier
+        view["earlier_penalties"] = [{"case_id": d.case_id, "act_date": d.act_date.isoformat(),
+                                      "decided_on": d.decided_on.isoformat(), "fine": d.fine}
+                                     for d in earlier]
+    return view
+
+
+def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """A timeline-view row, with the event's payload and hash from the log."""
+    actor = {key: row[column] for key, column in (("id", "actor_id"), ("role", "actor_role"),
+                                                  ("org", "actor_org"), ("cert_no", "cert_no"))
+             if row[column] is not None}
+    return {"seq": row["seq"], "position": row["position"], "type": row["type"],
+            "rules_version": row["rules_version"], "label": row["label"],
+            "occurred_at": row["occurred_at"], "recorded_at": row["recorded_at"],
+            "actor": actor, "source": row["source"], "event_id": row["event_id"],
+            "hash": record["hash"], "payload": record["payload"]}
 
 
 def timeline_of(runner: ProjectionRunner, case_id: str) -> list[dict[str, Any]]:
@@ -55,3 +112,76 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
                and (not scope or a["jurisdiction"].startswith(scope))]
     listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
     return listed
+
+
+def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
+                    code: str | None = None) -> list[dict[str, Any]]:
+    """Every running statutory deadline as of `moment`, green ones included, in due order."""
+    runner.catch_up(["deadlines"])
+    table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
+    with runner.store.read() as conn:
+        clocks = list(read_clocks(conn, table, scope, code))
+    found = [e for e in (evaluate(c, moment) for c in clocks) if e is not None]
+    listed = [e.as_alert() for e in found]
+    listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
+    return listed
+
+
+def board_rows(runner: ProjectionRunner, scope: str | None = None,
+               filters: dict[str, str | None] | None = None,
+               officer: str | None = None) -> list[dict[str, Any]]:
+    """The supervision board's cases, filtered by scope, team, stage, state, item, officer."""
+    runner.catch_up(["board"])
+    table: Any = runner.views["board"].table  # type: ignore[attr-defined]
+    c = table.c
+    query = sa.select(table)
+    for column, value in (filters or {}).items():
+        if value is not None:
+            query = query.where(c[column] == value)
+    if scope:
+        query = query.where(c.jurisdiction.like(f"{scope}%"))
+    if officer:
+        query = query.where(c.officers.like(f"%{officer}%"))
+    with runner.store.read() as conn:
+        rows = [{str(k): v for k, v in r._mapping.items()}
+                for r in conn.execute(query.order_by(c.case_id))]
+    if officer:
+        rows = [r for r in rows if officer in (r["officers"] or "").split(",")]
+    return rows
+
+
+def count_rows(rows: list[dict[str, Any]], by: str) -> dict[str, int]:
+    """Board rows counted by one of `BOARD_GROUPS`."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = str(row[by] or "")
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def response_of(runner: ProjectionRunner, scope: str | None = None) -> list[dict[str, Any]]:
+    """1315 response shares per team and district (districts inside the scope)."""
+    runner.catch_up(["response"])
+    with runner.store.read() as conn:
+        shares = response_shares(conn, runner.views["response"].table)  # type: ignore[attr-defined]
+    # Rows are per district: a narrower scope (a street) covers none of them.
+    return [s for s in shares if s["district"].startswith(scope or "")]
+
+
+def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[str, Any]:
+    """Filed / decided / closed / referred per team, district and month, and the first case
+    filed under each item (首案突破), for the districts inside the scope."""
+    runner.catch_up(["statistics", "board"])
+    view: Any = runner.views["statistics"]
+    counts, first = view.counts, view.first
+    board: Any = runner.views["board"].table  # type: ignore[attr-defined]
+    with runner.store.read() as conn:
+        rows = conn.execute(sa.select(counts).where(counts.c.district.like(f"{scope or ''}%"))
+                            .order_by(counts.c.month, counts.c.team, counts.c.district,
+                                      counts.c.metric)).all()
+        # A first case outside the scope is not named to a reader confined to it.
+        firsts = conn.execute(sa.select(first).join(board, board.c.case_id == first.c.case_id)
+                              .where(board.c.jurisdiction.like(f"{scope or ''}%"))
+                              .order_by(first.c.item_code)).all()
+    return {"counts": [dict(r._mapping) for r in rows],
+            "first_cases": [dict(r._mapping) for r in firsts]}

@@ -1,0 +1,117 @@
+"""The access log (查阅留痕): every read of a case's audit trail, itself tamper-evident.
+
+Each entry records who read (principal, roles), what (the action and the case or range),
+when (UTC) and how (the endpoint); entries are numbered without gaps and chained like the
+case log: `hash = SHA-256(prev_hash || RFC 8785 JSON of the entry)`. `verify` recomputes
+the chain and names the first entry that was edited, removed or inserted. The chain's head
+can be compared with a copy taken earlier (an auditor's note) to catch a rewritten tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.domain.access import Principal
+from casechain.domain.hashing import canonical_json
+
+__all__ = ["GENESIS", "AccessLog", "AccessProblem"]
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class AccessProblem:
+    """The first entry where the chain breaks, and how."""
+
+    seq: int
+    kind: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"seq": self.seq, "kind": self.kind, "detail": self.detail}
+
+
+class AccessLog:
+    """The hash-chained access log of one store."""
+
+    def __init__(self, store: CaseChainRecorder) -> None:
+        self.store = store
+        self.metadata = sa.MetaData()
+        self.table = sa.Table(
+            "casechain_access_log", self.metadata,
+            sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                      primary_key=True, autoincrement=False),
+            sa.Column("at", sa.String(40), nullable=False),
+            sa.Column("principal", sa.String(128), nullable=False),
+            sa.Column("roles", sa.String(128), nullable=False),
+            sa.Column("action", sa.String(64), nullable=False),
+            sa.Column("resource", sa.String(256), nullable=False),
+            sa.Column("prev_hash", sa.String(64), nullable=False),
+            sa.Column("hash", sa.String(64), nullable=False),
+        )
+        with map_db_errors(), store.engine.begin() as conn:
+            self.metadata.create_all(conn, checkfirst=True)
+
+    def record(self, principal: Principal, action: str, resource: str,
+               at: datetime | None = None) -> dict[str, Any]:
+        """Append one entry (in its own transaction, holding the log's write lock)."""
+        entry = {"at": (at or datetime.now(UTC)).isoformat(), "principal": principal.id,
+                 "roles": ",".join(principal.roles), "action": action, "resource": resource}
+        with self._write() as conn:
+            head = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
+                                .order_by(self.table.c.seq.desc()).limit(1)).first()
+            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+            row = {"seq": seq, **entry, "prev_hash": prev, "hash": entry_hash(prev, seq, entry)}
+            conn.execute(self.table.insert(), row)
+        return row
+
+    def entries(self, case_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The latest entries, newest first (those about one case, if given)."""
+        query = sa.select(self.table).order_by(self.table.c.seq.desc()).limit(limit)
+        if case_id is not None:
+            query = query.where(self.table.c.resource == case_id)
+        with self.store.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def verify(self) -> tuple[int, str, AccessProblem | None]:
+        """Recompute the chain: (entries, head hash, the first problem or None)."""
+        prev, expected = GENESIS, 1
+        with self.store.read() as conn:
+            for row in conn.execute(sa.select(self.table).order_by(self.table.c.seq)):
+                if row.seq != expected:
+                    return expected - 1, prev, AccessProblem(
+                        expected, "missing", f"entry {expected} is missing (next is {row.seq})")
+                if row.prev_hash != prev:
+                    return expected - 1, prev, AccessProblem(
+                        row.seq, "chain", f"entry {row.seq} does not follow entry {row.seq - 1}")
+                entry = {k: getattr(row, k) for k in ("at", "principal", "roles", "action",
+                                                      "resource")}
+                if entry_hash(prev, row.seq, entry) != row.hash:
+                    return expected - 1, prev, AccessProblem(
+                        row.seq, "content", f"entry {row.seq} was altered after it was written")
+                prev, expected = row.hash, expected + 1
+        return expected - 1, prev, None
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with map_db_errors(), self.store.engine.connect() as conn:
+            conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
+            with conn.begin():
+                if self.store.is_postgres:
+                    conn.exec_driver_sql(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE")
+                yield conn
+
+
+def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash and the canonical JSON of the numbered entry."""
+    body = canonical_json({"seq": seq, **entry})
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()

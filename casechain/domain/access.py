@@ -1,0 +1,99 @@
+"""Who may do what, where (权限): roles, their event types and reads, and the jurisdiction scope.
+
+A principal (a person or a backend service) holds one or more roles and one jurisdiction
+scope, a division-code prefix (`3301` the city, `330106` a district, `""` everywhere). It may
+append an event only when the event's jurisdiction lies inside its scope (else
+`OUT_OF_SCOPE`) and one of its roles may emit the event's type (else `FORBIDDEN`); a person
+(every role but `service`) may append only events it is the actor of. It may read only what
+lies inside its scope, and only the kinds of reading its roles allow.
+
+The table below is policy, kept in one place so it can be read by a supervisor:
+
+| role | 角色 | appends | reads |
+|---|---|---|---|
+| officer | 执法人员 | supervision.*, penalty.* but legal review, referral steps of the team | cases |
+| reviewer | 法制审核 | approval.*, legal review, collective discussion, extension, referral verdict | cases |
+| supervisor | 监督人员 | evaluation.* | cases, board, alerts, deadlines, referrals, subjects, statistics |
+| auditor | 审计人员 | nothing | everything a supervisor reads, exports, ledger, access log |
+| service | 业务系统 | every type (backend systems: approval, mobile app, cameras, police interface) | cases |
+| admin | 系统管理员 | every type | everything |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["READS", "ROLES", "ROLE_LABELS", "Principal", "may_append", "may_read"]
+
+ROLE_LABELS: dict[str, str] = {
+    "officer": "执法人员", "reviewer": "法制审核人员", "supervisor": "监督人员",
+    "auditor": "审计人员", "service": "业务系统", "admin": "系统管理员",
+}
+ROLES: tuple[str, ...] = tuple(ROLE_LABELS)
+
+#: The kinds of reading an endpoint may need.
+READS: tuple[str, ...] = ("case", "supervision", "export", "ledger", "access_log")
+
+_OFFICER_TYPES = ("supervision.", "penalty.", "referral.assessed", "referral.reported",
+                  "referral.transferred", "referral.materials_handed_over",
+                  "referral.reconsideration_requested")
+_OFFICER_EXCEPT = ("penalty.legal_review_completed", "penalty.collective_discussion_held",
+                   "penalty.deadline_extended")
+_REVIEWER_TYPES = ("approval.", "penalty.legal_review_completed",
+                   "penalty.collective_discussion_held", "penalty.deadline_extended",
+                   "referral.approved", "referral.rejected")
+
+_APPENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "officer": (_OFFICER_TYPES, _OFFICER_EXCEPT),
+    "reviewer": (_REVIEWER_TYPES, ()),
+    "supervisor": (("evaluation.",), ()),
+    "auditor": ((), ()),
+    "service": (("",), ()),
+    "admin": (("",), ()),
+}
+_READS: dict[str, frozenset[str]] = {
+    "officer": frozenset({"case"}),
+    "reviewer": frozenset({"case"}),
+    "supervisor": frozenset({"case", "supervision"}),
+    "auditor": frozenset({"case", "supervision", "export", "ledger", "access_log"}),
+    "service": frozenset({"case"}),
+    "admin": frozenset(READS),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token speaks for: an id, roles, a division-code prefix, an expiry."""
+
+    id: str
+    roles: tuple[str, ...]
+    scope: str
+    expires_at: datetime | None = None
+
+    def covers(self, jurisdiction: str | None) -> bool:
+        """Whether a division code lies inside this principal's scope."""
+        return jurisdiction is not None and jurisdiction.startswith(self.scope)
+
+    def covers_scope(self, prefix: str) -> bool:
+        """Whether a whole division-code prefix lies inside this principal's scope."""
+        return prefix.startswith(self.scope)
+
+    @property
+    def person(self) -> bool:
+        """A person (not a backend service or an administrator acting for one)."""
+        return not ({"service", "admin"} & set(self.roles))
+
+
+def may_append(roles: tuple[str, ...], event_type: str) -> bool:
+    """Whether one of the roles may emit this event type."""
+    for role in roles:
+        allowed, excepted = _APPENDS.get(role, ((), ()))
+        if event_type.startswith(allowed) and not event_type.startswith(excepted or ("\0",)):
+            return True
+    return False
+
+
+def may_read(roles: tuple[str, ...], kind: str) -> bool:
+    """Whether one of the roles may make this kind of reading."""
+    return any(kind in _READS.get(role, frozenset()) for role in roles)
