@@ -411,6 +411,14 @@ class CaseLog(Application[UUID]):
         assert isinstance(case, Case)
         return case
 
+    def jurisdictions(self, case_ids: Iterable[str]) -> dict[str, str | None]:
+        """The recorded jurisdiction of each case (None for a case with no event yet)."""
+        wanted = set(case_ids)
+        with self._lock, self.store.read() as conn:
+            files = self._load_files(wanted, conn)
+            self._remember(files)
+        return {cid: files[cid].jurisdiction if files[cid].seq else None for cid in wanted}
+
     def case_records(self, case_id: str) -> list[dict[str, Any]]:
         """Every stored record of a case, in seq order, with its global position."""
         c = self.store.tables.events.c
@@ -422,13 +430,14 @@ class CaseLog(Application[UUID]):
             raise CaseNotFound(case_id)
         return [_with_position(codec.decode_record(bytes(state)), pos) for pos, state in rows]
 
-    def export(self, case_id: str | None = None, page: int = 1000
+    def export(self, case_id: str | None = None, page: int = 1000, after: int = 0
                ) -> Iterator[dict[str, Any]]:
-        """Stored records with their positions: one case, or the whole log in global order."""
+        """Stored records with their positions: one case, or the whole log in global order
+        (from the position after `after`)."""
         if case_id is not None:
             yield from self.case_records(case_id)
             return
-        start = 0
+        start = after
         while True:
             notes = self.store.select_notifications(start, page, inclusive_of_start=False)
             for note in notes:

@@ -794,3 +794,7 @@ def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
 def main() -> None:
     """Entry point of the `casechain` command."""
     app()
+
+
+# The service commands (serve, tokens, kafka) live in their own module and register here.
+from casechain.adapters import cli_services as _services  # noqa: E402, F401

@@ -1,0 +1,644 @@
+"""The HTTP API (`casechain serve`): append events, ask the views, prove the log.
+
+FastAPI over the same use cases as the command line: `CaseLog.append_many` for appends (same
+validation, codes and idempotency as `import`), `casechain.projections.queries` for reads.
+Every error is RFC 9457 problem+json carrying a DESIGN.md code; bad input is never a 500.
+
+Security: a bearer token (`adapters.tokens`) names a principal with roles and a jurisdiction
+scope (`domain.access`). Appends outside the scope are `OUT_OF_SCOPE`, event types the roles
+may not emit `FORBIDDEN`, both 403; reads outside the scope are 403 `OUT_OF_SCOPE`. Every read
+of a case's audit trail is written to the hash-chained access log before it is answered.
+
+A follower thread keeps the views and the Merkle ledger caught up beside the writers; every
+query also catches its views up first, so an answer never lags an append it follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import structlog
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from casechain.adapters.access_log import AccessLog
+from casechain.adapters.ledger import Ledger
+from casechain.adapters.proofs import ProofError, inclusion_document
+from casechain.adapters.tokens import TokenFile, TokenInvalid
+from casechain.domain.access import Principal, may_append, may_read
+from casechain.domain.calendar import SHANGHAI
+from casechain.domain.deadlines import ALERT_LABELS
+from casechain.errors import CaseChainError, Rejection, StoreError
+from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.queries import (
+    BOARD_GROUPS,
+    alerts_as_of,
+    board_rows,
+    case_view,
+    count_rows,
+    cross_case_as_of,
+    deadlines_as_of,
+    response_of,
+    statistics_of,
+)
+from casechain.service import AppendOutcome, CaseLog, CaseNotFound
+
+__all__ = ["ApiProblem", "Components", "create_app"]
+
+log = structlog.get_logger("casechain.http")
+T = TypeVar("T")
+
+PROBLEM = "application/problem+json"
+MAX_BATCH = 10_000
+_STATUS = {"SCHEMA_INVALID": 422, "UNKNOWN_EVENT_TYPE": 422, "HASH_MISMATCH": 422,
+           "OUT_OF_SCOPE": 403, "FORBIDDEN": 403, "CONCURRENCY_CONFLICT": 409}
+_TITLES = {
+    "UNAUTHENTICATED": "未认证 — no valid bearer token",
+    "OUT_OF_SCOPE": "超出管辖范围 — outside the token's jurisdiction scope",
+    "FORBIDDEN": "无权操作 — the token's roles may not do this",
+    "NOT_FOUND": "未找到 — no such resource",
+    "SCHEMA_INVALID": "格式不符 — the request does not match the schema",
+    "CONCURRENCY_CONFLICT": "并发冲突 — the case is not at the expected seq",
+    "STORE_UNAVAILABLE": "存储不可用 — the event store cannot be reached",
+    "PROOF_UNAVAILABLE": "无法出具证明 — the proof cannot be made yet",
+    "INTERNAL": "内部错误 — an unexpected error; nothing was appended by this request",
+}
+
+
+class ApiProblem(Exception):
+    """An RFC 9457 problem: HTTP status, DESIGN.md code, detail, and extra members."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+    def response(self, instance: str) -> JSONResponse:
+        """The problem+json response."""
+        body = {"type": f"urn:casechain:problem:{self.code}", "code": self.code,
+                "title": _TITLES.get(self.code, "事件被拒绝 — the event was rejected"),
+                "status": self.status, "detail": self.detail, "instance": instance, **self.extra}
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
+
+
+@dataclass
+class Components:
+    """What the API works on: the case log, its views, tokens, access log and ledger."""
+
+    case_log: CaseLog
+    runner: ProjectionRunner
+    tokens: TokenFile
+    max_lag: int = 100_000
+    follow_interval: float = 1.0
+    access_log: AccessLog = field(init=False)
+    ledger: Ledger = field(init=False)
+    reading: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.access_log = AccessLog(self.case_log.store)
+        self.ledger = Ledger(self.case_log.store)
+
+    def follow(self, stop: threading.Event) -> None:
+        """Keep the views and the ledger caught up until `stop` is set."""
+        while not stop.wait(self.follow_interval):
+            try:
+                with self.reading:
+                    self.runner.catch_up()
+                    self.ledger.catch_up()
+            except CaseChainError as exc:  # the store is down: say so, try again later
+                log.warning("follow.failed", error=str(exc))
+
+    def read(self, query: Callable[[], T]) -> T:
+        """Run a query of the views (one at a time: each catches its views up first)."""
+        with self.reading:
+            return query()
+
+
+# -- request pieces ---------------------------------------------------------------------
+_bearer = HTTPBearer(auto_error=False, description="An opaque token issued by `casechain tokens "
+                                                   "issue`; roles and scope are filed with it.")
+
+
+def _principal_of(request: Request, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    tokens: TokenFile = request.app.state.components.tokens
+    try:
+        return tokens.principal(credentials.credentials if credentials else None)
+    except TokenInvalid as exc:
+        raise ApiProblem(401, "UNAUTHENTICATED", str(exc)) from None
+
+
+#: The authenticated caller of a route.
+Caller = Annotated[Principal, Depends(_principal_of)]
+
+
+def _instant(text: str | None, name: str = "as_of") -> datetime:
+    if text is None:
+        return datetime.now(SHANGHAI)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter {name}: {text!r} is not an "
+                         "ISO 8601 instant (e.g. 2025-10-15T09:00:00+08:00)",
+                         field=name, value=text) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+
+
+def _scope(principal: Principal, asked: str | None) -> str:
+    """The scope of a listing: the asked prefix if it lies inside the token's, else 403."""
+    if asked is None or asked == "":
+        return principal.scope
+    if not asked.isdigit():
+        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter scope: {asked!r} is not a "
+                         "division-code prefix (digits)", field="scope", value=asked)
+    if principal.covers_scope(asked):
+        return asked
+    if asked and principal.scope.startswith(asked):
+        raise ApiProblem(403, "OUT_OF_SCOPE", f"scope {asked} is wider than the token's scope "
+                         f"{principal.scope}", field="scope", value=asked)
+    raise ApiProblem(403, "OUT_OF_SCOPE", f"scope {asked} lies outside the token's scope "
+                     f"{principal.scope}", field="scope", value=asked)
+
+
+def _require(principal: Principal, kind: str) -> None:
+    if not may_read(principal.roles, kind):
+        raise ApiProblem(403, "FORBIDDEN", f"roles {', '.join(principal.roles)} may not read "
+                         f"{kind.replace('_', ' ')} here", roles=list(principal.roles))
+
+
+def _authorise_append(principal: Principal, raw: object, recorded: dict[str, str | None]
+                      ) -> list[Rejection]:
+    """Why this principal may not append this envelope (empty when it may)."""
+    if not isinstance(raw, dict):
+        return []  # the case log reports the schema problem
+    problems: list[Rejection] = []
+    where = raw.get("jurisdiction")
+    if isinstance(where, str) and not principal.covers(where):
+        problems.append(Rejection("OUT_OF_SCOPE", f"jurisdiction {where} lies outside the "
+                                  f"token's scope {principal.scope or '(all)'}",
+                                  "jurisdiction", where))
+    case_id = raw.get("case_id")
+    held = recorded.get(case_id) if isinstance(case_id, str) else None
+    if held is not None and not principal.covers(held):
+        problems.append(Rejection("OUT_OF_SCOPE", f"case {case_id} is recorded under "
+                                  f"jurisdiction {held}, outside the token's scope "
+                                  f"{principal.scope or '(all)'}", "case_id", case_id))
+    kind = raw.get("type")
+    if isinstance(kind, str) and not may_append(principal.roles, kind):
+        problems.append(Rejection("FORBIDDEN", f"roles {', '.join(principal.roles)} may not emit "
+                                  f"{kind}", "type", kind))
+    actor = raw.get("actor")
+    actor_id = actor.get("id") if isinstance(actor, dict) else None
+    if principal.person and actor_id is not None and actor_id != principal.id:
+        problems.append(Rejection("FORBIDDEN", f"actor.id {actor_id} is not the token's "
+                                  f"principal {principal.id}: a person appends only as itself",
+                                  "actor.id", actor_id))
+    return problems
+
+
+# -- the application ------------------------------------------------------------------------
+def create_app(components: Components, follow: bool = True) -> FastAPI:
+    """The FastAPI application over the given components."""
+    stop = threading.Event()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = threading.Thread(target=components.follow, args=(stop,), daemon=True,
+                                  name="casechain-follow")
+        if follow:
+            worker.start()
+        yield
+        stop.set()
+        if follow:
+            worker.join(timeout=10)
+
+    app = FastAPI(
+        title="CaseChain", version="1",
+        summary="行政执法案件全程留痕 — the record of every step of every enforcement case",
+        description=__doc__, lifespan=lifespan,
+        responses={401: {"description": "未认证: no, unknown or expired token",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
+                   403: {"description": "OUT_OF_SCOPE or FORBIDDEN",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
+                   422: {"description": "SCHEMA_INVALID: a parameter or body is malformed",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
+                   503: {"description": "STORE_UNAVAILABLE",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}})
+    app.state.components = components
+    _install_error_handlers(app)
+
+    _routes_append(app, components)
+    _routes_cases(app, components)
+    _routes_supervision(app, components)
+    _routes_audit(app, components)
+    _routes_health(app, components)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiProblem)
+    async def _problem(request: Request, exc: ApiProblem) -> Response:
+        return exc.response(request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        detail = f"{where}: {first.get('msg', 'invalid')}"
+        return ApiProblem(422, "SCHEMA_INVALID", detail, field=where,
+                          errors=[{"field": ".".join(str(p) for p in e.get("loc", ())),
+                                   "message": str(e.get("msg"))} for e in exc.errors()]
+                          ).response(request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = "NOT_FOUND" if exc.status_code == 404 else "SCHEMA_INVALID"
+        return ApiProblem(exc.status_code, code, str(exc.detail)).response(request.url.path)
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> Response:
+        log.error("store.unavailable", error=str(exc))
+        return ApiProblem(503, "STORE_UNAVAILABLE", str(exc)).response(request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> Response:
+        log.exception("request.failed", path=request.url.path)
+        return ApiProblem(500, "INTERNAL", f"{type(exc).__name__}; the server log has the "
+                          "details").response(request.url.path)
+
+
+# -- appends ---------------------------------------------------------------------------------
+_EXAMPLE_EVENT = {
+    "event_id": "5b0e7c52-3f0c-4c53-9d5e-0f4b1c7d9a01", "case_id": "HZ-2025-0000001",
+    "type": "supervision.clue_registered", "occurred_at": "2025-03-03T09:15:00+08:00",
+    "actor": {"id": "officer-0001", "role": "officer", "cert_no": "33010600001"},
+    "jurisdiction": "330106001",
+    "payload": {"subject": {"id": "P68018465858", "name": "张三", "kind": "person"},
+                "source": "patrol", "urgent": False, "description": "占道经营"},
+}
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["index", "status"],
+    "properties": {"index": {"type": "integer"},
+                   "status": {"type": "string", "enum": ["appended", "duplicate", "rejected"]},
+                   "case_id": {"type": ["string", "null"]},
+                   "event_id": {"type": ["string", "null"]},
+                   "seq": {"type": "integer"}, "position": {"type": "integer"},
+                   "rejections": {"type": "array", "items": {"type": "object"}}}}
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["type", "code", "title", "status", "detail"],
+    "properties": {"type": {"type": "string"}, "code": {"type": "string"},
+                   "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"}, "instance": {"type": "string"},
+                   "rejections": {"type": "array", "items": {"type": "object"}}}}
+
+
+def _envelope_body(example: Any, many: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "array", "items": {"type": "object"}} if many else {
+        "type": "object", "required": ["event_id", "case_id", "type", "occurred_at", "actor",
+                                       "jurisdiction", "payload"]}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": body, "examples": {"event": {"summary": "a clue registered on patrol",
+                                               "value": example}}}}}}
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiProblem(422, "SCHEMA_INVALID", f"the body is not JSON ({exc})") from None
+
+
+def _append_all(components: Components, principal: Principal, raws: list[Any]
+                ) -> list[AppendOutcome]:
+    """Authorise and append envelopes in order; an unauthorised one is rejected alone."""
+    case_ids = {r.get("case_id") for r in raws if isinstance(r, dict)}
+    recorded = components.case_log.jurisdictions(c for c in case_ids if isinstance(c, str))
+    refused: dict[int, list[Rejection]] = {}
+    allowed: list[tuple[int, Any]] = []
+    for index, raw in enumerate(raws):
+        problems = _authorise_append(principal, raw, recorded)
+        if problems:
+            refused[index] = problems
+        else:
+            allowed.append((index, raw))
+    outcomes: dict[int, AppendOutcome] = {}
+    for (index, _), outcome in zip(allowed, components.case_log.append_many(
+            [raw for _, raw in allowed]), strict=True):
+        outcome.index = index
+        outcomes[index] = outcome
+    for index, problems in refused.items():
+        raw = raws[index]
+        outcomes[index] = AppendOutcome(index, "rejected", raw.get("case_id"),
+                                        raw.get("event_id"), rejections=tuple(problems))
+        log.info("event.refused", principal=principal.id, case_id=raw.get("case_id"),
+                 event_id=raw.get("event_id"), codes=[p.code for p in problems])
+    return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _routes_append(app: FastAPI, components: Components) -> None:
+    @app.post("/v1/events", tags=["append"], status_code=201,
+              summary="Append one event (追加事件)",
+              openapi_extra=_envelope_body(_EXAMPLE_EVENT),
+              responses={200: {"description": "a duplicate: this event_id is recorded already",
+                               "content": {"application/json": {"schema": _OUTCOME_SCHEMA}}},
+                         201: {"description": "appended",
+                               "content": {"application/json": {"schema": _OUTCOME_SCHEMA}}},
+                         409: {"description": "CONCURRENCY_CONFLICT",
+                               "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}})
+    async def append_one(request: Request, principal: Caller) -> Response:
+        """Append one envelope with the rules of `import`: validated, judged against the
+        lifecycle and the rule pack in force, chained. The same event_id again is a
+        duplicate (200), not an error. A rejection lists every broken rule, most
+        fundamental first, as problem+json with the first rule's code."""
+        raw = await _json_body(request)
+        (outcome,) = await _in_thread(lambda: _append_all(components, principal, [raw]))
+        if outcome.status == "rejected":
+            first = outcome.rejections[0]
+            raise ApiProblem(_STATUS.get(first.code, 422), first.code,
+                             "; ".join(r.message for r in outcome.rejections),
+                             case_id=outcome.case_id, event_id=outcome.event_id,
+                             rejections=[r.as_dict() for r in outcome.rejections])
+        return JSONResponse(outcome.as_dict(), status_code=201 if outcome.status == "appended"
+                            else 200)
+
+    @app.post("/v1/events/batch", tags=["append"], summary="Append a batch (批量追加)",
+              openapi_extra=_envelope_body([_EXAMPLE_EVENT], many=True),
+              responses={200: {"description": "one result per event, in order",
+                               "content": {"application/json": {"schema": {
+                                   "type": "object", "properties": {
+                                       "appended": {"type": "integer"},
+                                       "duplicates": {"type": "integer"},
+                                       "rejected": {"type": "integer"},
+                                       "results": {"type": "array", "items": _OUTCOME_SCHEMA}}}}}}})
+    async def append_batch(request: Request, principal: Caller) -> Response:
+        """Append a JSON array of envelopes in order, each judged on its own — per-event
+        results, like `import`: a rejected event does not stop the others (a later event of
+        the same case is judged against what was appended before it)."""
+        raws = await _json_body(request)
+        if not isinstance(raws, list):
+            raise ApiProblem(422, "SCHEMA_INVALID", "the body must be a JSON array of envelopes")
+        if len(raws) > MAX_BATCH:
+            raise ApiProblem(422, "SCHEMA_INVALID", f"a batch holds at most {MAX_BATCH} events; "
+                             f"this one has {len(raws)}", field="body", value=len(raws))
+        outcomes = await _in_thread(lambda: _append_all(components, principal, raws))
+        counts = {s: sum(1 for o in outcomes if o.status == s)
+                  for s in ("appended", "duplicate", "rejected")}
+        return JSONResponse({"appended": counts["appended"], "duplicates": counts["duplicate"],
+                             "rejected": counts["rejected"],
+                             "results": [o.as_dict() for o in outcomes]})
+
+
+async def _in_thread(work: Callable[[], T]) -> T:
+    from starlette.concurrency import run_in_threadpool
+    return await run_in_threadpool(work)
+
+
+# -- cases -------------------------------------------------------------------------------------
+def _case_in_scope(components: Components, principal: Principal, case_id: str) -> str:
+    held = components.case_log.jurisdictions([case_id]).get(case_id)
+    if held is None:
+        raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r} is recorded (未找到案件)",
+                         case_id=case_id)
+    if not principal.covers(held):
+        raise ApiProblem(403, "OUT_OF_SCOPE", f"case {case_id} is under jurisdiction {held}, "
+                         f"outside the token's scope {principal.scope}", case_id=case_id)
+    return held
+
+
+def _routes_cases(app: FastAPI, components: Components) -> None:
+    @app.get("/v1/cases/{case_id}", tags=["cases"], summary="A case and its audit timeline (案件)")
+    def get_case(case_id: str, principal: Caller) -> dict[str, Any]:
+        """Stage, state, subject and every event with actor, source, occurred and recorded
+        times and the rule-pack version in force. The read is itself recorded."""
+        _require(principal, "case")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.read", case_id)
+        try:
+            return components.read(lambda: case_view(components.case_log, components.runner,
+                                                     case_id))
+        except CaseNotFound:
+            raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
+
+    @app.get("/v1/cases/{case_id}/events", tags=["cases"],
+             summary="Export a case as JSON Lines (导出)",
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                              "description": "one exported envelope a line"}})
+    def export_case(case_id: str, principal: Caller) -> Response:
+        """The case's events as exported envelopes, one a line, importable elsewhere."""
+        _require(principal, "case")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.export", case_id)
+        records = components.case_log.case_records(case_id)
+        return Response(b"".join(orjson.dumps(r) + b"\n" for r in records),
+                        media_type="application/x-ndjson")
+
+    @app.get("/v1/cases/{case_id}/proof", tags=["ledger"],
+             summary="Inclusion proof of a case's events (存在性证明)")
+    def case_proof(case_id: str, principal: Caller,
+                   seq: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+        """Inclusion proofs against the latest signed checkpoint; check them offline with
+        `casechain verify-proof` and the public key."""
+        _require(principal, "ledger")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.proof", case_id)
+        try:
+            with components.reading:
+                components.ledger.catch_up()
+                return inclusion_document(components.case_log, components.ledger, case_id, seq)
+        except ProofError as exc:
+            raise ApiProblem(409, "PROOF_UNAVAILABLE", str(exc), case_id=case_id) from None
+
+
+# -- supervision ----------------------------------------------------------------------------
+AsOf = Annotated[str | None, Query(description="ISO 8601 instant; no offset means Asia/Shanghai; "
+                                               "default now", examples=["2025-10-15T09:00:00+08:00"])]
+Scope = Annotated[str | None, Query(description="division-code prefix inside the token's scope",
+                                    examples=["330106"])]
+
+
+def _routes_supervision(app: FastAPI, components: Components) -> None:
+    runner = components.runner
+
+    @app.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)")
+    def board(principal: Caller, scope: Scope = None, team: str | None = None,
+              stage: str | None = None, state: str | None = None, item_code: str | None = None,
+              officer: str | None = None,
+              count_by: Annotated[str | None, Query(
+                  json_schema_extra={"enum": list(BOARD_GROUPS)})] = None) -> Any:
+        """Cases by jurisdiction prefix, team, stage, state, item and officer: listed, or
+        counted by one of district, team, stage, state, item_code."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        if count_by is not None and count_by not in BOARD_GROUPS:
+            raise ApiProblem(422, "SCHEMA_INVALID", f"count_by {count_by!r} is not one of "
+                             f"{', '.join(BOARD_GROUPS)}", field="count_by", value=count_by)
+        rows = components.read(lambda: board_rows(runner, where, {
+            "team": team, "stage": stage, "state": state, "item_code": item_code}, officer))
+        return count_rows(rows, count_by) if count_by else rows
+
+    @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)")
+    def alerts(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+               code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
+               ) -> list[dict[str, Any]]:
+        """Yellow (20% or less left), red (overdue) and info deadlines, and the referral and
+        subject-register checks across cases; each with code, case_id, severity, due_at and
+        a zh-CN detail naming the rule and article."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), _instant(as_of)
+        if code is not None and code not in ALERT_LABELS:
+            raise ApiProblem(422, "SCHEMA_INVALID", f"code {code!r} is not an alert code",
+                             field="code", value=code)
+        return components.read(lambda: alerts_as_of(runner, moment, where, code))
+
+    @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)")
+    def deadlines(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+                  code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
+                  ) -> list[dict[str, Any]]:
+        """Every running statutory deadline with its colour, green ones included."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), _instant(as_of)
+        return components.read(lambda: deadlines_as_of(runner, moment, where, code))
+
+    @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view")
+    def referrals(principal: Caller, as_of: AsOf = None, scope: Scope = None) -> dict[str, Any]:
+        """Cases reaching a criminal threshold or with referral steps, and rates."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), _instant(as_of)
+        checks = components.read(lambda: cross_case_as_of(runner, moment))
+        return {"as_of": moment.isoformat(), "cases": checks.referrals(where),
+                "rates": checks.referral_rates(where)}
+
+    @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
+             summary="Subject register (一户一档)")
+    def subject(subject_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
+        """A subject's cases and decisions inside the token's scope, inspections per year,
+        colour (三色管理) and alerts."""
+        _require(principal, "supervision")
+        moment = _instant(as_of)
+        checks = components.read(lambda: cross_case_as_of(runner, moment, subject_id))
+        register = checks.subject(subject_id)
+        if register is None:
+            raise ApiProblem(404, "NOT_FOUND", f"no subject {subject_id!r} is recorded")
+        inside = {c["case_id"] for c in register["cases"] if principal.covers(c["jurisdiction"])}
+        if not inside and register["cases"]:
+            raise ApiProblem(403, "OUT_OF_SCOPE", f"subject {subject_id} has no case inside the "
+                             f"token's scope {principal.scope}")
+        register["cases"] = [c for c in register["cases"] if c["case_id"] in inside]
+        register["decisions"] = [d for d in register["decisions"] if d["case_id"] in inside]
+        register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id
+                              and a["case_id"] in inside]
+        register["as_of"] = moment.isoformat()
+        return register
+
+    @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
+    def statistics(principal: Caller, scope: Scope = None) -> dict[str, Any]:
+        """Filed / decided / closed / referred per team, district and month; 首案突破."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        return components.read(lambda: statistics_of(runner, where))
+
+    @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
+    def response(principal: Caller, scope: Scope = None) -> list[dict[str, Any]]:
+        """Urgent clues per team and district: shares within 1 / 3 / 15 minutes."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        return components.read(lambda: response_of(runner, where))
+
+
+# -- audit: export, ledger, access log --------------------------------------------------------
+def _routes_audit(app: FastAPI, components: Components) -> None:
+    @app.get("/v1/export", tags=["audit"], summary="Export a range of the log as JSON Lines",
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                              "description": "one exported envelope a line, streamed"}})
+    def export_range(principal: Caller,
+                     after: Annotated[int, Query(ge=0, description="position to start after")] = 0,
+                     until: Annotated[int | None, Query(ge=1)] = None) -> Response:
+        """Events in global order, streamed, those of cases inside the token's scope only."""
+        _require(principal, "export")
+        components.access_log.record(principal, "log.export", f"positions {after + 1}-{until or ''}")
+        return StreamingResponse(_export_lines(components, principal, after, until),
+                                 media_type="application/x-ndjson")
+
+    @app.get("/v1/ledger", tags=["ledger"], summary="Ledger head and latest checkpoint")
+    def ledger(principal: Caller) -> dict[str, Any]:
+        """The tree size, root, and the latest signed checkpoint."""
+        _require(principal, "ledger")
+        with components.reading:
+            components.ledger.catch_up()
+            size, root = components.ledger.root()
+            latest = components.ledger.latest_checkpoint()
+        return {"tree_size": size, "root_hash": root.hex(),
+                "latest_checkpoint": latest.as_dict() if latest else None}
+
+    @app.get("/v1/ledger/verification", tags=["ledger"], summary="Verify the whole log (校验)")
+    def verification(principal: Caller) -> dict[str, Any]:
+        """Recompute every case chain and the tree; compare every stored checkpoint."""
+        _require(principal, "ledger")
+        with components.reading:
+            components.ledger.catch_up()
+            return components.ledger.verify().as_dict()
+
+    @app.get("/v1/access-log", tags=["audit"], summary="Who read which audit trail (查阅记录)")
+    def access_log(principal: Caller, case_id: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+        """The latest access-log entries (newest first), and whether the chain is intact."""
+        _require(principal, "access_log")
+        entries, head, problem = components.access_log.verify()
+        return {"entries": components.access_log.entries(case_id, limit), "count": entries,
+                "head_hash": head, "intact": problem is None,
+                "problem": problem.as_dict() if problem else None}
+
+
+def _export_lines(components: Components, principal: Principal, after: int,
+                  until: int | None) -> Iterator[bytes]:
+    page: list[bytes] = []
+    for record in components.case_log.export(after=after):
+        if until is not None and record["position"] > until:
+            break
+        if principal.covers(record.get("jurisdiction")):
+            page.append(orjson.dumps(record) + b"\n")
+        if len(page) >= 500:
+            yield b"".join(page)
+            page = []
+    if page:
+        yield b"".join(page)
+
+
+# -- health ----------------------------------------------------------------------------------
+def _routes_health(app: FastAPI, components: Components) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        """Always 200 while the server answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The store answers and the views keep up",
+             responses={503: {"description": "not ready",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}})
+    def readyz() -> Response:
+        """200 when the store answers and no view lags more than the configured events."""
+        try:
+            statuses = components.runner.status()
+        except StoreError as exc:
+            return JSONResponse({"ready": False, "store": "unreachable", "detail": str(exc)},
+                                status_code=503)
+        views = {s.name: {"position": s.position, "lag": s.lag} for s in statuses}
+        worst = max((s.lag for s in statuses), default=0)
+        ready = worst <= components.max_lag
+        return JSONResponse({"ready": ready, "store": "ok", "max_lag": components.max_lag,
+                             "views": views}, status_code=200 if ready else 503)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> HTMLResponse:
+        return HTMLResponse('<!doctype html><meta charset="utf-8"><title>CaseChain</title>'
+                            '<p>CaseChain API — <a href="/docs">/docs</a>, '
+                            '<a href="/openapi.json">/openapi.json</a></p>')

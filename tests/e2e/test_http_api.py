@@ -1,0 +1,387 @@
+"""The HTTP API: appends with the rules of import, scoped tokens, problem+json, the access log."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from casechain.adapters.http_api import Components, create_app
+from casechain.adapters.ledger import generate_key
+from casechain.adapters.tokens import TokenFile, issue_token
+from casechain.bootstrap import open_case_log, open_projections
+from tests.factories import SUBJECT, case_walk, envelope
+
+ROLES = ("officer", "reviewer", "supervisor", "auditor", "service", "admin")
+PROBLEM = "application/problem+json"
+
+
+def _tokens(path: Path) -> dict[str, str]:
+    """One token per role inside district 330106 and one outside (330105), plus others."""
+    tokens = {}
+    for role in ROLES:
+        tokens[role] = issue_token(path, f"{role}-in", [role], "330106", None)
+        tokens[f"{role}-out"] = issue_token(path, f"{role}-out", [role], "330105", None)
+    tokens["O1001"] = issue_token(path, "O1001", ["officer"], "330106", None)
+    tokens["city-service"] = issue_token(path, "svc", ["service"], "3301", None)
+    return tokens
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str],
+                                                                       Components]]:
+    """An API on SQLite holding one case's whole life in 330106 and a signed checkpoint."""
+    folder = tmp_path_factory.mktemp("api")
+    tokens = _tokens(folder / "tokens.yaml")
+    case_log = open_case_log(f"sqlite:///{folder / 'casechain.db'}")
+    components = Components(case_log, open_projections(case_log), TokenFile(folder / "tokens.yaml"))
+    with TestClient(create_app(components, follow=False)) as client:
+        posted = client.post("/v1/events/batch", json=case_walk("HZ-1"),
+                             headers=_auth(tokens["city-service"]))
+        assert posted.json()["appended"] == 18
+        components.ledger.checkpoint(generate_key(folder / "k.pem", folder / "k.pub"))
+        yield client, tokens, components
+    case_log.close()
+
+
+def _empty_api(folder: Path) -> Iterator[tuple[TestClient, dict[str, str], Components]]:
+    tokens = _tokens(folder / "tokens.yaml")
+    case_log = open_case_log(f"sqlite:///{folder / 'casechain.db'}")
+    components = Components(case_log, open_projections(case_log), TokenFile(folder / "tokens.yaml"))
+    with TestClient(create_app(components, follow=False)) as client:
+        yield client, tokens, components
+    case_log.close()
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Components]]:
+    """An empty API on SQLite, for tests that write."""
+    yield from _empty_api(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_api(tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[TestClient, dict[str, str], Components]]:
+    """An API on SQLite shared by tests that each write only to cases of their own."""
+    yield from _empty_api(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.mark.postgres
+def test_a_service_posts_a_whole_case_life_that_another_district_cannot_read(
+        store_url: str, tmp_path: Path) -> None:
+    """Eighteen single-event posts record a case from approval to evaluation; a supervisor
+    of the same district reads it, one of another district gets 403 OUT_OF_SCOPE."""
+    tokens = _tokens(tmp_path / "tokens.yaml")
+    case_log = open_case_log(store_url)
+    components = Components(case_log, open_projections(case_log), TokenFile(tmp_path / "tokens.yaml"))
+    try:
+        with TestClient(create_app(components, follow=False)) as client:
+            statuses = [client.post("/v1/events", json=e, headers=_auth(tokens["city-service"]))
+                        .status_code for e in case_walk("HZ-9")]
+            mine = client.get("/v1/cases/HZ-9", headers=_auth(tokens["supervisor"]))
+            theirs = client.get("/v1/cases/HZ-9", headers=_auth(tokens["supervisor-out"]))
+    finally:
+        case_log.close()
+    assert statuses == [201] * 18
+    assert mine.status_code == 200
+    assert (mine.json()["stage"], mine.json()["state"], len(mine.json()["timeline"])) == (
+        "evaluation", "completed", 18)
+    assert theirs.status_code == 403
+    assert theirs.headers["content-type"] == PROBLEM
+    assert theirs.json()["code"] == "OUT_OF_SCOPE"
+    assert "HZ-9" in theirs.json()["detail"] and "330105" in theirs.json()["detail"]
+
+
+def test_a_rejected_event_is_problem_json_listing_every_broken_rule(api: Any) -> None:
+    """A decision on a case never filed is 422 LIFECYCLE_ORDER, with each rejection named."""
+    client, tokens, _ = api
+    response = client.post("/v1/events", json=envelope("penalty.decided", "HZ-2"),
+                           headers=_auth(tokens["service"]))
+    body = response.json()
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert body["code"] == "LIFECYCLE_ORDER"
+    assert body["type"] == "urn:casechain:problem:LIFECYCLE_ORDER"
+    assert body["rejections"][0]["code"] == "LIFECYCLE_ORDER"
+    assert body["case_id"] == "HZ-2"
+
+
+def test_a_malformed_body_is_schema_invalid_naming_the_field(api: Any) -> None:
+    """Bad JSON and a missing field are 422 SCHEMA_INVALID problems, never a 500."""
+    client, tokens, _ = api
+    broken = client.post("/v1/events", content=b"{not json", headers=_auth(tokens["service"]))
+    event = envelope("supervision.clue_registered", "HZ-3")
+    del event["occurred_at"]
+    missing = client.post("/v1/events", json=event, headers=_auth(tokens["service"]))
+    assert (broken.status_code, broken.json()["code"]) == (422, "SCHEMA_INVALID")
+    assert (missing.status_code, missing.json()["code"]) == (422, "SCHEMA_INVALID")
+    assert "occurred_at" in missing.json()["detail"]
+
+
+def test_the_same_event_twice_is_a_duplicate_that_appends_nothing(api: Any) -> None:
+    """A resend of an event id answers 200 duplicate; the case keeps one event."""
+    client, tokens, components = api
+    event = envelope("supervision.clue_registered", "HZ-4")
+    first = client.post("/v1/events", json=event, headers=_auth(tokens["service"]))
+    again = client.post("/v1/events", json=event, headers=_auth(tokens["service"]))
+    assert (first.status_code, first.json()["status"], first.json()["seq"]) == (201, "appended", 1)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert len(components.case_log.case_records("HZ-4")) == 1
+
+
+def test_a_stale_expected_seq_is_409_concurrency_conflict(api: Any) -> None:
+    """expected_seq that is not the case's head is refused with 409."""
+    client, tokens, _ = api
+    walk = case_walk("HZ-5")
+    client.post("/v1/events", json=walk[0], headers=_auth(tokens["service"]))
+    response = client.post("/v1/events", json={**walk[1], "expected_seq": 5},
+                           headers=_auth(tokens["service"]))
+    assert (response.status_code, response.json()["code"]) == (409, "CONCURRENCY_CONFLICT")
+
+
+def test_a_batch_reports_one_result_per_event_and_appends_the_valid_ones(api: Any) -> None:
+    """In a batch a rejected event is reported at its index and the others are appended."""
+    client, tokens, _ = api
+    walk = case_walk("HZ-6")[:4]
+    bad = envelope("penalty.decided", "HZ-7")
+    response = client.post("/v1/events/batch", json=[walk[0], walk[1], bad, walk[2], walk[3]],
+                           headers=_auth(tokens["service"]))
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["appended"], body["rejected"], body["duplicates"]) == (4, 1, 0)
+    assert [r["status"] for r in body["results"]] == ["appended", "appended", "rejected",
+                                                       "appended", "appended"]
+    assert body["results"][2]["rejections"][0]["code"] == "LIFECYCLE_ORDER"
+    assert [r.get("seq") for r in body["results"]] == [1, 2, None, 3, 4]
+
+
+@pytest.mark.parametrize(("header", "why"), [
+    (None, "no bearer token"), ("Bearer cc_not-a-token", "not known"), ("Basic abc", "no bearer")])
+def test_no_bad_or_foreign_credentials_are_401(loaded: Any, header: str | None, why: str) -> None:
+    """Without a valid bearer token every endpoint but health answers 401 with a problem."""
+    client, _, _ = loaded
+    headers = {"Authorization": header} if header else {}
+    response = client.get("/v1/cases/HZ-1", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "UNAUTHENTICATED"
+    assert why in response.json()["detail"]
+
+
+def test_an_expired_token_is_401_naming_when_it_expired(tmp_path: Path, loaded: Any) -> None:
+    """A token past its expires_at is refused."""
+    _, _, components = loaded
+    from datetime import UTC, datetime, timedelta
+    path = tmp_path / "t.yaml"
+    token = issue_token(path, "late", ["supervisor"], "330106",
+                        datetime.now(UTC) - timedelta(minutes=1))
+    with TestClient(create_app(Components(components.case_log, components.runner,
+                                          TokenFile(path)), follow=False)) as client:
+        response = client.get("/v1/cases/HZ-1", headers=_auth(token))
+    assert response.status_code == 401
+    assert "expired" in response.json()["detail"]
+
+
+# -- the role × endpoint matrix -------------------------------------------------------------
+#: Which roles may call each reading endpoint (the policy of docs/api.md, written out).
+READS: dict[str, tuple[str, ...]] = {
+    "/v1/cases/HZ-1": ROLES,
+    "/v1/cases/HZ-1/events": ROLES,
+    "/v1/cases/HZ-1/proof": ("auditor", "admin"),
+    "/v1/board?scope=330106": ("supervisor", "auditor", "admin"),
+    "/v1/alerts?scope=330106&as_of=2024-03-20T00:00:00": ("supervisor", "auditor", "admin"),
+    "/v1/deadlines?scope=330106": ("supervisor", "auditor", "admin"),
+    "/v1/referrals?scope=330106": ("supervisor", "auditor", "admin"),
+    f"/v1/subjects/{SUBJECT['id']}": ("supervisor", "auditor", "admin"),
+    "/v1/statistics?scope=330106": ("supervisor", "auditor", "admin"),
+    "/v1/response?scope=330106": ("supervisor", "auditor", "admin"),
+    "/v1/export": ("auditor", "admin"),
+    "/v1/ledger": ("auditor", "admin"),
+    "/v1/ledger/verification": ("auditor", "admin"),
+    "/v1/access-log": ("auditor", "admin"),
+}
+#: Endpoints about something in 330106: a token of 330105 is out of scope there.
+SCOPED = [path for path in READS if not path.startswith(("/v1/export", "/v1/ledger", "/v1/access"))]
+
+
+@pytest.mark.parametrize("path", list(READS))
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_reads_exactly_what_it_may_inside_its_scope(loaded: Any, role: str,
+                                                              path: str) -> None:
+    """A role allowed on an endpoint gets 200 inside its scope; any other gets 403 FORBIDDEN."""
+    client, tokens, _ = loaded
+    response = client.get(path, headers=_auth(tokens[role]))
+    if role in READS[path]:
+        assert response.status_code == 200, response.text
+    else:
+        assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+
+
+@pytest.mark.parametrize("path", SCOPED)
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_is_out_of_scope_in_another_district(loaded: Any, role: str, path: str) -> None:
+    """A token of district 330105 reading 330106's case or listings gets 403 (OUT_OF_SCOPE
+    where its role may read there, FORBIDDEN where it may not read at all)."""
+    client, tokens, _ = loaded
+    response = client.get(path, headers=_auth(tokens[f"{role}-out"]))
+    expected = "OUT_OF_SCOPE" if role in READS[path] else "FORBIDDEN"
+    assert (response.status_code, response.json()["code"]) == (403, expected)
+
+
+#: Which roles may emit a sample of event types.
+APPENDS: dict[str, tuple[str, ...]] = {
+    "supervision.clue_registered": ("officer", "service", "admin"),
+    "penalty.legal_review_completed": ("reviewer", "service", "admin"),
+    "approval.granted": ("reviewer", "service", "admin"),
+    "referral.approved": ("reviewer", "service", "admin"),
+    "referral.police_accepted": ("service", "admin"),
+    "evaluation.case_file_reviewed": ("supervisor", "service", "admin"),
+}
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/events", "/v1/events/batch"])
+@pytest.mark.parametrize("event_type", list(APPENDS))
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_appends_only_the_types_it_may_and_only_inside_its_scope(
+        shared_api: Any, role: str, event_type: str, endpoint: str) -> None:
+    """Inside its scope a role's allowed type is not refused for authority (the lifecycle
+    still judges it); a type it may not emit is FORBIDDEN; outside its scope OUT_OF_SCOPE."""
+    client, tokens, _ = shared_api
+    event = envelope(event_type, f"HZ-{uuid.uuid4().hex[:8]}",
+                     actor={"id": f"{role}-in", "role": role, "cert_no": "33010012345"})
+    outside = {**copy.deepcopy(event), "event_id": str(uuid.uuid4()),
+               "case_id": f"HZ-{uuid.uuid4().hex[:8]}", "actor": {**event["actor"], "id": f"{role}-out"}}
+    codes = []
+    for token, body in ((tokens[role], event), (tokens[f"{role}-out"], outside)):
+        response = client.post(endpoint, json=body if endpoint == "/v1/events" else [body],
+                               headers=_auth(token))
+        result = response.json() if endpoint == "/v1/events" else response.json()["results"][0]
+        codes.append([r["code"] for r in result.get("rejections", [])])
+    inside_codes, outside_codes = codes
+    if role in APPENDS[event_type]:
+        assert not {"FORBIDDEN", "OUT_OF_SCOPE"} & set(inside_codes)
+        assert outside_codes == ["OUT_OF_SCOPE"]
+    else:
+        assert inside_codes == ["FORBIDDEN"]
+        assert set(outside_codes) == {"OUT_OF_SCOPE", "FORBIDDEN"}
+
+
+def test_a_person_appends_only_as_itself(api: Any) -> None:
+    """An officer's token cannot record an event whose actor is another officer."""
+    client, tokens, _ = api
+    event = envelope("supervision.clue_registered", "HZ-8",
+                     actor={"id": "O9999", "role": "officer", "cert_no": "33010099999"})
+    response = client.post("/v1/events", json=event, headers=_auth(tokens["O1001"]))
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+    assert "O9999" in response.json()["detail"]
+
+
+def test_an_officer_cannot_append_to_a_case_recorded_in_another_district(api: Any) -> None:
+    """A case recorded under 330105 stays out of reach of a 330106 token, whatever the new
+    event claims as its jurisdiction."""
+    client, tokens, _ = api
+    first = envelope("supervision.clue_registered", "HZ-X", jurisdiction="330105001")
+    client.post("/v1/events", json=first, headers=_auth(tokens["city-service"]))
+    follow = envelope("supervision.dispatched", "HZ-X", jurisdiction="330106001")
+    response = client.post("/v1/events", json=follow, headers=_auth(tokens["O1001"]))
+    assert (response.status_code, response.json()["code"]) == (403, "OUT_OF_SCOPE")
+    assert "330105001" in response.json()["detail"]
+
+
+# -- the access log ------------------------------------------------------------------------------
+def test_every_read_of_an_audit_trail_is_recorded_and_tampering_shows(api: Any) -> None:
+    """Reading a case writes who/what/when into the chained access log; editing an entry
+    afterwards is named by the log's verification."""
+    client, tokens, components = api
+    client.post("/v1/events/batch", json=case_walk("HZ-A")[:3], headers=_auth(tokens["service"]))
+    client.get("/v1/cases/HZ-A", headers=_auth(tokens["supervisor"]))
+    client.get("/v1/cases/HZ-A/events", headers=_auth(tokens["officer"]))
+    client.get("/v1/cases/HZ-A", headers=_auth(tokens["supervisor-out"]))  # refused: not logged
+    log = client.get("/v1/access-log?case_id=HZ-A", headers=_auth(tokens["auditor"])).json()
+    assert [(e["principal"], e["action"]) for e in log["entries"]] == [
+        ("officer-in", "case.export"), ("supervisor-in", "case.read")]
+    assert log["intact"] is True
+    table = components.access_log.table
+    with components.case_log.store.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.seq == 1).values(principal="someone-else"))
+    after = client.get("/v1/access-log", headers=_auth(tokens["auditor"])).json()
+    assert after["intact"] is False
+    assert after["problem"] == {"seq": 1, "kind": "content",
+                                "detail": "entry 1 was altered after it was written"}
+
+
+def test_a_deleted_access_log_entry_is_named(api: Any) -> None:
+    """Removing an entry from the middle of the access log breaks the chain at that entry."""
+    client, tokens, components = api
+    client.post("/v1/events", json=case_walk("HZ-B")[0], headers=_auth(tokens["service"]))
+    for _ in range(3):
+        client.get("/v1/cases/HZ-B", headers=_auth(tokens["supervisor"]))
+    table = components.access_log.table
+    with components.case_log.store.engine.begin() as conn:
+        conn.execute(sa.delete(table).where(table.c.seq == 2))
+    _, _, problem = components.access_log.verify()
+    assert problem is not None and (problem.seq, problem.kind) == (2, "missing")
+
+
+# -- exports, health, the spec ---------------------------------------------------------------
+def test_a_range_export_streams_only_the_cases_inside_the_scope(loaded: Any) -> None:
+    """The auditor of 330106 gets HZ-1's 18 events as JSON Lines; one of 330105 gets none."""
+    client, tokens, _ = loaded
+    mine = client.get("/v1/export?after=0", headers=_auth(tokens["auditor"]))
+    theirs = client.get("/v1/export", headers=_auth(tokens["auditor-out"]))
+    lines = [orjson.loads(line) for line in mine.text.splitlines()]
+    assert mine.headers["content-type"] == "application/x-ndjson"
+    assert [r["seq"] for r in lines] == list(range(1, 19))
+    assert {r["case_id"] for r in lines} == {"HZ-1"}
+    assert theirs.status_code == 200 and theirs.text == ""
+
+
+def test_a_case_export_imports_into_an_empty_store_unchanged(loaded: Any, tmp_path: Path) -> None:
+    """A case exported over HTTP imports elsewhere with the same hashes."""
+    client, tokens, _ = loaded
+    lines = client.get("/v1/cases/HZ-1/events", headers=_auth(tokens["officer"])).text.splitlines()
+    other = open_case_log(f"sqlite:///{tmp_path / 'copy.db'}")
+    try:
+        outcomes = list(other.append_many(orjson.loads(line) for line in lines))
+        copied = other.case_records("HZ-1")
+    finally:
+        other.close()
+    assert {o.status for o in outcomes} == {"appended"}
+    assert [r["hash"] for r in copied] == [orjson.loads(line)["hash"] for line in lines]
+
+
+def test_readiness_reports_each_views_lag_and_fails_beyond_the_limit(api: Any) -> None:
+    """/readyz is 200 while views keep up and 503 when one lags more than max_lag events."""
+    client, tokens, components = api
+    ready = client.get("/readyz")
+    client.post("/v1/events/batch", json=case_walk("HZ-C")[:5], headers=_auth(tokens["service"]))
+    components.max_lag = 2
+    behind = client.get("/readyz")
+    assert (ready.status_code, ready.json()["ready"]) == (200, True)
+    assert (behind.status_code, behind.json()["ready"]) == (503, False)
+    assert behind.json()["views"]["board"]["lag"] == 5
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_the_openapi_document_describes_every_route_with_security_and_examples(loaded: Any) -> None:
+    """/openapi.json lists the routes, the bearer scheme and an example envelope."""
+    client, _, _ = loaded
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/events", "/v1/events/batch", "/v1/cases/{case_id}", "/v1/alerts",
+            "/v1/deadlines", "/v1/referrals", "/v1/board", "/v1/subjects/{subject_id}",
+            "/v1/statistics", "/v1/export", "/v1/ledger/verification", "/healthz",
+            "/readyz"} <= set(spec["paths"])
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    example = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert example["examples"]["event"]["value"]["type"] == "supervision.clue_registered"
