@@ -229,6 +229,8 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
                    403: {"description": "OUT_OF_SCOPE or FORBIDDEN",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
+                   404: {"description": "NOT_FOUND: no such case, subject or route",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
                    422: {"description": "SCHEMA_INVALID: a parameter or body is malformed",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
                    503: {"description": "STORE_UNAVAILABLE",
@@ -321,8 +323,8 @@ async def _json_body(request: Request) -> Any:
 def _append_all(components: Components, principal: Principal, raws: list[Any]
                 ) -> list[AppendOutcome]:
     """Authorise and append envelopes in order; an unauthorised one is rejected alone."""
-    case_ids = {r.get("case_id") for r in raws if isinstance(r, dict)}
-    recorded = components.case_log.jurisdictions(c for c in case_ids if isinstance(c, str))
+    case_ids = {r["case_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("case_id"), str)}
+    recorded = components.case_log.jurisdictions(case_ids)
     refused: dict[int, list[Rejection]] = {}
     allowed: list[tuple[int, Any]] = []
     for index, raw in enumerate(raws):

@@ -110,6 +110,16 @@ def test_an_unknown_event_type_is_refused_with_its_own_code() -> None:
     assert "penalty.decided" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("bad_type", [[], {"a": 1}, 7])
+def test_a_type_that_is_not_a_string_is_schema_invalid(bad_type: object) -> None:
+    """A list, object or number as the type is SCHEMA_INVALID naming the field (found by
+    schemathesis: a list used to crash the parser)."""
+    with pytest.raises(EventRejected) as excinfo:
+        parse_envelope(envelope(type=bad_type))
+    assert "SCHEMA_INVALID" in codes(excinfo)
+    assert any(r.field == "type" for r in excinfo.value.rejections)
+
+
 def test_schema_problems_come_before_an_unknown_type() -> None:
     """The most fundamental problem is reported first."""
     with pytest.raises(EventRejected) as excinfo:
