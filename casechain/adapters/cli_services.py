@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from kafka.errors import KafkaError
 
 from casechain.adapters.cli import DbOption, RulesOption, app, err, out
+from casechain.adapters.kafka_bridge import InboundConsumer, KafkaSettings, OutboundPublisher
+from casechain.adapters.ledger import Ledger
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.access import ROLES
 from casechain.errors import CaseChainError
+from casechain.service import CaseLog
 
 __all__ = ["kafka_app", "tokens_app"]
 
@@ -85,3 +89,94 @@ def stop_on_signals() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+# -- kafka ---------------------------------------------------------------------------------
+BootstrapOption = Annotated[str, typer.Option(
+    "--bootstrap-servers", envvar="CASECHAIN_KAFKA_BOOTSTRAP", help="host:port[,host:port…]")]
+ClientOption = Annotated[list[str] | None, typer.Option(
+    "--client-option", help="kafka-python setting KEY=VALUE passed through (security_protocol, "
+                            "sasl_*, ssl_*, client_id, request_timeout_ms); repeat")]
+
+
+def _kafka_settings(bootstrap: str, options: list[str] | None, **topics: str) -> KafkaSettings:
+    client: dict[str, object] = {}
+    for option in options or []:
+        key, sep, value = option.partition("=")
+        if not sep:
+            err.print(f"[red]error:[/red] --client-option {option!r} is not KEY=VALUE")
+            raise typer.Exit(2)
+        client[key] = int(value) if value.isdigit() else value
+    try:
+        return KafkaSettings(bootstrap, client=client, **topics)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@kafka_app.command("publish")
+def kafka_publish(bootstrap: BootstrapOption, db: DbOption = None,
+                  topic: Annotated[str, typer.Option("--topic", envvar="CASECHAIN_KAFKA_OUTBOUND")
+                                   ] = "casechain.events",
+                  page: Annotated[int, typer.Option("--page", min=1)] = 1000,
+                  client_option: ClientOption = None,
+                  once: Annotated[bool, typer.Option("--once", help="Publish what is committed, "
+                                                     "then stop")] = False) -> None:
+    """Publish every committed event to TOPIC (key case id, value the exported envelope),
+    resuming after the position tracked in the store; runs until SIGTERM/SIGINT."""
+    settings = _kafka_settings(bootstrap, client_option, outbound_topic=topic)
+    case_log = _open_log(db)
+    publisher = OutboundPublisher(case_log.store, settings, page=page)
+    try:
+        if once:
+            sent = 0
+            while (n := publisher.publish_page()) > 0:
+                sent += n
+        else:
+            err.print(f"publishing to {topic} from position {publisher.position()} (Ctrl-C stops)")
+            sent = publisher.run(stop_on_signals())
+    except (CaseChainError, KafkaError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        publisher.close()
+        case_log.close()
+    out.print(f"published {sent} event(s) to {topic}; position {publisher.position()}")
+
+
+@kafka_app.command("consume")
+def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesOption = None,
+                  topic: Annotated[str, typer.Option("--topic", envvar="CASECHAIN_KAFKA_INBOUND")
+                                   ] = "casechain.inbound",
+                  dead_letter_topic: Annotated[str, typer.Option(
+                      "--dead-letter-topic", envvar="CASECHAIN_KAFKA_DEAD_LETTER")
+                  ] = "casechain.rejected",
+                  group: Annotated[str, typer.Option("--group", envvar="CASECHAIN_KAFKA_GROUP")
+                                   ] = "casechain",
+                  max_poll_interval_ms: Annotated[int, typer.Option(
+                      "--max-poll-interval-ms", help="also the group's rebalance timeout")
+                  ] = 300_000,
+                  client_option: ClientOption = None) -> None:
+    """Append envelopes from TOPIC in consumer group GROUP; rejections go to the dead-letter
+    topic with their code; offsets are committed after the append. Runs until SIGTERM."""
+    settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
+                               dead_letter_topic=dead_letter_topic, group_id=group)
+    case_log = _open_log(db, rules)
+    ledger = Ledger(case_log.store)  # the Merkle tree follows what the consumer appends
+    consumer = InboundConsumer(case_log, settings, max_poll_interval_ms=max_poll_interval_ms,
+                               on_appended=lambda _: ledger.catch_up())
+    err.print(f"consuming {topic} as group {group} (Ctrl-C stops)")
+    try:
+        stats = consumer.run(stop_on_signals())
+    finally:
+        case_log.close()
+    out.print(f"read {stats.read}, appended {stats.appended}, duplicates {stats.duplicates}, "
+              f"dead-lettered {stats.rejected}")
+
+
+def _open_log(db: str | None, rules: str | None = None) -> CaseLog:
+    try:
+        return open_case_log(db, rules)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None

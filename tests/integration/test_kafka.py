@@ -1,0 +1,279 @@
+"""Kafka in and out against a real Kafka-protocol broker (Tansu), with kafka-python."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from casechain.adapters.kafka_bridge import (
+    InboundConsumer,
+    KafkaSettings,
+    OutboundPublisher,
+    wait_for,
+)
+from casechain.bootstrap import open_case_log
+from casechain.service import CaseLog
+from tests.factories import case_walk, envelope
+from tests.kafka_broker import Broker, topic_names
+
+pytestmark = [
+    pytest.mark.slow,
+    # kafka-python leaves the socket of a broker that went away to the garbage collector
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+FAST_GROUP = {"max_poll_interval_ms": 6000, "session_timeout_ms": 6000}  # rebalance in ~3 s
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    """A Tansu broker for the module (restarted by the tests that stop it)."""
+    running = Broker()
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def case_log(sqlite_url: str) -> Iterator[CaseLog]:
+    """A case log on a fresh SQLite store."""
+    log = open_case_log(sqlite_url)
+    yield log
+    log.close()
+
+
+def _walks(n: int, prefix: str = "HZ-K") -> list[dict[str, Any]]:
+    """n whole cases, their events interleaved (case 0 step 1, case 1 step 1, …)."""
+    walks = [case_walk(f"{prefix}{i:03d}") for i in range(n)]
+    return [walk[step] for step in range(len(walks[0])) for walk in walks]
+
+
+def _per_case_first_seen(records: list[Any]) -> dict[str, list[int]]:
+    """Each case's seqs in the order first received (redeliveries dropped by event_id)."""
+    seen: set[str] = set()
+    order: dict[str, list[int]] = {}
+    for record in records:
+        value = orjson.loads(record.value)
+        if value["event_id"] in seen:
+            continue
+        seen.add(value["event_id"])
+        assert record.key.decode() == value["case_id"]
+        order.setdefault(value["case_id"], []).append(value["seq"])
+    return order
+
+
+def _produce(broker: Broker, topic: str, values: list[bytes], keys: list[bytes | None]) -> None:
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+    for key, value in zip(keys, values, strict=True):
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+# -- publisher ---------------------------------------------------------------------------
+def test_every_committed_event_is_published_keyed_by_case_in_case_order(
+        broker: Broker, case_log: CaseLog) -> None:
+    """90 events of 5 cases reach the topic once each, keyed by case id, each case in seq
+    order, with type and schema_version headers and the exported envelope as value."""
+    outbound, _, _ = topic_names()
+    broker.create_topics(outbound)
+    list(case_log.append_many(_walks(5)))
+    publisher = OutboundPublisher(case_log.store, KafkaSettings(broker.bootstrap,
+                                                                outbound_topic=outbound), page=40)
+    sent = [publisher.publish_page() for _ in range(4)]
+    publisher.close()
+    records = broker.read_all(outbound, 90)
+    assert sent == [40, 40, 10, 0]
+    assert publisher.position() == 90
+    assert len(records) == 90
+    assert _per_case_first_seen(records) == {f"HZ-K{i:03d}": list(range(1, 19)) for i in range(5)}
+    first: Any = records[0]
+    headers = dict(first.headers)
+    value = orjson.loads(first.value)
+    assert headers["type"].decode() == value["type"]
+    assert headers["schema_version"] == b"1"
+    assert {"seq", "position", "recorded_at", "prev_hash", "hash"} <= set(value)
+
+
+def test_a_publisher_killed_mid_stream_resumes_after_its_tracked_position(
+        broker: Broker, tmp_path: Path) -> None:
+    """`casechain kafka publish` killed with SIGKILL and started again publishes every event,
+    each case's events first seen in seq order, re-sending at most one page."""
+    outbound, _, _ = topic_names()
+    broker.create_topics(outbound)
+    db = f"sqlite:///{tmp_path / 'casechain.db'}"
+    log = open_case_log(db)
+    events = _walks(100)
+    list(log.append_many(events))
+    log.close()
+    command = [str(Path(sys.executable).parent / "casechain"), "kafka", "publish", "--db", db,
+               "--bootstrap-servers", broker.bootstrap, "--topic", outbound, "--page", "200"]
+    first = subprocess.Popen(command, env={**os.environ, "CASECHAIN_LOG_LEVEL": "info"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert first.stderr is not None
+    for line in first.stderr:  # wait for a few pages to be acknowledged, then kill
+        if b'"kafka.published"' in line and b'"last":600' in line:
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = subprocess.run([*command, "--once"], capture_output=True, text=True, timeout=120,
+                            check=True)
+    records = broker.read_all(outbound, len(events) + 200, timeout=20)
+    assert f"position {len(events)}" in second.stdout
+    assert 0 <= len(records) - len(events) <= 200
+    assert _per_case_first_seen(records) == {f"HZ-K{i:03d}": list(range(1, 19))
+                                             for i in range(100)}
+
+
+def test_a_broker_outage_delays_publishing_but_drops_nothing(broker: Broker,
+                                                             case_log: CaseLog) -> None:
+    """Events committed while the broker is down are published once it is back; every
+    event arrives, each case in order."""
+    outbound, _, _ = topic_names()
+    broker.create_topics(outbound)
+    list(case_log.append_many(_walks(10)[:100]))
+    publisher = OutboundPublisher(case_log.store, KafkaSettings(broker.bootstrap,
+                                                                outbound_topic=outbound),
+                                  page=50, flush_timeout=2)
+    stop = threading.Event()
+    worker = threading.Thread(target=publisher.run, args=(stop, 0.1, 0.5))
+    worker.start()
+    try:
+        assert wait_for(lambda: publisher.position() == 100, 30)
+        before = broker.read_all(outbound, 100)
+        broker.stop()
+        list(case_log.append_many(_walks(10)[100:]))  # committed while the broker is away
+        assert not wait_for(lambda: publisher.position() > 100, 3)  # nothing acknowledged
+        broker.start()
+        broker.create_topics(outbound)
+        assert wait_for(lambda: publisher.position() == 180, 60)
+    finally:
+        stop.set()
+        worker.join(30)
+    after = broker.read_all(outbound, 80)
+    assert len(before) == 100
+    assert _per_case_first_seen(before + after) == {f"HZ-K{i:03d}": list(range(1, 19))
+                                                    for i in range(10)}
+
+
+# -- consumer ----------------------------------------------------------------------------
+def _consume_until(consumer: InboundConsumer, condition: Any, timeout: float = 60) -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop, 0.5))
+    worker.start()
+    try:
+        assert wait_for(condition, timeout), consumer.stats
+    finally:
+        stop.set()
+        worker.join(30)
+
+
+@pytest.mark.postgres
+def test_a_service_posts_a_whole_case_life_over_kafka_and_poison_goes_to_dead_letters(
+        broker: Broker, store_url: str) -> None:
+    """A case's 18 events are appended from the inbound topic; a message that is not JSON
+    and an event that breaks the lifecycle go to the dead-letter topic with their codes;
+    the offsets are committed after the append."""
+    _, inbound, rejected = topic_names()
+    broker.create_topics(inbound, rejected)
+    walk = case_walk("HZ-KAFKA")
+    wrong = envelope("penalty.decided", "HZ-NOT-FILED")
+    values = [orjson.dumps(e) for e in walk[:9]] + [b"{not json"] + [orjson.dumps(wrong)] + [
+        orjson.dumps(e) for e in walk[9:]]
+    keys = [e["case_id"].encode() for e in walk[:9]] + [b"HZ-POISON", b"HZ-NOT-FILED"] + [
+        e["case_id"].encode() for e in walk[9:]]
+    _produce(broker, inbound, values, keys)
+    log = open_case_log(store_url)
+    try:
+        consumer = InboundConsumer(log, KafkaSettings(
+            broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
+            group_id=f"g-{inbound}"), **FAST_GROUP)
+        _consume_until(consumer, lambda: consumer.stats.read == 20)
+        records = log.case_records("HZ-KAFKA")
+    finally:
+        log.close()
+    letters = broker.read_all(rejected, 2)
+    codes = sorted(dict(r.headers)["code"].decode() for r in letters)  # type: ignore[attr-defined]
+    bodies = [orjson.loads(r.value) for r in letters]  # type: ignore[attr-defined]
+    assert [r["seq"] for r in records] == list(range(1, 19))
+    assert (consumer.stats.appended, consumer.stats.rejected) == (18, 2)
+    assert codes == ["LIFECYCLE_ORDER", "SCHEMA_INVALID"]
+    assert {b["source"]["topic"] for b in bodies} == {inbound}
+    assert any(b["raw"] == "{not json" for b in bodies)
+
+
+def test_redelivered_envelopes_append_nothing(broker: Broker, case_log: CaseLog) -> None:
+    """The same envelopes sent twice (as a redelivery would) are appended once."""
+    _, inbound, rejected = topic_names()
+    broker.create_topics(inbound, rejected)
+    walk = case_walk("HZ-TWICE")[:6]
+    values = [orjson.dumps(e) for e in walk] * 2
+    _produce(broker, inbound, values, [b"HZ-TWICE"] * 12)
+    consumer = InboundConsumer(case_log, KafkaSettings(
+        broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
+        group_id=f"g-{inbound}"), **FAST_GROUP)
+    _consume_until(consumer, lambda: consumer.stats.read == 12)
+    assert (consumer.stats.appended, consumer.stats.duplicates) == (6, 6)
+    assert len(case_log.case_records("HZ-TWICE")) == 6
+
+
+def test_two_consumers_in_one_group_share_the_partitions(broker: Broker,
+                                                         case_log: CaseLog) -> None:
+    """Two consumers of one group each take part of a four-partition topic; every case is
+    appended whole and nothing twice."""
+    _, inbound, rejected = topic_names()
+    broker.create_topics(inbound, rejected, partitions=4)
+    events = _walks(40, "HZ-G")[:400]
+    _produce(broker, inbound, [orjson.dumps(e) for e in events],
+             [e["case_id"].encode() for e in events])
+    settings = KafkaSettings(broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
+                             group_id=f"g-{inbound}")
+    first = InboundConsumer(case_log, settings, max_poll_records=20, **FAST_GROUP)
+    second = InboundConsumer(case_log, settings, max_poll_records=20, **FAST_GROUP)
+    stop = threading.Event()
+    workers = [threading.Thread(target=c.run, args=(stop, 0.5)) for c in (first, second)]
+    for worker in workers:
+        worker.start()
+    try:
+        assert wait_for(lambda: first.stats.appended + second.stats.appended == 400, 90)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+    assert first.stats.read > 0 and second.stats.read > 0
+    assert first.stats.rejected + second.stats.rejected == 0
+    assert case_log.store.max_notification_id() == 400
+
+
+def test_the_consumer_rides_out_a_broker_restart(broker: Broker, case_log: CaseLog) -> None:
+    """Envelopes sent before a broker restart and after it are all appended."""
+    _, inbound, rejected = topic_names()
+    broker.create_topics(inbound, rejected)
+    walk = case_walk("HZ-RESTART")
+    _produce(broker, inbound, [orjson.dumps(e) for e in walk[:9]], [b"HZ-RESTART"] * 9)
+    consumer = InboundConsumer(case_log, KafkaSettings(
+        broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
+        group_id=f"g-{inbound}"), **FAST_GROUP)
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop, 0.5))
+    worker.start()
+    try:
+        assert wait_for(lambda: consumer.stats.appended == 9, 60)
+        broker.stop()
+        broker.start()
+        broker.create_topics(inbound, rejected)
+        _produce(broker, inbound, [orjson.dumps(e) for e in walk[9:]], [b"HZ-RESTART"] * 9)
+        assert wait_for(lambda: consumer.stats.appended == 18, 90), consumer.stats
+    finally:
+        stop.set()
+        worker.join(30)
+    assert [r["seq"] for r in case_log.case_records("HZ-RESTART")] == list(range(1, 19))
