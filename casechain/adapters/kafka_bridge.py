@@ -201,7 +201,7 @@ class InboundConsumer:
 
     def __init__(self, case_log: CaseLog, settings: KafkaSettings, max_poll_records: int = 1000,
                  max_poll_interval_ms: int = 300_000, session_timeout_ms: int = 10_000,
-                 on_appended: Callable[[int], None] | None = None) -> None:
+                 on_appended: Callable[[int], object] | None = None) -> None:
         self.case_log = case_log
         self.settings = settings
         self.stats = ConsumeStats()
