@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_DB := var/casechain.db
+PORT    ?= 8080
 
 .PHONY: run test bench lint typecheck clean services
 
@@ -18,14 +19,19 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.run-installed
 
-## run: install, simulate a year of one district's cases into the demo SQLite store, show a case
+## run: install, simulate a year of one district into the demo SQLite store, serve the API on 127.0.0.1
 run: $(VENV)/.run-installed
 	mkdir -p var
-	rm -f $(DEMO_DB) var/demo.jsonl
+	rm -f $(DEMO_DB) var/demo.jsonl var/tokens.yaml
 	$(BIN)/casechain simulate --cases 3000 --seed 1 --start 2025-01-02 --months 12 --district 330106 -o var/demo.jsonl
 	$(BIN)/casechain import var/demo.jsonl --db $(DEMO_DB)
 	$(BIN)/casechain case show HZ-2025-0000001 --db $(DEMO_DB)
 	$(BIN)/casechain alerts --db $(DEMO_DB) --as-of 2025-12-31T18:00:00 --scope 330106 | tail -n 1
+	@echo "demo tokens, valid one day (var/tokens.yaml keeps only their SHA-256):"
+	@printf '  supervisor of 330106: '; $(BIN)/casechain tokens issue --principal demo-supervisor --role supervisor --scope 330106 --tokens var/tokens.yaml --days 1 2>/dev/null
+	@printf '  service of the city:  '; $(BIN)/casechain tokens issue --principal demo-service --role service --scope 3301 --tokens var/tokens.yaml --days 1 2>/dev/null
+	@echo "try: curl -H 'Authorization: Bearer TOKEN' http://127.0.0.1:$(PORT)/v1/cases/HZ-2025-0000001 ; API docs on http://127.0.0.1:$(PORT)/docs (Ctrl-C stops)"
+	$(BIN)/casechain serve --db $(DEMO_DB) --tokens var/tokens.yaml --host 127.0.0.1 --port $(PORT)
 
 ## services: start what the tests need that is not running (PostgreSQL)
 services:
