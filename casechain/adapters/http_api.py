@@ -15,9 +15,12 @@ query also catches its views up first, so an answer never lags an append it foll
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -101,11 +104,13 @@ class Components:
     follow_interval: float = 1.0
     access_log: AccessLog = field(init=False)
     ledger: Ledger = field(init=False)
+    appender: GroupAppender = field(init=False)
     reading: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.access_log = AccessLog(self.case_log.store)
         self.ledger = Ledger(self.case_log.store)
+        self.appender = GroupAppender(self.case_log)
 
     def follow(self, stop: threading.Event) -> None:
         """Keep the views and the ledger caught up until `stop` is set."""
@@ -218,6 +223,7 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
             worker.start()
         yield
         stop.set()
+        components.appender.close()
         if follow:
             worker.join(timeout=10)
 
@@ -322,29 +328,119 @@ async def _json_body(request: Request) -> Any:
 
 def _append_all(components: Components, principal: Principal, raws: list[Any]
                 ) -> list[AppendOutcome]:
-    """Authorise and append envelopes in order; an unauthorised one is rejected alone."""
-    case_ids = {r["case_id"] for r in raws if isinstance(r, dict) and isinstance(r.get("case_id"), str)}
-    recorded = components.case_log.jurisdictions(case_ids)
+    """Authorise and append one principal's envelopes in order (no grouping)."""
+    return _append_items(components.case_log, [(principal, raw) for raw in raws])
+
+
+def _append_items(case_log: CaseLog, items: list[tuple[Principal, Any]]) -> list[AppendOutcome]:
+    """Authorise and append envelopes in order, each under its own principal; one that is
+    not authorised is rejected alone (OUT_OF_SCOPE / FORBIDDEN), the others are appended
+    with the rules of import, in one batch."""
+    case_ids = {raw["case_id"] for _, raw in items
+                if isinstance(raw, dict) and isinstance(raw.get("case_id"), str)}
+    recorded = case_log.jurisdictions(case_ids)
     refused: dict[int, list[Rejection]] = {}
     allowed: list[tuple[int, Any]] = []
-    for index, raw in enumerate(raws):
+    for index, (principal, raw) in enumerate(items):
         problems = _authorise_append(principal, raw, recorded)
         if problems:
             refused[index] = problems
-        else:
-            allowed.append((index, raw))
+            continue
+        allowed.append((index, raw))
+        case_id = raw.get("case_id") if isinstance(raw, dict) else None
+        if isinstance(case_id, str) and recorded.get(case_id) is None \
+                and isinstance(raw.get("jurisdiction"), str):
+            recorded[case_id] = raw["jurisdiction"]  # a case opened earlier in this group
     outcomes: dict[int, AppendOutcome] = {}
-    for (index, _), outcome in zip(allowed, components.case_log.append_many(
-            [raw for _, raw in allowed]), strict=True):
+    for (index, _), outcome in zip(allowed, case_log.append_many([raw for _, raw in allowed]),
+                                   strict=True):
         outcome.index = index
         outcomes[index] = outcome
     for index, problems in refused.items():
-        raw = raws[index]
-        outcomes[index] = AppendOutcome(index, "rejected", raw.get("case_id"),
-                                        raw.get("event_id"), rejections=tuple(problems))
+        principal, raw = items[index]
+        raw = raw if isinstance(raw, dict) else {}
+        outcomes[index] = AppendOutcome(index, "rejected", _str(raw.get("case_id")),
+                                        _str(raw.get("event_id")), rejections=tuple(problems))
         log.info("event.refused", principal=principal.id, case_id=raw.get("case_id"),
                  event_id=raw.get("event_id"), codes=[p.code for p in problems])
     return [outcomes[i] for i in sorted(outcomes)]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class _Request:
+    items: list[tuple[Principal, Any]]
+    done: Future[list[AppendOutcome]] = field(default_factory=Future)
+
+
+class GroupAppender:
+    """Appends concurrent requests together: whatever has queued while the previous group
+    was being written goes in one transaction (group commit). Each envelope is still judged
+    on its own and in arrival order; each request gets its own outcomes back."""
+
+    def __init__(self, case_log: CaseLog, max_group: int = 1000) -> None:
+        self.case_log = case_log
+        self.max_group = max_group
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, principal: Principal, raws: list[Any]) -> Future[list[AppendOutcome]]:
+        """Queue a request's envelopes; the future gives their outcomes, in order."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="casechain-appender")
+                self._thread.start()
+        request = _Request([(principal, raw) for raw in raws])
+        self._queue.put(request)
+        return request.done
+
+    def close(self) -> None:
+        """Finish what is queued and stop the appending thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, size, last = [first], len(first.items), False
+            while size < self.max_group:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    last = True
+                    break
+                group.append(more)
+                size += len(more.items)
+            self._append(group)
+            if last:
+                return
+
+    def _append(self, group: list[_Request]) -> None:
+        try:
+            outcomes = _append_items(self.case_log, [i for r in group for i in r.items])
+        except BaseException as exc:  # the store failed: every waiter hears it
+            for request in group:
+                request.done.set_exception(exc)
+            return
+        start = 0
+        for request in group:
+            mine = outcomes[start:start + len(request.items)]
+            for index, outcome in enumerate(mine):
+                outcome.index = index
+            request.done.set_result(mine)
+            start += len(request.items)
 
 
 def _routes_append(app: FastAPI, components: Components) -> None:
@@ -363,7 +459,7 @@ def _routes_append(app: FastAPI, components: Components) -> None:
         duplicate (200), not an error. A rejection lists every broken rule, most
         fundamental first, as problem+json with the first rule's code."""
         raw = await _json_body(request)
-        (outcome,) = await _in_thread(lambda: _append_all(components, principal, [raw]))
+        (outcome,) = await asyncio.wrap_future(components.appender.submit(principal, [raw]))
         if outcome.status == "rejected":
             first = outcome.rejections[0]
             raise ApiProblem(_STATUS.get(first.code, 422), first.code,
@@ -392,17 +488,12 @@ def _routes_append(app: FastAPI, components: Components) -> None:
         if len(raws) > MAX_BATCH:
             raise ApiProblem(422, "SCHEMA_INVALID", f"a batch holds at most {MAX_BATCH} events; "
                              f"this one has {len(raws)}", field="body", value=len(raws))
-        outcomes = await _in_thread(lambda: _append_all(components, principal, raws))
+        outcomes = await asyncio.wrap_future(components.appender.submit(principal, raws))
         counts = {s: sum(1 for o in outcomes if o.status == s)
                   for s in ("appended", "duplicate", "rejected")}
         return JSONResponse({"appended": counts["appended"], "duplicates": counts["duplicate"],
                              "rejected": counts["rejected"],
                              "results": [o.as_dict() for o in outcomes]})
-
-
-async def _in_thread(work: Callable[[], T]) -> T:
-    from starlette.concurrency import run_in_threadpool
-    return await run_in_threadpool(work)
 
 
 # -- cases -------------------------------------------------------------------------------------
