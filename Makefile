@@ -50,6 +50,7 @@ bench: $(VENV)/.test-installed services
 	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
 	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
 	$(BIN)/python bench/bench_replay.py --json var/bench_replay.json
+	$(BIN)/python bench/bench_services.py --json var/bench_services.json
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check casechain tests bench

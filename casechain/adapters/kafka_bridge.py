@@ -72,8 +72,12 @@ class KafkaSettings:
 
     def producer(self, **options: Any) -> KafkaProducer:
         """A producer that keeps order under retries and waits for every replica."""
+        # Idempotence off: order comes from one request in flight, and a producer id the
+        # broker has forgotten (a restarted broker) would stall an idempotent producer;
+        # delivery is at least once by design, consumers dedupe by event_id.
         return KafkaProducer(bootstrap_servers=self.servers(), acks="all", retries=2**31 - 1,
                              max_in_flight_requests_per_connection=1, linger_ms=5,
+                             enable_idempotence=False, reconnect_backoff_max_ms=2000,
                              **{**self.client, **options})
 
 
@@ -89,6 +93,7 @@ class OutboundPublisher:
         self.flush_timeout = flush_timeout
         self.tracking_name = f"kafka-publisher:{settings.outbound_topic}"
         self._producer: KafkaProducer | None = None
+        self._pending: _Page | None = None
 
     def position(self) -> int:
         """The last position the broker has acknowledged."""
@@ -97,30 +102,33 @@ class OutboundPublisher:
     def publish_page(self) -> int:
         """Send the next page of events, wait for the broker's acknowledgements, then track
         the position; the events published (0 when caught up). Raises KafkaError when the
-        broker does not acknowledge in time (nothing is tracked then)."""
-        start = self.position()
-        rows = self.store.select_states(start, self.page)
-        if not rows:
-            return 0
-        topic = self.settings.outbound_topic
-        try:
+        broker does not acknowledge in time: nothing is tracked, and the next call waits for
+        the same sends (the producer keeps retrying them, in order) rather than sending the
+        page again; only sends that failed for good make the page go again."""
+        if self._pending is None:
+            rows = self.store.select_states(self.position(), self.page)
+            if not rows:
+                return 0
             producer = self._producer or self._connect()
+            topic = self.settings.outbound_topic
             futures = [producer.send(topic, key=record["case_id"].encode(),
                                      value=orjson.dumps(record), headers=_headers(record))
                        for record in (_exported(position, state) for position, state in rows)]
-            producer.flush(timeout=self.flush_timeout)
-            failed = next((f for f in futures if not f.succeeded()), None)
-            if failed is not None:
-                raise failed.exception or KafkaError("a send was not acknowledged")
-        except KafkaError:
-            self._drop_producer()  # buffered sends are discarded: the whole page goes again
-            raise
+            self._pending = _Page(rows[0][0], rows[-1][0], futures)
+        page = self._pending
+        assert self._producer is not None
+        self._producer.flush(timeout=self.flush_timeout)  # KafkaTimeoutError: try again later
+        self._pending = None
+        failed = next((f for f in page.futures if not f.succeeded()), None)
+        if failed is not None:  # given up by the producer: the whole page goes again
+            raise failed.exception or KafkaError("a send was not acknowledged")
         with self.store.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)
             with conn.begin():
-                self.store.track_in(conn, Tracking(self.tracking_name, rows[-1][0]))
-        log.info("kafka.published", topic=topic, first=rows[0][0], last=rows[-1][0])
-        return len(rows)
+                self.store.track_in(conn, Tracking(self.tracking_name, page.last))
+        log.info("kafka.published", topic=self.settings.outbound_topic, first=page.first,
+                 last=page.last)
+        return page.last - page.first + 1
 
     def run(self, stop: threading.Event, interval: float = 0.5, backoff: float = 1.0) -> int:
         """Publish until `stop` is set: pages while there are events, then poll every
@@ -141,7 +149,8 @@ class OutboundPublisher:
         return published
 
     def close(self) -> None:
-        """Flush what can be flushed and close the producer."""
+        """Close the producer (what it could not deliver is sent again by the next run)."""
+        self._pending = None
         self._drop_producer()
 
     def _connect(self) -> KafkaProducer:
@@ -152,7 +161,7 @@ class OutboundPublisher:
         if self._producer is not None:
             producer, self._producer = self._producer, None
             try:
-                producer.close(timeout=0)
+                producer.close(timeout=1)
             except KafkaError as exc:  # closing a producer of a dead broker
                 log.warning("kafka.close_failed", error=str(exc))
 
@@ -161,6 +170,15 @@ class OutboundPublisher:
             return self.position()
         except CaseChainError:
             return None
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page of events sent and not yet acknowledged: its positions and the send futures."""
+
+    first: int
+    last: int
+    futures: list[Any]
 
 
 def _exported(position: int, state: bytes) -> dict[str, Any]:

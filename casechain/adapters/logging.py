@@ -50,6 +50,12 @@ def configure_logging(fmt: str | None = None, level: str | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    """A logger on the stderr of the moment (not the one of when logging was configured), so
+    a worker thread keeps logging after the stream is swapped (a test's capture, a daemon)."""
+    return structlog.PrintLogger(sys.stderr)
