@@ -5,13 +5,13 @@ from __future__ import annotations
 import gc
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
+from casechain.adapters.storage import bulk_gc
 from casechain.service import AppendOutcome, CaseLog
 
 __all__ = ["IMPORT_BATCH", "ImportSummary", "RejectedLine", "import_file"]
@@ -70,7 +70,7 @@ def import_file(case_log: CaseLog, path: Path, *, batch_size: int = IMPORT_BATCH
         if on_rejected:
             on_rejected(entry)
 
-    with path.open("rb") as handle, _bulk_gc():
+    with path.open("rb") as handle, bulk_gc():
         envelopes = _decode(handle, lines, summary, rejected, on_bytes)
         for count, outcome in enumerate(case_log.append_many(envelopes, batch_size=batch_size),
                                         start=1):
@@ -117,19 +117,3 @@ def _rejected_line(line: int, outcome: AppendOutcome) -> RejectedLine:
                         [r.as_dict() for r in outcome.rejections])
 
 
-@contextmanager
-def _bulk_gc() -> Iterator[None]:
-    # An import allocates millions of objects that reference counting frees; the cyclic
-    # collector's automatic passes keep re-scanning the batch in flight (tens of thousands of
-    # live objects) and cost about 15% of the time, while an import leaves about 1,400
-    # objects in cycles per 100,000 events. So: no automatic passes while importing, a full
-    # collection every COLLECT_EVERY events (about 0.1 s), and the settings restored after.
-    was_enabled = gc.isenabled()
-    gc.freeze()  # what exists now (modules, the rule pack) is never garbage: stop scanning it
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.unfreeze()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
-from casechain.adapters.storage import CaseChainRecorder, map_db_errors, read_ahead
+from casechain.adapters.storage import CaseChainRecorder, bulk_gc, map_db_errors, read_ahead
 from casechain.domain import merkle
 from casechain.domain.hashing import GENESIS_HASH, canonical_json, record_hash
 from casechain.errors import CaseChainError
@@ -449,7 +448,7 @@ class Ledger:
         heads: dict[str, tuple[int, str]] = {}
         expected_position = 1
         first_bad_leaf: int | None = None
-        with _no_gc():  # a million small objects live; cyclic GC passes would rescan them
+        with bulk_gc():  # a million small objects live; cyclic GC passes would rescan them
             for position, state in self._states(on_page):
                 if position != expected_position:
                     result.problems.append(Problem(
@@ -510,15 +509,6 @@ class Ledger:
                 on_page(len(rows))
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _small_root(leaves: list[bytes]) -> bytes:

@@ -17,6 +17,7 @@ library's own recorder test suites, see tests/integration/test_library_contract.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +47,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -57,6 +58,7 @@ __all__ = [
     "Factory",
     "StoreTables",
     "WriteTransaction",
+    "bulk_gc",
     "chunks",
     "create_store_engine",
     "insert_rows",
@@ -64,6 +66,7 @@ __all__ = [
     "read_ahead",
     "replace_case_rows",
     "select_case_rows",
+    "upsert",
 ]
 
 DEFAULT_DB_URL = "sqlite:///./casechain.db"
@@ -594,6 +597,27 @@ def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Itera
                 return
 
 
+@contextmanager
+def bulk_gc() -> Iterator[None]:
+    """No automatic cyclic-GC passes during bulk work (an import, a view catch-up, a verify).
+
+    Bulk work keeps tens of thousands of small objects alive (a page of decoded events); the
+    collector's automatic passes keep re-scanning them — measured: reading and decoding a
+    page of 10,000 events took 2.5× as long with them — while reference counting frees
+    almost everything (an import leaves about 1,400 objects in cycles per 100,000 events).
+    What exists on entry (modules, the rule pack) is frozen out of the scans; callers that
+    run long collect now and then. The settings are restored on exit."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
+
+
 def select_case_rows(conn: Connection, table: sa.Table, case_ids: Sequence[str]
                      ) -> list[dict[str, Any]]:
     """The rows of a per-case view table for these cases, as dicts."""
@@ -628,6 +652,14 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, A
             f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([row.get(name) for name in names])
+
+
+def upsert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT of the connection's dialect that takes `on_conflict_do_update` (PostgreSQL
+    and SQLite both have ON CONFLICT)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -10,6 +10,7 @@ no event whose position was allocated but committed late can be skipped.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -23,11 +24,12 @@ from eventsourcing.persistence import Tracking
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
-from casechain.adapters.storage import CaseChainRecorder, map_db_errors, read_ahead
+from casechain.adapters.storage import CaseChainRecorder, bulk_gc, map_db_errors, read_ahead
 
 __all__ = ["PAGE", "ProjectionRunner", "View", "ViewStatus"]
 
 PAGE = 10_000
+_COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc)
 
 
 class View(Protocol):
@@ -92,9 +94,17 @@ class ProjectionRunner:
         chosen = list(names or self.views)
         positions = {name: self.position(name) for name in chosen}
         start = min(positions.values(), default=0)
-        applied = 0
         # The next page is read and decoded while this one is written (storage.read_ahead).
-        for records in read_ahead(lambda after: self._read(after, until), start, self.page):
+        with bulk_gc():
+            return self._catch_up(chosen, positions, start, until, on_page)
+
+    def _catch_up(self, chosen: list[str], positions: dict[str, int], start: int,
+                  until: int | None, on_page: Callable[[str, int], None] | None) -> int:
+        applied = 0
+        for number, records in enumerate(
+                read_ahead(lambda after: self._read(after, until), start, self.page), start=1):
+            if number % _COLLECT_EVERY == 0:
+                gc.collect()
             last = records[-1][0]
             done: list[tuple[str, int]] = []
             with self._view_transaction() as conn:

@@ -15,9 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.adapters.storage import (
+    chunks,
     insert_rows,
     replace_case_rows,
     select_case_rows,
+    upsert,
 )
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
@@ -272,31 +274,27 @@ class StatisticsView:
         self._keep_first_cases(conn, firsts)
 
     def _add_counts(self, conn: Connection, totals: dict[tuple[str, str, str, str], int]) -> None:
-        # The months a page touches hold a few hundred rows: read them, add, write them back.
-        c = self.counts.c
-        months = sorted({key[2] for key in totals})
-        merged = {(row.team, row.district, row.month, row.metric): int(row._mapping["count"])
-                  for row in conn.execute(sa.select(self.counts).where(c.month.in_(months)))}
-        for key, n in totals.items():
-            merged[key] = merged.get(key, 0) + n
-        conn.execute(self.counts.delete().where(c.month.in_(months)))
-        insert_rows(conn, self.counts, [
-            {"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
-            for k, n in sorted(merged.items())])
+        # Add the page's counts to the stored ones in place (an upsert per key).
+        rows = [{"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
+                for k, n in sorted(totals.items())]
+        insert = upsert(conn, self.counts)
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=["team", "district", "month", "metric"],
+            set_={"count": self.counts.c["count"] + insert.excluded["count"]}), rows)
 
     def _keep_first_cases(self, conn: Connection, firsts: dict[str, tuple[str, str]]) -> None:
         if not firsts:
             return
-        f = self.first.c
-        known = {row.item_code: (row.filed_at, row.case_id) for row in conn.execute(
-            sa.select(self.first).where(f.item_code.in_(sorted(firsts))))}
-        earlier = {item: best for item, best in firsts.items()
-                   if item not in known or best < known[item]}
-        if earlier:
-            conn.execute(self.first.delete().where(f.item_code.in_(sorted(earlier))))
-            insert_rows(conn, self.first, [
-                {"item_code": item, "filed_at": filed, "case_id": case_id}
-                for item, (filed, case_id) in sorted(earlier.items())])
+        # Keep the earliest (filed_at, case_id) per item: replace only by an earlier one.
+        rows = [{"item_code": item, "filed_at": filed, "case_id": case_id}
+                for item, (filed, case_id) in sorted(firsts.items())]
+        insert = upsert(conn, self.first)
+        f, new = self.first.c, insert.excluded
+        earlier = sa.or_(new.filed_at < f.filed_at,
+                         sa.and_(new.filed_at == f.filed_at, new.case_id < f.case_id))
+        conn.execute(insert.on_conflict_do_update(
+            index_elements=["item_code"], set_={"filed_at": new.filed_at, "case_id": new.case_id},
+            where=earlier), rows)
 
     def _teams(self, conn: Connection, records: list[dict[str, Any]]) -> dict[str, str]:
         teams: dict[str, str] = {}
@@ -307,13 +305,14 @@ class StatisticsView:
                 teams[r["case_id"]] = item.team if item else "未知"
         c = self.cases.c
         if teams:
-            conn.execute(self.cases.delete().where(c.case_id.in_(sorted(teams))))
-            insert_rows(conn, self.cases, [{"case_id": k, "team": v}
-                                               for k, v in sorted(teams.items())])
+            insert = upsert(conn, self.cases)
+            conn.execute(insert.on_conflict_do_update(
+                index_elements=["case_id"], set_={"team": insert.excluded.team}),
+                [{"case_id": k, "team": v} for k, v in sorted(teams.items())])
         missing = sorted({r["case_id"] for r in records} - set(teams))
-        if missing:
+        for chunk in chunks(missing, 500):
             teams.update({row.case_id: row.team for row in conn.execute(
-                sa.select(c.case_id, c.team).where(c.case_id.in_(missing)))})
+                sa.select(c.case_id, c.team).where(c.case_id.in_(chunk)))})
         return teams
 
 
