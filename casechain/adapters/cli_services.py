@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from casechain.adapters.cli import DbOption, RulesOption, app, err, out
+from casechain.adapters.cli import DbOption, RulesOption, _open, app, err, out
 from casechain.adapters.ledger import Ledger
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.access import ROLES
 from casechain.errors import CaseChainError
-from casechain.service import CaseLog
 
 if TYPE_CHECKING:
     from casechain.adapters.kafka_bridge import KafkaSettings
@@ -132,7 +131,7 @@ def kafka_publish(bootstrap: BootstrapOption, db: DbOption = None,
 
     from casechain.adapters.kafka_bridge import OutboundPublisher
     settings = _kafka_settings(bootstrap, client_option, outbound_topic=topic)
-    case_log = _open_log(db)
+    case_log = _open(db)
     publisher = OutboundPublisher(case_log.store, settings, page=page)
     try:
         if once:
@@ -169,7 +168,7 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
     from casechain.adapters.kafka_bridge import InboundConsumer
     settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
                                dead_letter_topic=dead_letter_topic, group_id=group)
-    case_log = _open_log(db, rules)
+    case_log = _open(db, rules)
     ledger = Ledger(case_log.store)  # the Merkle tree follows what the consumer appends
     consumer = InboundConsumer(case_log, settings, max_poll_interval_ms=max_poll_interval_ms,
                                on_appended=lambda _: ledger.catch_up())
@@ -180,11 +179,3 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
         case_log.close()
     out.print(f"read {stats.read}, appended {stats.appended}, duplicates {stats.duplicates}, "
               f"dead-lettered {stats.rejected}")
-
-
-def _open_log(db: str | None, rules: str | None = None) -> CaseLog:
-    try:
-        return open_case_log(db, rules)
-    except CaseChainError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
