@@ -44,7 +44,7 @@ from casechain.adapters.rulepack_files import (
     load_pack,
 )
 from casechain.bootstrap import open_case_log, open_projections, rules_path_from
-from casechain.domain.calendar import SHANGHAI
+from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.errors import CaseChainError
@@ -482,15 +482,12 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
 
 
 def _instant(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(SHANGHAI)
     try:
-        moment = datetime.fromisoformat(text)
+        return instant(text)
     except ValueError:
         err.print(f"[red]error:[/red] --as-of {text!r} is not an ISO 8601 instant "
                   "(e.g. 2025-10-15T09:00:00+08:00)")
         raise typer.Exit(2) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 # -- the ledger -----------------------------------------------------------------------------

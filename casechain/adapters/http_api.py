@@ -38,7 +38,7 @@ from casechain.adapters.ledger import Ledger
 from casechain.adapters.proofs import ProofError, inclusion_document
 from casechain.adapters.tokens import TokenFile, TokenInvalid
 from casechain.domain.access import Principal, may_append, may_read
-from casechain.domain.calendar import SHANGHAI
+from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import CaseChainError, Rejection, StoreError
 from casechain.projections.machinery import ProjectionRunner
@@ -147,15 +147,12 @@ Caller = Annotated[Principal, Depends(_principal_of)]
 
 
 def _instant(text: str | None, name: str = "as_of") -> datetime:
-    if text is None:
-        return datetime.now(SHANGHAI)
     try:
-        moment = datetime.fromisoformat(text)
+        return instant(text)
     except ValueError:
         raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter {name}: {text!r} is not an "
                          "ISO 8601 instant (e.g. 2025-10-15T09:00:00+08:00)",
                          field=name, value=text) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 def _scope(principal: Principal, asked: str | None) -> str:

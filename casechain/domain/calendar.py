@@ -21,9 +21,18 @@ import chinese_calendar
 
 from casechain.errors import CaseChainError
 
-__all__ = ["SHANGHAI", "CalendarUnknown", "WorkCalendar", "YearTable", "end_of_day"]
+__all__ = ["SHANGHAI", "CalendarUnknown", "WorkCalendar", "YearTable", "end_of_day", "instant"]
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def instant(text: str | None) -> datetime:
+    """An `as_of` instant: ISO 8601, Asia/Shanghai when it has no offset, now when None;
+    ValueError when it is not ISO 8601."""
+    if text is None:
+        return datetime.now(SHANGHAI)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
 class CalendarUnknown(CaseChainError):
