@@ -66,7 +66,7 @@ __all__ = [
     "read_ahead",
     "replace_case_rows",
     "select_case_rows",
-    "upsert",
+    "upsert_rows",
 ]
 
 DEFAULT_DB_URL = "sqlite:///./casechain.db"
@@ -657,12 +657,31 @@ def insert_rows(conn: Connection, table: sa.Table,
             copy.write_row(row if isinstance(row, tuple) else [row.get(n) for n in names])
 
 
-def upsert(conn: Connection, table: sa.Table) -> Any:
-    """An INSERT of the connection's dialect that takes `on_conflict_do_update` (PostgreSQL
-    and SQLite both have ON CONFLICT)."""
+def upsert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+                keys: Sequence[str], updates: Callable[[Any], dict[str, Any]],
+                where: Callable[[Any], Any] | None = None) -> None:
+    """Insert `rows`, or on a conflict over `keys` update the stored row with
+    `updates(excluded)` (where `where(excluded)` holds), inside the caller's transaction.
+
+    One statement on PostgreSQL — the rows travel as one array per column and `unnest`
+    turns them back into rows; executemany sent a statement per row, about 25 µs each —,
+    executemany elsewhere."""
+    if not rows:
+        return
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+        names = list(rows[0])
+        columns = [sa.func.unnest(sa.bindparam(f"u_{name}", [row[name] for row in rows],
+                                               type_=postgresql.ARRAY(table.c[name].type)))
+                   for name in names]
+        pg_insert = postgresql.insert(table).from_select(names, sa.select(*columns))
+        conn.execute(pg_insert.on_conflict_do_update(
+            index_elements=list(keys), set_=updates(pg_insert.excluded),
+            where=where(pg_insert.excluded) if where else None))
+        return
+    lite_insert = sqlite.insert(table)
+    conn.execute(lite_insert.on_conflict_do_update(
+        index_elements=list(keys), set_=updates(lite_insert.excluded),
+        where=where(lite_insert.excluded) if where else None), list(rows))
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

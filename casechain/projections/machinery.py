@@ -109,7 +109,8 @@ class ProjectionRunner:
             done: list[tuple[str, int]] = []
             with self._view_transaction() as conn:
                 for name in chosen:
-                    behind = [rec for rec in records if rec[0] > positions[name]]
+                    behind = (records if positions[name] < records[0][0]
+                              else [rec for rec in records if rec[0] > positions[name]])
                     if behind:
                         self.views[name].apply(conn, behind)
                         self.store.track_in(conn, Tracking(_tracking_name(name), last))

@@ -19,7 +19,7 @@ from casechain.adapters.storage import (
     insert_rows,
     replace_case_rows,
     select_case_rows,
-    upsert,
+    upsert_rows,
 )
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
@@ -272,27 +272,23 @@ class StatisticsView:
         self._keep_first_cases(conn, firsts)
 
     def _add_counts(self, conn: Connection, totals: dict[tuple[str, str, str, str], int]) -> None:
-        # Add the page's counts to the stored ones in place (an upsert per key).
+        # Add the page's counts to the stored ones in place.
         rows = [{"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
                 for k, n in sorted(totals.items())]
-        insert = upsert(conn, self.counts)
-        conn.execute(insert.on_conflict_do_update(
-            index_elements=["team", "district", "month", "metric"],
-            set_={"count": self.counts.c["count"] + insert.excluded["count"]}), rows)
+        stored = self.counts.c["count"]
+        upsert_rows(conn, self.counts, rows, ["team", "district", "month", "metric"],
+                    lambda new: {"count": stored + new["count"]})
 
     def _keep_first_cases(self, conn: Connection, firsts: dict[str, tuple[str, str]]) -> None:
-        if not firsts:
-            return
         # Keep the earliest (filed_at, case_id) per item: replace only by an earlier one.
         rows = [{"item_code": item, "filed_at": filed, "case_id": case_id}
                 for item, (filed, case_id) in sorted(firsts.items())]
-        insert = upsert(conn, self.first)
-        f, new = self.first.c, insert.excluded
-        earlier = sa.or_(new.filed_at < f.filed_at,
-                         sa.and_(new.filed_at == f.filed_at, new.case_id < f.case_id))
-        conn.execute(insert.on_conflict_do_update(
-            index_elements=["item_code"], set_={"filed_at": new.filed_at, "case_id": new.case_id},
-            where=earlier), rows)
+        f = self.first.c
+        upsert_rows(conn, self.first, rows, ["item_code"],
+                    lambda new: {"filed_at": new.filed_at, "case_id": new.case_id},
+                    where=lambda new: sa.or_(new.filed_at < f.filed_at,
+                                             sa.and_(new.filed_at == f.filed_at,
+                                                     new.case_id < f.case_id)))
 
     def _teams(self, conn: Connection, records: list[dict[str, Any]]) -> dict[str, str]:
         teams: dict[str, str] = {}
@@ -301,12 +297,9 @@ class StatisticsView:
                 version = self.pack.at(r["occurred_at"])
                 item = version.item(r["payload"]["item_code"]) if version else None
                 teams[r["case_id"]] = item.team if item else "未知"
+        upsert_rows(conn, self.cases, [{"case_id": k, "team": v} for k, v in sorted(teams.items())],
+                    ["case_id"], lambda new: {"team": new.team})
         c = self.cases.c
-        if teams:
-            insert = upsert(conn, self.cases)
-            conn.execute(insert.on_conflict_do_update(
-                index_elements=["case_id"], set_={"team": insert.excluded.team}),
-                [{"case_id": k, "team": v} for k, v in sorted(teams.items())])
         missing = sorted({r["case_id"] for r in records} - set(teams))
         for chunk in chunks(missing, 500):
             teams.update({row.case_id: row.team for row in conn.execute(
