@@ -13,7 +13,7 @@ from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.adapters.storage import DEFAULT_DB_URL
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
-from casechain.projections import ProjectionRunner, default_views
+from casechain.projections import PAGE, ProjectionRunner, default_views
 from casechain.service import CaseLog
 
 __all__ = ["db_url_from", "law_book", "open_case_log", "open_projections", "rules_path_from"]
@@ -49,7 +49,8 @@ def open_case_log(db: str | None = None, rules: str | RuleBook | None = None,
     return CaseLog(db_url_from(db), rules=book, clock=clock)
 
 
-def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionRunner:
+def open_projections(case_log: CaseLog, rules: str | None = None, page: int = PAGE
+                     ) -> ProjectionRunner:
     """The projection runner over the case log's store, with the default views; the rule
     pack and calendar are the case log's own when it judges by a pack (read once)."""
     if isinstance(case_log.rules, LawBook):
@@ -57,4 +58,4 @@ def open_projections(case_log: CaseLog, rules: str | None = None) -> ProjectionR
     else:
         pack = load_pack(rules_path_from(rules))
         calendar = calendar_of(pack)
-    return ProjectionRunner(case_log.store, default_views(pack, calendar))
+    return ProjectionRunner(case_log.store, default_views(pack, calendar), page=page)

@@ -13,11 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import replace_case_rows, select_case_rows
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
 from casechain.domain.deadlines import Clock
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
+from casechain.projections.machinery import Page
 
 __all__ = ["ClocksView", "read_clocks"]
 
@@ -59,7 +59,7 @@ class ClocksView:
         )
         return [self.table]
 
-    def apply(self, conn: Connection, records: Records) -> None:
+    def apply(self, page: Page, records: Records) -> None:
         # A page at a time: load the clocks of the page's cases, run the handlers on them in
         # memory, write the cases' clocks back — a few statements a page, not a few an event.
         relevant = [r for _, r in records if r["type"] in _HANDLERS]
@@ -67,12 +67,12 @@ class ClocksView:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
         clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
-        for row in select_case_rows(conn, self.table, case_ids):
+        for row in page.case_rows(self.table, case_ids):
             clocks[row["case_id"]][(row["code"], row["part"])] = row
         stored = [c for c in case_ids if clocks[c]]
         for record in relevant:
             _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
-        replace_case_rows(conn, self.table, stored,
+        page.replace_case_rows(self.table, stored,
                           [row for case_id in case_ids for row in clocks[case_id].values()])
 
     # -- helpers ------------------------------------------------------------------------

@@ -15,11 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import insert_rows, replace_case_rows, select_case_rows
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
+from casechain.projections.machinery import Page
 
 __all__ = ["CrossCaseView"]
 
@@ -90,12 +90,12 @@ class CrossCaseView:
         return [self.cases, self.decisions, self.inspections]
 
     # -- folding ----------------------------------------------------------------------
-    def apply(self, conn: Connection, records: Records) -> None:
+    def apply(self, page: Page, records: Records) -> None:
         relevant = [r for _, r in records if r["type"] in _FOLDS]
         if not relevant:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
-        rows = {row["case_id"]: row for row in select_case_rows(conn, self.cases, case_ids)}
+        rows = {row["case_id"]: row for row in page.case_rows(self.cases, case_ids)}
         stored = list(rows)
         decisions: list[dict[str, Any]] = []
         inspections: list[dict[str, Any]] = []
@@ -103,9 +103,9 @@ class CrossCaseView:
             row = rows.setdefault(r["case_id"], _blank(r))
             row["jurisdiction"] = r["jurisdiction"]
             _FOLDS[r["type"]](self, row, r, decisions, inspections)
-        replace_case_rows(conn, self.cases, stored, [rows[c] for c in case_ids])
-        insert_rows(conn, self.decisions, decisions)
-        insert_rows(conn, self.inspections, inspections)
+        page.replace_case_rows(self.cases, stored, [rows[c] for c in case_ids])
+        page.insert_rows(self.decisions, decisions, [d["case_id"] for d in decisions])
+        page.insert_rows(self.inspections, inspections, [i["case_id"] for i in inspections])
 
     def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
         subject = r["payload"]["subject"]

@@ -6,6 +6,15 @@ even when the worker is killed between two pages; a restart resumes from the pos
 Positions are gap-free and committed in order (the writers number rows under the table's
 write lock, see adapters/storage.py), so "everything up to n" is final once n is visible:
 no event whose position was allocated but committed late can be skipped.
+
+Each page's transaction takes the views' locks and reads their positions first: a second
+worker on the same views (`projections run` beside `serve`'s follower) never applies a page
+twice — when a view has moved under it, it starts again from the stored positions.
+
+Folding and writing overlap: a view folds page n+1 (`View.apply` on a `Page`, which reads
+committed rows and collects the writes) while a writer thread carries out page n's writes,
+so Python and the database each keep a core busy. A read of rows that page n is still
+writing waits for that page to commit.
 """
 
 from __future__ import annotations
@@ -13,9 +22,10 @@ from __future__ import annotations
 import gc
 import hashlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -24,9 +34,18 @@ from eventsourcing.persistence import Tracking
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
-from casechain.adapters.storage import CaseChainRecorder, bulk_gc, map_db_errors, read_ahead
+from casechain.adapters.storage import (
+    CaseChainRecorder,
+    bulk_gc,
+    insert_rows,
+    map_db_errors,
+    read_ahead,
+    replace_case_rows,
+    select_case_rows,
+    upsert_rows,
+)
 
-__all__ = ["PAGE", "ProjectionRunner", "View", "ViewStatus"]
+__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus"]
 
 PAGE = 10_000
 _COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc)
@@ -41,9 +60,88 @@ class View(Protocol):
         """Declare the view's tables on `metadata`."""
         ...
 
-    def apply(self, conn: Connection, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
-        """Apply records (position, stored record) in order, inside the caller's transaction."""
+    def apply(self, page: Page, records: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Fold records (position, stored record), in order, into writes on `page`."""
         ...
+
+
+@dataclass(frozen=True)
+class _Write:
+    table: str
+    case_ids: frozenset[str] | None  # None: not rows of given cases (a read of the table waits)
+    run: Callable[[Connection], None]
+
+
+@dataclass
+class _InFlight:
+    """The page the writer thread is writing: what it touches, and its outcome."""
+
+    future: Future[None]
+    batch: list[tuple[str, int, Page, int]]  # (view, position before, folded page, events)
+    touched: dict[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for _, _, page, _ in self.batch:
+            for write in page.writes:
+                known = self.touched.get(write.table, frozenset())
+                self.touched[write.table] = (None if known is None or write.case_ids is None
+                                             else known | write.case_ids)
+
+    def overlaps(self, table: str, case_ids: Sequence[str]) -> bool:
+        if table not in self.touched:
+            return False
+        ids = self.touched[table]
+        return ids is None or not ids.isdisjoint(case_ids)
+
+
+class Page:
+    """What a view sees of the store while it folds a page: reads of committed rows, and the
+    writes it asks for, carried out later in the page's transaction with its position."""
+
+    def __init__(self, store: CaseChainRecorder, in_flight: _InFlight | None) -> None:
+        self._store = store
+        self._in_flight = in_flight
+        self.writes: list[_Write] = []
+
+    def case_rows(self, table: sa.Table, case_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored rows of these cases (as dicts), including the previous page's."""
+        if not case_ids:
+            return []
+        if self._in_flight is not None and self._in_flight.overlaps(table.name, case_ids):
+            self._in_flight.future.result()
+        with self._store.read() as conn:
+            _by_key(conn)
+            return select_case_rows(conn, table, case_ids)
+
+    def replace_case_rows(self, table: sa.Table, stored_case_ids: Sequence[str],
+                          rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the stored rows of these cases by `rows`."""
+        ids = frozenset(stored_case_ids) | {row["case_id"] for row in rows}
+        self.writes.append(_Write(table.name, ids, lambda conn: replace_case_rows(
+            conn, table, stored_case_ids, rows)))
+
+    def insert_rows(self, table: sa.Table,
+                    rows: Sequence[Mapping[str, Any]] | Sequence[tuple[Any, ...]],
+                    case_ids: Sequence[str] | None = None) -> None:
+        """Insert rows; `case_ids`: the cases they belong to, when the view reads them back
+        by case."""
+        if rows:
+            self.writes.append(_Write(table.name, None if case_ids is None else
+                                      frozenset(case_ids),
+                                      lambda conn: insert_rows(conn, table, rows)))
+
+    def upsert_rows(self, table: sa.Table, rows: Sequence[Mapping[str, Any]],
+                    keys: Sequence[str], updates: Callable[[Any], dict[str, Any]],
+                    where: Callable[[Any], Any] | None = None) -> None:
+        """Insert rows or update the stored ones (storage.upsert_rows)."""
+        if rows:
+            ids = frozenset(row["case_id"] for row in rows) if "case_id" in keys else None
+            self.writes.append(_Write(table.name, ids, lambda conn: upsert_rows(
+                conn, table, rows, keys, updates, where)))
+
+
+class _Moved(Exception):
+    """A view's stored position is not where this worker left it: another worker moved it."""
 
 
 @dataclass(frozen=True)
@@ -92,35 +190,83 @@ class ProjectionRunner:
         Each page of the log is read and decoded once and applied to every view behind it,
         all in one transaction with their positions."""
         chosen = list(names or self.views)
-        positions = {name: self.position(name) for name in chosen}
-        start = min(positions.values(), default=0)
-        # The next page is read and decoded while this one is written (storage.read_ahead).
+        applied = [0]
         with bulk_gc():
-            return self._catch_up(chosen, positions, start, until, on_page)
+            while True:
+                positions = {name: self.position(name) for name in chosen}
+                try:
+                    self._catch_up(chosen, positions, until, on_page, applied)
+                    return applied[0]
+                except _Moved:
+                    continue  # another worker moved a view: start again from the store
 
-    def _catch_up(self, chosen: list[str], positions: dict[str, int], start: int,
-                  until: int | None, on_page: Callable[[str, int], None] | None) -> int:
-        applied = 0
-        for number, records in enumerate(
-                read_ahead(lambda after: self._read(after, until), start, self.page), start=1):
-            if number % _COLLECT_EVERY == 0:
-                gc.collect()
-            last = records[-1][0]
-            done: list[tuple[str, int]] = []
-            with self._view_transaction() as conn:
-                for name in chosen:
-                    behind = (records if positions[name] < records[0][0]
-                              else [rec for rec in records if rec[0] > positions[name]])
-                    if behind:
-                        self.views[name].apply(conn, behind)
-                        self.store.track_in(conn, Tracking(_tracking_name(name), last))
-                        done.append((name, len(behind)))
-            for name, count in done:
-                positions[name] = last
-                applied += count
-                if on_page:
-                    on_page(name, count)
-        return applied
+    def _catch_up(self, chosen: list[str], positions: dict[str, int], until: int | None,
+                  on_page: Callable[[str, int], None] | None, applied: list[int]) -> None:
+        start = min(positions.values(), default=0)
+        in_flight: _InFlight | None = None
+        # The next page is read and decoded on one thread (storage.read_ahead) and the
+        # previous one written on another while this one is folded.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-writer") as writer:
+            try:
+                for number, records in enumerate(
+                        read_ahead(lambda after: self._read(after, until), start, self.page),
+                        start=1):
+                    if number % _COLLECT_EVERY == 0:
+                        gc.collect()
+                    last = records[-1][0]
+                    batch: list[tuple[str, int, Page, int]] = []
+                    for name in chosen:
+                        if positions[name] >= last:
+                            continue
+                        behind = (records if positions[name] < records[0][0]
+                                  else [rec for rec in records if rec[0] > positions[name]])
+                        page = Page(self.store, in_flight)
+                        self.views[name].apply(page, behind)
+                        batch.append((name, positions[name], page, len(behind)))
+                    if in_flight is not None:
+                        done, in_flight = in_flight, None
+                        self._finish(done, applied, on_page)
+                    if batch:
+                        for name, *_ in batch:
+                            positions[name] = last
+                        in_flight = _InFlight(writer.submit(self._write, batch, last), batch)
+            except BaseException:
+                if in_flight is not None:  # let the page being written end, whichever way
+                    in_flight.future.exception()
+                raise
+            if in_flight is not None:
+                self._finish(in_flight, applied, on_page)
+
+    @staticmethod
+    def _finish(in_flight: _InFlight, applied: list[int],
+                on_page: Callable[[str, int], None] | None) -> None:
+        in_flight.future.result()
+        for name, _, _, count in in_flight.batch:
+            applied[0] += count
+            if on_page:
+                on_page(name, count)
+
+    def _write(self, batch: list[tuple[str, int, Page, int]], last: int) -> None:
+        """One transaction: lock the views, check their positions, write, track."""
+        with self._view_transaction() as conn:
+            self._lock(conn, [name for name, *_ in batch])
+            for name, expected, page, _ in batch:
+                tracking = self.store.tables.tracking.c
+                stored = conn.execute(sa.select(tracking.notification_id).where(
+                    tracking.application_name == _tracking_name(name))).scalar()
+                if (stored or 0) != expected:
+                    raise _Moved(name)
+                for write in page.writes:
+                    write.run(conn)
+                self.store.track_in(conn, Tracking(_tracking_name(name), last))
+
+    def _lock(self, conn: Connection, names: Sequence[str]) -> None:
+        """Hold these views until the transaction ends (PostgreSQL advisory locks, taken in
+        name order; on SQLite the write transaction already excludes every other writer)."""
+        if self.store.is_postgres:
+            for name in sorted(names):
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": _lock_key(name)})
 
     def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:
         states = self.store.select_states(start, self.page, stop=until)
@@ -137,6 +283,7 @@ class ProjectionRunner:
         """Drop the views' rows and positions and apply the whole log again."""
         chosen = list(names or self.views)
         with self._view_transaction() as conn:
+            self._lock(conn, chosen)
             for name in chosen:
                 for table in reversed(self.tables[name]):
                     conn.execute(table.delete())
@@ -165,16 +312,26 @@ class ProjectionRunner:
         with map_db_errors(), self.store.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
             with conn.begin():
-                if self.store.is_postgres:
-                    # Views are read by key. While a rebuild fills them, PostgreSQL's
-                    # statistics still say "empty" and its planner picks sequential scans,
-                    # making each page cost more than the last; keys are what we want.
-                    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                _by_key(conn)
                 yield conn
 
 
 def _tracking_name(view: str) -> str:
     return f"view:{view}"
+
+
+def _lock_key(view: str) -> int:
+    """The view's PostgreSQL advisory lock (a signed 64-bit key from its tracking name)."""
+    digest = hashlib.sha256(f"casechain:{_tracking_name(view)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _by_key(conn: Connection) -> None:
+    """Views are read and written by key. While a rebuild fills them, PostgreSQL's statistics
+    still say "empty" and its planner picks sequential scans, making each page cost more
+    than the last; keys are what we want."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
 
 def _plain(value: Any) -> Any:

@@ -14,18 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import (
-    chunks,
-    insert_rows,
-    replace_case_rows,
-    select_case_rows,
-    upsert_rows,
-)
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
+from casechain.projections.machinery import Page
 
 __all__ = [
     "BoardView",
@@ -73,7 +67,7 @@ class TimelineView:
         )
         return [self.table]
 
-    def apply(self, conn: Connection, records: Records) -> None:
+    def apply(self, page: Page, records: Records) -> None:
         labels, at = EVENT_LABELS, self.pack.at
         rows = []
         for position, r in records:  # tuples in column order: a million rows, no dicts
@@ -84,7 +78,7 @@ class TimelineView:
                          actor["role"], actor.get("org"), actor.get("cert_no"), r.get("source"),
                          r["occurred_at"], r["recorded_at"],
                          version.effective_from.isoformat() if version else None))
-        insert_rows(conn, self.table, rows)
+        page.insert_rows(self.table, rows)
 
 
 class BoardView:
@@ -113,16 +107,16 @@ class BoardView:
         )
         return [self.table]
 
-    def apply(self, conn: Connection, records: Records) -> None:
+    def apply(self, page: Page, records: Records) -> None:
         case_ids = sorted({r["case_id"] for _, r in records})
-        current = {row["case_id"]: row for row in select_case_rows(conn, self.table, case_ids)}
+        current = {row["case_id"]: row for row in page.case_rows(self.table, case_ids)}
         stored = list(current)
         for position, r in records:
             row = current.setdefault(r["case_id"], {"case_id": r["case_id"], "team": None,
                                                     "referral_state": None, "item_code": None,
                                                     "officers": None, "subject_name": None})
             self._fold(row, position, r)
-        replace_case_rows(conn, self.table, stored, [current[c] for c in case_ids])
+        page.replace_case_rows(self.table, stored, [current[c] for c in case_ids])
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
@@ -167,28 +161,36 @@ class ResponseView:
         )
         return [self.table]
 
-    def apply(self, conn: Connection, records: Records) -> None:
-        t = self.table
-        for _, r in records:
+    def apply(self, page: Page, records: Records) -> None:
+        relevant = [r for _, r in records if r["type"] in _RESPONSE_STEPS]
+        if not relevant:
+            return
+        case_ids = sorted({r["case_id"] for r in relevant})
+        rows = {row["case_id"]: row for row in page.case_rows(self.table, case_ids)}
+        stored = list(rows)
+        for r in relevant:
             kind = r["type"]
             if kind == "supervision.clue_registered":
-                conn.execute(t.delete().where(t.c.case_id == r["case_id"]))
-                conn.execute(t.insert().values(case_id=r["case_id"],
-                                               district=r["jurisdiction"][:6],
-                                               urgent=bool(r["payload"].get("urgent"))))
-            elif kind == "supervision.dispatched":
-                conn.execute(t.update().where(t.c.case_id == r["case_id"]).values(
-                    dispatched_at=r["occurred_at"], team=r["payload"].get("team")))
-            elif kind in ("supervision.acknowledged", "supervision.departed",
-                          "supervision.arrived"):
-                row = conn.execute(sa.select(t.c.dispatched_at).where(
-                    t.c.case_id == r["case_id"])).first()
-                if row is not None and row.dispatched_at:
-                    seconds = (_local(r["occurred_at"]) - _local(row.dispatched_at)
-                               ).total_seconds()
-                    column = kind.split(".")[1] + "_s"
-                    conn.execute(t.update().where(t.c.case_id == r["case_id"]).values(
-                        **{column: seconds}))
+                rows[r["case_id"]] = {
+                    "case_id": r["case_id"], "district": r["jurisdiction"][:6], "team": None,
+                    "urgent": bool(r["payload"].get("urgent")), "dispatched_at": None,
+                    "acknowledged_s": None, "departed_s": None, "arrived_s": None}
+                continue
+            row = rows.get(r["case_id"])
+            if row is None:
+                continue
+            if kind == "supervision.dispatched":
+                row.update(dispatched_at=r["occurred_at"], team=r["payload"].get("team"))
+            elif row["dispatched_at"]:
+                seconds = (_local(r["occurred_at"]) - _local(row["dispatched_at"])
+                           ).total_seconds()
+                row[kind.split(".")[1] + "_s"] = seconds
+        page.replace_case_rows(self.table, stored, [rows[c] for c in case_ids if c in rows])
+
+
+_RESPONSE_STEPS = frozenset({"supervision.clue_registered", "supervision.dispatched",
+                             "supervision.acknowledged", "supervision.departed",
+                             "supervision.arrived"})
 
 
 def response_shares(conn: Connection, table: sa.Table) -> list[dict[str, Any]]:
@@ -253,11 +255,11 @@ class StatisticsView:
         )
         return [self.cases, self.counts, self.first]
 
-    def apply(self, conn: Connection, records: Records) -> None:
+    def apply(self, page: Page, records: Records) -> None:
         wanted = [r for _, r in records if r["type"] in _METRICS]
         if not wanted:
             return
-        teams = self._teams(conn, wanted)
+        teams = self._teams(page, wanted)
         totals: dict[tuple[str, str, str, str], int] = {}
         firsts: dict[str, tuple[str, str]] = {}
         for r in wanted:
@@ -268,43 +270,40 @@ class StatisticsView:
                 candidate = (_local(r["occurred_at"]).isoformat(), r["case_id"])
                 item = r["payload"]["item_code"]
                 firsts[item] = min(firsts.get(item, candidate), candidate)
-        self._add_counts(conn, totals)
-        self._keep_first_cases(conn, firsts)
+        self._add_counts(page, totals)
+        self._keep_first_cases(page, firsts)
 
-    def _add_counts(self, conn: Connection, totals: dict[tuple[str, str, str, str], int]) -> None:
+    def _add_counts(self, page: Page, totals: dict[tuple[str, str, str, str], int]) -> None:
         # Add the page's counts to the stored ones in place.
         rows = [{"team": k[0], "district": k[1], "month": k[2], "metric": k[3], "count": n}
                 for k, n in sorted(totals.items())]
         stored = self.counts.c["count"]
-        upsert_rows(conn, self.counts, rows, ["team", "district", "month", "metric"],
+        page.upsert_rows(self.counts, rows, ["team", "district", "month", "metric"],
                     lambda new: {"count": stored + new["count"]})
 
-    def _keep_first_cases(self, conn: Connection, firsts: dict[str, tuple[str, str]]) -> None:
+    def _keep_first_cases(self, page: Page, firsts: dict[str, tuple[str, str]]) -> None:
         # Keep the earliest (filed_at, case_id) per item: replace only by an earlier one.
         rows = [{"item_code": item, "filed_at": filed, "case_id": case_id}
                 for item, (filed, case_id) in sorted(firsts.items())]
         f = self.first.c
-        upsert_rows(conn, self.first, rows, ["item_code"],
+        page.upsert_rows(self.first, rows, ["item_code"],
                     lambda new: {"filed_at": new.filed_at, "case_id": new.case_id},
                     where=lambda new: sa.or_(new.filed_at < f.filed_at,
                                              sa.and_(new.filed_at == f.filed_at,
                                                      new.case_id < f.case_id)))
 
-    def _teams(self, conn: Connection, records: list[dict[str, Any]]) -> dict[str, str]:
+    def _teams(self, page: Page, records: list[dict[str, Any]]) -> dict[str, str]:
         teams: dict[str, str] = {}
         for r in records:
             if r["type"] == "penalty.case_filed":
                 version = self.pack.at(r["occurred_at"])
                 item = version.item(r["payload"]["item_code"]) if version else None
                 teams[r["case_id"]] = item.team if item else "未知"
-        upsert_rows(conn, self.cases, [{"case_id": k, "team": v} for k, v in sorted(teams.items())],
-                    ["case_id"], lambda new: {"team": new.team})
-        c = self.cases.c
         missing = sorted({r["case_id"] for r in records} - set(teams))
-        for chunk in chunks(missing, 500):
-            teams.update({row.case_id: row.team for row in conn.execute(
-                sa.select(c.case_id, c.team).where(c.case_id.in_(chunk)))})
-        return teams
+        found = {row["case_id"]: row["team"] for row in page.case_rows(self.cases, missing)}
+        page.upsert_rows(self.cases, [{"case_id": k, "team": v} for k, v in sorted(teams.items())],
+                         ["case_id"], lambda new: {"team": new.team})
+        return teams | found
 
 
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:

@@ -10,10 +10,14 @@ import threading
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from casechain.adapters.storage import replace_case_rows
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.projections import ProjectionRunner, machinery
 from casechain.service import CaseLog
 from casechain.synthetic import generate
 
@@ -148,5 +152,60 @@ def test_a_worker_killed_mid_stream_resumes_without_double_counting(tmp_path: Pa
         resumed = runner.digest()
         runner.rebuild()
         assert runner.digest() == resumed
+    finally:
+        log.close()
+
+
+def test_two_workers_on_the_same_views_apply_each_event_once(store_url: str) -> None:
+    """Two runners (say `projections run` and a `serve` follower) catching up the same views
+    at once, with pages of different sizes, still apply every event exactly once."""
+    log = open_case_log(store_url)
+    try:
+        events = fill(log, 300)
+        runners = [open_projections(log, page=page) for page in (200, 330)]
+        errors: list[BaseException] = []
+
+        def work(runner: ProjectionRunner) -> None:
+            try:
+                runner.catch_up()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(runner,)) for runner in runners]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert {s.lag for s in runners[0].status()} == {0}
+        assert count(log, "casechain_view_timeline") == events
+        assert count(log, "casechain_view_stats", "WHERE metric = 'filed'") == 300
+        assert count(log, "casechain_view_stats", "WHERE metric = 'closed'") == 300
+        together = runners[0].digest()
+        runners[0].rebuild()
+        assert runners[0].digest() == together
+    finally:
+        log.close()
+
+
+def test_small_pages_that_split_cases_give_the_same_rows(
+        store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 5 events over 4 interleaved cases: a page is folded while the one
+    before it (holding the same cases) is still being written — slowly here, so that a read
+    that did not wait for it would see the rows before it: the rows equal one page's."""
+    def slow(*args: Any) -> None:
+        time.sleep(0.01)
+        replace_case_rows(*args)
+
+    monkeypatch.setattr(machinery, "replace_case_rows", slow)
+    log = open_case_log(store_url)
+    try:
+        fill(log, 4)
+        small = open_projections(log, page=5)
+        assert small.catch_up() == 40 * len(small.views)
+        split = small.digest()
+        whole = open_projections(log)
+        whole.rebuild()
+        assert whole.digest() == split
     finally:
         log.close()
