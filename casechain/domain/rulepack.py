@@ -9,12 +9,12 @@ catalogue of enforcement items (事项清单). Amounts are yuan, or multiples of
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from casechain.domain.calendar import SHANGHAI
+from casechain.domain.calendar import local_day
 
 __all__ = [
     "DISCRETION_LEVELS",
@@ -233,9 +233,7 @@ class RulePack(Strict):
         if by_day is None:
             by_day = {}
             object.__setattr__(self, "_by_day", by_day)
-        # Most instants carry +08:00: their first ten characters are the local day.
-        day = moment[:10] if moment.endswith("+08:00") else datetime.fromisoformat(
-            moment).astimezone(SHANGHAI).date().isoformat()
+        day = local_day(moment)
         if day not in by_day:
             by_day[day] = self.in_force(date.fromisoformat(day))
         return by_day[day]

@@ -13,11 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
+from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar, local_day
 from casechain.domain.deadlines import Clock
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
-from casechain.projections.machinery import Page
+from casechain.projections.machinery import Page, seen_before
 
 __all__ = ["ClocksView", "read_clocks"]
 
@@ -38,6 +38,7 @@ class ClocksView:
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
         self.calendar = calendar
+        self._due: dict[tuple[str, int, bool], tuple[datetime, str | None]] = {}
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -67,7 +68,7 @@ class ClocksView:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
         clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
-        for row in page.case_rows(self.table, case_ids):
+        for row in page.case_rows(self.table, seen_before(relevant)):
             clocks[row["case_id"]][(row["code"], row["part"])] = row
         stored = [c for c in case_ids if clocks[c]]
         for record in relevant:
@@ -101,8 +102,16 @@ class ClocksView:
                 row["stopped_at"] = record["occurred_at"]
 
     def _deadline(self, start: str, days: int, working: bool) -> tuple[datetime, str | None]:
-        """The due instant, and a note when it could not use the statutory calendar."""
-        moment = _at(start)
+        """The due instant, and a note when it could not use the statutory calendar (the
+        same for every start on one day: kept per day, days and kind)."""
+        key = (local_day(start), days, working)
+        due = self._due.get(key)
+        if due is None:
+            due = self._due[key] = self._compute_deadline(_at(start), days, working)
+        return due
+
+    def _compute_deadline(self, moment: datetime, days: int, working: bool
+                          ) -> tuple[datetime, str | None]:
         try:
             return (self.calendar.workday_deadline(moment, days) if working
                     else self.calendar.calendar_deadline(moment, days)), None

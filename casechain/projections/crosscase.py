@@ -19,7 +19,7 @@ from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
-from casechain.projections.machinery import Page
+from casechain.projections.machinery import Page, seen_before
 
 __all__ = ["CrossCaseView"]
 
@@ -95,7 +95,7 @@ class CrossCaseView:
         if not relevant:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
-        rows = {row["case_id"]: row for row in page.case_rows(self.cases, case_ids)}
+        rows = {row["case_id"]: row for row in page.case_rows(self.cases, seen_before(relevant))}
         stored = list(rows)
         decisions: list[dict[str, Any]] = []
         inspections: list[dict[str, Any]] = []

@@ -30,7 +30,6 @@ from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
-from eventsourcing.persistence import Tracking
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
@@ -45,7 +44,7 @@ from casechain.adapters.storage import (
     upsert_rows,
 )
 
-__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus"]
+__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
 
 PAGE = 10_000
 _COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc)
@@ -138,6 +137,16 @@ class Page:
             ids = frozenset(row["case_id"] for row in rows) if "case_id" in keys else None
             self.writes.append(_Write(table.name, ids, lambda conn: upsert_rows(
                 conn, table, rows, keys, updates, where)))
+
+
+def seen_before(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The cases of `records` (sorted) that may have rows stored already: those whose first
+    event here is not their first event (seq 1). A view's rows of a case come from that
+    case's events only, so a case that begins in this page has none to read or replace."""
+    first: dict[str, int] = {}
+    for r in records:
+        first.setdefault(r["case_id"], r["seq"])
+    return sorted(case_id for case_id, seq in first.items() if seq > 1)
 
 
 class _Moved(Exception):
@@ -247,26 +256,31 @@ class ProjectionRunner:
                 on_page(name, count)
 
     def _write(self, batch: list[tuple[str, int, Page, int]], last: int) -> None:
-        """One transaction: lock the views, check their positions, write, track."""
+        """One transaction: lock the views, check their positions, write, track. A few
+        statements a page: each round trip of this thread waits for the GIL as well."""
+        names = [name for name, *_ in batch]
+        tracking = self.store.tables.tracking
         with self._view_transaction() as conn:
-            self._lock(conn, [name for name, *_ in batch])
+            self._lock(conn, names)
+            stored = dict(conn.execute(
+                sa.select(tracking.c.application_name, tracking.c.notification_id).where(
+                    tracking.c.application_name.in_([_tracking_name(n) for n in names]))).all())
             for name, expected, page, _ in batch:
-                tracking = self.store.tables.tracking.c
-                stored = conn.execute(sa.select(tracking.notification_id).where(
-                    tracking.application_name == _tracking_name(name))).scalar()
-                if (stored or 0) != expected:
+                if stored.get(_tracking_name(name), 0) != expected:
                     raise _Moved(name)
                 for write in page.writes:
                     write.run(conn)
-                self.store.track_in(conn, Tracking(_tracking_name(name), last))
+            upsert_rows(conn, tracking, [{"application_name": _tracking_name(name),
+                                          "notification_id": last} for name in names],
+                        ["application_name"], lambda new: {"notification_id": new.notification_id})
 
     def _lock(self, conn: Connection, names: Sequence[str]) -> None:
         """Hold these views until the transaction ends (PostgreSQL advisory locks, taken in
         name order; on SQLite the write transaction already excludes every other writer)."""
-        if self.store.is_postgres:
-            for name in sorted(names):
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                             {"key": _lock_key(name)})
+        if self.store.is_postgres and names:
+            keys = sorted(names)
+            conn.exec_driver_sql("SELECT " + ", ".join(
+                f"pg_advisory_xact_lock({_lock_key(name)})" for name in keys))
 
     def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:
         states = self.store.select_states(start, self.page, stop=until)

@@ -14,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.domain.calendar import SHANGHAI, WorkCalendar
+from casechain.domain.calendar import SHANGHAI, WorkCalendar, local_day
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
-from casechain.projections.machinery import Page
+from casechain.projections.machinery import Page, seen_before
 
 __all__ = [
     "BoardView",
@@ -69,6 +69,7 @@ class TimelineView:
 
     def apply(self, page: Page, records: Records) -> None:
         labels, at = EVENT_LABELS, self.pack.at
+        versions = {id(v): v.effective_from.isoformat() for v in self.pack.versions}
         rows = []
         for position, r in records:  # tuples in column order: a million rows, no dicts
             version = at(r["occurred_at"])
@@ -77,7 +78,7 @@ class TimelineView:
                          labels.get(r["type"], r["type"]), r["event_id"], actor["id"],
                          actor["role"], actor.get("org"), actor.get("cert_no"), r.get("source"),
                          r["occurred_at"], r["recorded_at"],
-                         version.effective_from.isoformat() if version else None))
+                         versions[id(version)] if version else None))
         page.insert_rows(self.table, rows)
 
 
@@ -109,7 +110,8 @@ class BoardView:
 
     def apply(self, page: Page, records: Records) -> None:
         case_ids = sorted({r["case_id"] for _, r in records})
-        current = {row["case_id"]: row for row in page.case_rows(self.table, case_ids)}
+        current = {row["case_id"]: row for row in page.case_rows(
+            self.table, seen_before([r for _, r in records]))}
         stored = list(current)
         for position, r in records:
             row = current.setdefault(r["case_id"], {"case_id": r["case_id"], "team": None,
@@ -166,7 +168,8 @@ class ResponseView:
         if not relevant:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
-        rows = {row["case_id"]: row for row in page.case_rows(self.table, case_ids)}
+        rows = {row["case_id"]: row for row in page.case_rows(self.table,
+                                                              seen_before(relevant))}
         stored = list(rows)
         for r in relevant:
             kind = r["type"]
@@ -264,7 +267,7 @@ class StatisticsView:
         firsts: dict[str, tuple[str, str]] = {}
         for r in wanted:
             key = (teams.get(r["case_id"], "未知"), r["jurisdiction"][:6],
-                   _local(r["occurred_at"]).strftime("%Y-%m"), _METRICS[r["type"]])
+                   local_day(r["occurred_at"])[:7], _METRICS[r["type"]])
             totals[key] = totals.get(key, 0) + 1
             if r["type"] == "penalty.case_filed":
                 candidate = (_local(r["occurred_at"]).isoformat(), r["case_id"])
@@ -299,7 +302,7 @@ class StatisticsView:
                 version = self.pack.at(r["occurred_at"])
                 item = version.item(r["payload"]["item_code"]) if version else None
                 teams[r["case_id"]] = item.team if item else "未知"
-        missing = sorted({r["case_id"] for r in records} - set(teams))
+        missing = sorted(set(seen_before(records)) - set(teams))
         found = {row["case_id"]: row["team"] for row in page.case_rows(self.cases, missing)}
         page.upsert_rows(self.cases, [{"case_id": k, "team": v} for k, v in sorted(teams.items())],
                          ["case_id"], lambda new: {"team": new.team})
