@@ -69,6 +69,8 @@ class Clock:
     fine: float = 0.0
     instant: bool = False  # breached when it was set (e.g. a hearing notified too late)
     note: str | None = None  # e.g. a due date counted without the year's holiday data
+    # PAYMENT: periods of reconsideration or litigation, in which no surcharge accrues
+    surcharge_pauses: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,11 @@ def evaluate(clock: Clock, as_of: datetime, surcharge_per_day: float = 0.03) -> 
         colour = "green"
     surcharge = 0.0
     if clock.code == "PAYMENT_OVERDUE" and remaining <= 0:
-        days = int(-remaining // 86400) + 1
+        # 3% for each day begun since the due instant, not counting reconsideration or
+        # litigation (APL Art. 73), at most the fine (Art. 72).
+        accruing = -remaining - sum(
+            max(0.0, (min(until, as_of) - max(since, due)).total_seconds())
+            for since, until in clock.surcharge_pauses)
+        days = int(accruing // 86400) + 1 if accruing > 0 else 0
         surcharge = round(min(clock.fine, clock.fine * surcharge_per_day * days), 2)
     return Evaluation(clock, due, colour, remaining, surcharge)

@@ -179,6 +179,10 @@ class CollectiveDiscussionHeld(Payload):
 class DeadlineExtended(Payload):
     days: Annotated[int, Field(ge=1)]
     approved_by: Text
+    # Beyond DESIGN.md (optional): which deadline. DESIGN.md's table extends a seal or
+    # seizure by 30 days "if extended" but names no event for it; this is the closest one.
+    deadline: Literal["decision", "measure"] = "decision"
+    measure_seq: Annotated[int, Field(ge=1)] | None = None  # the measure_imposed event's seq
 
 
 class ClockSuspended(Payload):
@@ -247,10 +251,15 @@ class SupervisionFinding(Payload):
 
 class ReconsiderationDecided(Payload):
     result: Literal["upheld", "changed", "revoked", "confirmed_illegal"]
+    # Beyond DESIGN.md (optional): when the reconsideration was applied for. The surcharge
+    # on a late fine does not accrue from then until this decision (APL Art. 73); DESIGN.md
+    # names no event that starts a reconsideration.
+    applied_at: AwareDatetime | None = None
 
 
 class LitigationDecided(Payload):
     result: Text
+    applied_at: AwareDatetime | None = None  # when the suit was filed (as above)
 
 
 class DueDiligenceExemption(Payload):

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -34,6 +35,7 @@ class ClocksView:
     the referral ones: REFERRAL_DECISION, REFERRAL_TRANSFER, HANDOVER, the reconsideration window."""
 
     name = "deadlines"
+    version = 2  # 2: surcharge pauses, measure extensions
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -57,6 +59,8 @@ class ClocksView:
             sa.Column("instant", sa.Boolean(), nullable=False),
             sa.Column("urgent", sa.Boolean(), nullable=False),
             sa.Column("note", sa.Text()),
+            # PAYMENT: [[from, until], ...] while reconsideration or litigation ran (JSON).
+            sa.Column("surcharge_pauses", sa.Text()),
         )
         return [self.table]
 
@@ -91,7 +95,7 @@ class ClocksView:
             "jurisdiction": record["jurisdiction"], "started_at": record["occurred_at"],
             "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
             "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
-            "urgent": urgent, "note": note}
+            "urgent": urgent, "note": note, "surcharge_pauses": None}
 
     @staticmethod
     def _stop(case: Case, record: dict[str, Any], codes: tuple[str, ...],
@@ -130,6 +134,9 @@ class ClocksView:
                     days=days)
 
     def _deadline_extended(self, case: Case, r: dict[str, Any]) -> None:
+        if r["payload"].get("deadline") == "measure":
+            self._measure_extended(case, r)
+            return
         row = case.get(("DECISION_OVERDUE", ""))
         if row is not None:
             row["days"] += int(r["payload"]["days"])
@@ -183,6 +190,34 @@ class ClocksView:
         days = self._general(r).measure_days
         self._start(case, r, "MEASURE_OVERDUE", self._deadline(r["occurred_at"], days, False),
                     part=f"{r['seq']:06d}", days=days)
+
+    def _measure_extended(self, case: Case, r: dict[str, Any]) -> None:
+        # Administrative Coercion Law Art. 25: at most 30 days more, once approved.
+        seq = r["payload"].get("measure_seq")
+        general = self._general(r)
+        limit = 2 * general.measure_days
+        for (code, part), row in case.items():
+            if (code != "MEASURE_OVERDUE" or row["stopped_at"] is not None
+                    or (seq is not None and part != f"{int(seq):06d}")):
+                continue
+            wanted = row["days"] + int(r["payload"]["days"])
+            row["days"] = min(wanted, limit)
+            due, note = self._deadline(row["started_at"], row["days"], False)
+            if wanted > limit:
+                extra = f"extension capped at {general.measure_days} days (Art. 25)"
+                note = f"{note}; {extra}" if note else extra
+            row["base_due"], row["note"] = due.isoformat(), note
+
+    def _appeal_decided(self, case: Case, r: dict[str, Any]) -> None:
+        # APL Art. 73: no surcharge accrues while reconsideration or litigation runs.
+        applied = r["payload"].get("applied_at")
+        row = case.get(("PAYMENT_OVERDUE", ""))
+        if applied is None or row is None:
+            return
+        start = min(_at(applied), _at(r["occurred_at"]))
+        pauses = orjson.loads(row["surcharge_pauses"] or "[]")
+        pauses.append([start.isoformat(), r["occurred_at"]])
+        row["surcharge_pauses"] = orjson.dumps(pauses).decode()
 
     def _measure_released(self, case: Case, r: dict[str, Any]) -> None:
         running = sorted(part for (code, part), row in case.items()
@@ -266,6 +301,8 @@ _HANDLERS: dict[str, Any] = {
     "penalty.hearing_noticed": ClocksView._hearing_noticed,
     "penalty.measure_imposed": ClocksView._measure_imposed,
     "penalty.measure_released": ClocksView._measure_released,
+    "evaluation.reconsideration_decided": ClocksView._appeal_decided,
+    "evaluation.litigation_decided": ClocksView._appeal_decided,
     "supervision.clue_registered": ClocksView._clue_registered,
     "supervision.dispatched": ClocksView._dispatched,
     "supervision.acknowledged": ClocksView._responded,
@@ -303,4 +340,6 @@ def read_clocks(conn: Connection, table: sa.Table, scope: str | None = None,
                     base_due=_at(row.base_due), suspended_seconds=row.suspended_seconds,
                     suspended_since=_at(row.suspended_since) if row.suspended_since else None,
                     stopped_at=_at(row.stopped_at) if row.stopped_at else None,
-                    fine=row.fine, instant=row.instant, note=row.note)
+                    fine=row.fine, instant=row.instant, note=row.note,
+                    surcharge_pauses=tuple((_at(a), _at(b)) for a, b in
+                                           orjson.loads(row.surcharge_pauses or "[]")))

@@ -51,7 +51,9 @@ _COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc
 
 
 class View(Protocol):
-    """A read model: its tables, and how a page of records changes them."""
+    """A read model: its tables, and how a page of records changes them. A view may carry
+    `version` (an int, 1 when absent): raised when its tables change shape, it makes the
+    runner drop the old tables and rebuild the view from the log."""
 
     name: str
 
@@ -180,8 +182,32 @@ class ProjectionRunner:
         self.page = page
         self.metadata = sa.MetaData()
         self.tables = {view.name: view.define(self.metadata) for view in views}
-        with map_db_errors(), store.engine.begin() as conn:
+        self._versions = sa.Table(
+            "casechain_view_versions", self.metadata,
+            sa.Column("name", sa.String(64), primary_key=True),
+            sa.Column("version", sa.Integer(), nullable=False))
+        with self._view_transaction() as conn:
+            if store.is_postgres:  # one process at a time creates or upgrades
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7206534)")
             self.metadata.create_all(conn, checkfirst=True)
+            self._upgrade(conn)
+
+    def _upgrade(self, conn: Connection) -> None:
+        """Views whose tables changed shape (a new `version`) are dropped and created anew
+        with no position, so the next catch-up rebuilds them from the log."""
+        stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
+        for name, view in self.views.items():
+            wanted = getattr(view, "version", 1)
+            if stored.get(name, 1) != wanted:
+                self._lock(conn, [name])
+                for table in reversed(self.tables[name]):
+                    table.drop(conn)
+                for table in self.tables[name]:
+                    table.create(conn)
+                self.store.forget_tracking_in(conn, _tracking_name(name))
+            if stored.get(name) != wanted:
+                upsert_rows(conn, self._versions, [{"name": name, "version": wanted}], ["name"],
+                            lambda new: {"version": new.version})
 
     def position(self, name: str) -> int:
         """The last position the view has applied (0: none)."""
@@ -262,9 +288,9 @@ class ProjectionRunner:
         tracking = self.store.tables.tracking
         with self._view_transaction() as conn:
             self._lock(conn, names)
-            stored = dict(conn.execute(
+            stored: dict[str, int] = {row[0]: row[1] for row in conn.execute(
                 sa.select(tracking.c.application_name, tracking.c.notification_id).where(
-                    tracking.c.application_name.in_([_tracking_name(n) for n in names]))).all())
+                    tracking.c.application_name.in_([_tracking_name(n) for n in names])))}
             for name, expected, page, _ in batch:
                 if stored.get(_tracking_name(name), 0) != expected:
                     raise _Moved(name)

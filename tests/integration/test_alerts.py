@@ -112,6 +112,33 @@ def test_payment_overdue_shows_the_surcharge_so_far(tmp_path: Path) -> None:
     assert capped[0]["surcharge"] == 20000.0
 
 
+def test_no_surcharge_accrues_while_a_reconsideration_runs(tmp_path: Path) -> None:
+    """Due at 24:00 on 16 Sep; reconsideration applied for on 17 Sep 00:00 and decided on
+    20 Sep 00:00 (`applied_at`): those three days carry no surcharge (APL Art. 73), so at
+    20 Sep 23:59:59 one day has begun (600 on 20,000) and one second past 24:00, two."""
+    story = Story("HZ-P", start=at("2025-08-20T10:00:00")).prepared(act_date="2025-08-01")
+    story.decide(at=at("2025-08-30T10:00:00"))
+    story.add("penalty.decision_served", at=at("2025-09-01T10:00:00"))
+    story.add("evaluation.reconsideration_decided", at=at("2025-09-20T00:00:00"),
+              result="upheld", applied_at="2025-09-17T00:00:00+08:00")
+    before = alerts(tmp_path, story, "2025-09-20T23:59:59", "PAYMENT_OVERDUE")
+    assert [(a["severity"], a["surcharge"]) for a in before] == [("red", 600.0)]
+    after = alerts(tmp_path, story, "2025-09-21T00:00:01", "PAYMENT_OVERDUE")
+    assert [a["surcharge"] for a in after] == [1200.0]
+
+
+def test_a_reconsideration_without_its_start_leaves_the_surcharge_running(
+        tmp_path: Path) -> None:
+    """Without `applied_at` the start is unknown: the surcharge counts every day."""
+    story = Story("HZ-P", start=at("2025-08-20T10:00:00")).prepared(act_date="2025-08-01")
+    story.decide(at=at("2025-08-30T10:00:00"))
+    story.add("penalty.decision_served", at=at("2025-09-01T10:00:00"))
+    story.add("evaluation.reconsideration_decided", at=at("2025-09-20T00:00:00"),
+              result="upheld")
+    found = alerts(tmp_path, story, "2025-09-21T00:00:01", "PAYMENT_OVERDUE")
+    assert [a["surcharge"] for a in found] == [3000.0]
+
+
 def test_a_paid_fine_raises_no_alert(tmp_path: Path) -> None:
     """Payment stops the clock."""
     story = Story("HZ-P", start=at("2025-08-20T10:00:00")).prepared(act_date="2025-08-01")
@@ -177,6 +204,44 @@ def test_a_seal_kept_past_thirty_days_is_overdue(tmp_path: Path) -> None:
     story.add("penalty.measure_imposed", at=at("2025-09-01T10:00:00"))
     assert severities(alerts(tmp_path, story, "2025-10-09T23:59:59", "MEASURE_OVERDUE")) == [
         "yellow"]
+    assert severities(alerts(tmp_path, story, "2025-10-10T00:00:01", "MEASURE_OVERDUE")) == [
+        "red"]
+
+
+def test_an_extended_seal_runs_thirty_days_more(tmp_path: Path) -> None:
+    """Sealed 1 Sep, extended by 30 days (`deadline: measure`): 60 days end on Fri 31 Oct —
+    yellow one second before 24:00, red one second after (Administrative Coercion Law
+    Art. 25)."""
+    story = Story("HZ-M").filed(act_date="2025-08-01", at=at("2025-08-30T10:00:00"))
+    story.add("penalty.measure_imposed", at=at("2025-09-01T10:00:00"))
+    story.add("penalty.deadline_extended", at=at("2025-09-25T10:00:00"), days=30,
+              approved_by="局长", deadline="measure", measure_seq=2)
+    assert alerts(tmp_path, story, "2025-10-10T00:00:01", "MEASURE_OVERDUE") == []
+    before = alerts(tmp_path, story, "2025-10-31T23:59:59", "MEASURE_OVERDUE")
+    assert severities(before) == ["yellow"]
+    red = alerts(tmp_path, story, "2025-11-01T00:00:01", "MEASURE_OVERDUE")
+    assert severities(red) == ["red"]
+    assert red[0]["due_at"] == "2025-11-01T00:00:00+08:00"
+
+
+def test_a_seal_extension_beyond_thirty_days_is_capped_and_said(tmp_path: Path) -> None:
+    """The law allows at most 30 days more: an approval of 45 gives 60 days in all, and the
+    alert says the extension was capped."""
+    story = Story("HZ-M").filed(act_date="2025-08-01", at=at("2025-08-30T10:00:00"))
+    story.add("penalty.measure_imposed", at=at("2025-09-01T10:00:00"))
+    story.add("penalty.deadline_extended", at=at("2025-09-25T10:00:00"), days=45,
+              approved_by="局长", deadline="measure")
+    (red,) = alerts(tmp_path, story, "2025-11-01T00:00:01", "MEASURE_OVERDUE")
+    assert red["due_at"] == "2025-11-01T00:00:00+08:00"
+    assert "capped at 30 days" in str(red["detail"])
+
+
+def test_a_decision_extension_does_not_move_a_seal(tmp_path: Path) -> None:
+    """`deadline_extended` without `deadline` extends the decision deadline only."""
+    story = Story("HZ-M").filed(act_date="2025-08-01", at=at("2025-08-30T10:00:00"))
+    story.add("penalty.measure_imposed", at=at("2025-09-01T10:00:00"))
+    story.add("penalty.deadline_extended", at=at("2025-09-25T10:00:00"), days=30,
+              approved_by="局长")
     assert severities(alerts(tmp_path, story, "2025-10-10T00:00:01", "MEASURE_OVERDUE")) == [
         "red"]
 

@@ -209,3 +209,25 @@ def test_small_pages_that_split_cases_give_the_same_rows(
         assert whole.digest() == split
     finally:
         log.close()
+
+
+def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
+    """A store written before the deadlines view gained a column (version 1, no
+    `surcharge_pauses`): opening the runner drops and recreates that view's table with no
+    position, the other views keep theirs, and the next catch-up rebuilds it."""
+    log = open_case_log(store_url)
+    try:
+        events = fill(log, 20)
+        runner = open_projections(log)
+        runner.catch_up()
+        expected = runner.digest()[0]
+        with log.store.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE casechain_view_clocks DROP COLUMN surcharge_pauses"))
+            conn.execute(sa.text("DELETE FROM casechain_view_versions"))
+        reopened = open_projections(log)
+        lags = {s.name: s.lag for s in reopened.status()}
+        assert lags == {name: (events if name == "deadlines" else 0) for name in lags}
+        reopened.catch_up()
+        assert reopened.digest()[0] == expected
+    finally:
+        log.close()
