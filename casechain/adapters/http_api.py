@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -41,7 +42,7 @@ from casechain.domain.access import Principal, may_append, may_read
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import CaseChainError, Rejection, StoreError
-from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.machinery import STORE_DOWN, ProjectionRunner
 from casechain.projections.queries import (
     BOARD_GROUPS,
     alerts_as_of,
@@ -119,8 +120,8 @@ class Components:
                 with self.reading:
                     self.runner.catch_up()
                     self.ledger.catch_up()
-            except CaseChainError as exc:  # the store is down: say so, try again later
-                log.warning("follow.failed", error=str(exc))
+            except (CaseChainError, *STORE_DOWN) as exc:  # say so, try again later
+                log.warning("follow.failed", error=str(exc).strip())
 
     def read(self, query: Callable[[], T]) -> T:
         """Run a query of the views (one at a time: each catches its views up first)."""
@@ -270,9 +271,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return ApiProblem(exc.status_code, code, str(exc.detail)).response(request.url.path)
 
     @app.exception_handler(StoreError)
-    async def _store(request: Request, exc: StoreError) -> Response:
-        log.error("store.unavailable", error=str(exc))
-        return ApiProblem(503, "STORE_UNAVAILABLE", str(exc)).response(request.url.path)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _store(request: Request, exc: Exception) -> Response:
+        log.error("store.unavailable", path=request.url.path, error=str(exc).strip())
+        return ApiProblem(503, "STORE_UNAVAILABLE", "the event store cannot be reached; nothing "
+                          "was changed by this request — try again later (the server log "
+                          "has the details)").response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:
@@ -718,7 +723,7 @@ def _routes_health(app: FastAPI, components: Components) -> None:
         """200 when the store answers and no view lags more than the configured events."""
         try:
             statuses = components.runner.status()
-        except StoreError as exc:
+        except (StoreError, *STORE_DOWN) as exc:
             return JSONResponse({"ready": False, "store": "unreachable", "detail": str(exc)},
                                 status_code=503)
         views = {s.name: {"position": s.position, "lag": s.lag} for s in statuses}

@@ -30,6 +30,8 @@ from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
+import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
@@ -44,9 +46,14 @@ from casechain.adapters.storage import (
     upsert_rows,
 )
 
-__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
+__all__ = ["PAGE", "STORE_DOWN", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
+
+log = structlog.get_logger("casechain.projections")
 
 PAGE = 10_000
+#: What a worker rides out by waiting and trying again: the store unreachable or a
+#: connection lost (the eventsourcing library's classes, see storage.map_db_errors).
+STORE_DOWN = (OperationalError, InterfaceError)
 _COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc)
 
 
@@ -313,9 +320,23 @@ class ProjectionRunner:
         return [(position, codec.decode_record(state)) for position, state in states]
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
-        """Follow the log until `stop` is set, polling every `interval` seconds when idle."""
+        """Follow the log until `stop` is set, polling every `interval` seconds when idle.
+        While the store cannot be reached it says so and tries again, waiting longer each
+        time (up to a minute); what was committed stays committed."""
+        wait = interval
         while not stop.is_set():
-            if self.catch_up() == 0:
+            try:
+                applied = self.catch_up()
+            except STORE_DOWN as exc:
+                log.warning("projections.store_unavailable", error=str(exc).strip(),
+                            retry_in_s=wait)
+                stop.wait(wait)
+                wait = min(wait * 2, 60.0)
+                continue
+            if wait != interval:
+                log.info("projections.store_available")
+                wait = interval
+            if applied == 0:
                 stop.wait(interval)
 
     def rebuild(self, names: Sequence[str] | None = None,

@@ -1,0 +1,104 @@
+"""The database going away and coming back: `serve` answers 503 STORE_UNAVAILABLE meanwhile
+and its follower carries on afterwards; `projections run` waits and resumes. Real processes,
+a real PostgreSQL database that refuses connections for a while."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from casechain.bootstrap import open_case_log, open_projections
+from tests.factories import case_walk
+from tests.kafka_broker import free_port
+from tests.pg import outage
+
+CASECHAIN = str(Path(sys.executable).with_name("casechain"))
+
+
+def eventually(check: Callable[[], bool], seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _ready(base: str) -> bool:
+    try:
+        answer = httpx.get(f"{base}/readyz")
+    except httpx.TransportError:
+        return False
+    return answer.status_code == 200 and not any(
+        view["lag"] for view in answer.json()["views"].values())
+
+
+@pytest.mark.slow
+def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
+        tmp_path: Path, pg_url: str) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    token = subprocess.run([CASECHAIN, "tokens", "issue", "--principal", "ops", "--role",
+                            "admin", "--scope", "3301", "--tokens", str(tokens)],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([CASECHAIN, "serve", "--db", pg_url, "--tokens", str(tokens),
+                               "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert eventually(lambda: _ready(base))
+        first, second = case_walk("HZ-O1"), case_walk("HZ-O2")
+        assert httpx.post(f"{base}/v1/events/batch", json=first, headers=auth).status_code == 200
+        with outage(pg_url):
+            ready = httpx.get(f"{base}/readyz")
+            alerts = httpx.get(f"{base}/v1/alerts", headers=auth)
+            refused = httpx.post(f"{base}/v1/events", json=second[0], headers=auth)
+            time.sleep(2.5)  # the follower (every second) meets the outage too
+        # back: the refused event goes in now, and the follower brings the views up to it
+        assert httpx.post(f"{base}/v1/events/batch", json=second, headers=auth
+                          ).status_code == 200
+        assert eventually(lambda: _ready(base))
+        case = httpx.get(f"{base}/v1/cases/HZ-O2", headers=auth)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert (ready.status_code, ready.json()["store"]) == (503, "unreachable")
+    assert (alerts.status_code, alerts.json()["code"]) == (503, "STORE_UNAVAILABLE")
+    assert alerts.headers["content-type"].startswith("application/problem+json")
+    assert (refused.status_code, refused.json()["code"]) == (503, "STORE_UNAVAILABLE")
+    assert case.status_code == 200 and len(case.json()["timeline"]) == len(second)
+    assert b"follow.failed" in stderr
+    assert b"Traceback" not in stderr
+
+
+@pytest.mark.slow
+def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str) -> None:
+    log = open_case_log(pg_url)
+    worker = subprocess.Popen([CASECHAIN, "projections", "run", "--db", pg_url,
+                               "--interval", "0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        runner = open_projections(log)
+        assert all(o.status == "appended" for o in log.append_many(case_walk("HZ-W1")))
+        assert eventually(lambda: not any(s.lag for s in runner.status()))
+        with outage(pg_url):
+            time.sleep(2)
+        appended = [o.status for o in log.append_many(case_walk("HZ-W2"))]
+        assert eventually(lambda: not any(s.lag for s in runner.status()))
+        still_running = worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+        log.close()
+    assert appended == ["appended"] * 18
+    assert still_running
+    assert b"projections.store_unavailable" in stderr
+    assert b"Traceback" not in stderr
