@@ -14,7 +14,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 import yaml
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
@@ -789,8 +791,14 @@ def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
 
 
 def main() -> None:
-    """Entry point of the `casechain` command."""
-    app()
+    """Entry point of the `casechain` command. A store that cannot be reached or used is one
+    line on stderr and exit status 2, not a traceback."""
+    try:
+        app()
+    except PersistenceError as exc:
+        err.print(f"[red]error:[/red] the event store failed ({type(exc).__name__}): "
+                  f"{escape(str(exc).strip())}", markup=True)
+        sys.exit(2)
 
 
 # The service commands (serve, tokens, kafka) live in their own module and register here.

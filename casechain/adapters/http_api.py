@@ -37,12 +37,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from casechain.adapters.access_log import AccessLog
 from casechain.adapters.ledger import Ledger
 from casechain.adapters.proofs import ProofError, inclusion_document
+from casechain.adapters.storage import STORE_DOWN
 from casechain.adapters.tokens import TokenFile, TokenInvalid
 from casechain.domain.access import Principal, may_append, may_read
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import CaseChainError, Rejection, StoreError
-from casechain.projections.machinery import STORE_DOWN, ProjectionRunner
+from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.queries import (
     BOARD_GROUPS,
     alerts_as_of,

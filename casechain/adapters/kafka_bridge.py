@@ -32,7 +32,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from casechain.adapters import codec
-from casechain.adapters.storage import CaseChainRecorder
+from casechain.adapters.storage import STORE_DOWN, CaseChainRecorder
 from casechain.errors import CaseChainError, ConfigurationError, Rejection
 from casechain.service import AppendOutcome, CaseLog
 
@@ -138,7 +138,7 @@ class OutboundPublisher:
         while not stop.is_set():
             try:
                 sent = self.publish_page()
-            except (KafkaError, CaseChainError) as exc:
+            except (KafkaError, CaseChainError, *STORE_DOWN) as exc:
                 log.warning("kafka.publish_failed", error=str(exc), position=self._safe_position())
                 stop.wait(backoff)
                 continue
@@ -168,7 +168,7 @@ class OutboundPublisher:
     def _safe_position(self) -> int | None:
         try:
             return self.position()
-        except CaseChainError:
+        except (CaseChainError, *STORE_DOWN):
             return None
 
 
@@ -237,7 +237,7 @@ class InboundConsumer:
             while not stop.is_set():
                 try:
                     self.consume_once()
-                except (KafkaError, CaseChainError) as exc:
+                except (KafkaError, CaseChainError, *STORE_DOWN) as exc:
                     log.warning("kafka.consume_failed", error=str(exc))
                     self._rewind()
                     stop.wait(backoff)

@@ -53,6 +53,7 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "STORE_DOWN",
     "CaseChainAggregateRecorder",
     "CaseChainRecorder",
     "Factory",
@@ -70,6 +71,10 @@ __all__ = [
 ]
 
 DEFAULT_DB_URL = "sqlite:///./casechain.db"
+
+#: What a long-running worker rides out by waiting and trying again: the store unreachable
+#: or a connection lost (the library's classes, as `map_db_errors` raises them).
+STORE_DOWN = (OperationalError, InterfaceError)
 
 _ERROR_MAP: tuple[tuple[type[sa_exc.DBAPIError], type[PersistenceError]], ...] = (
     (sa_exc.IntegrityError, IntegrityError),

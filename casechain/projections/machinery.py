@@ -31,11 +31,11 @@ from typing import Any, Protocol
 import orjson
 import sqlalchemy as sa
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
 from casechain.adapters.storage import (
+    STORE_DOWN,
     CaseChainRecorder,
     bulk_gc,
     insert_rows,
@@ -46,14 +46,11 @@ from casechain.adapters.storage import (
     upsert_rows,
 )
 
-__all__ = ["PAGE", "STORE_DOWN", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
+__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
 
 log = structlog.get_logger("casechain.projections")
 
 PAGE = 10_000
-#: What a worker rides out by waiting and trying again: the store unreachable or a
-#: connection lost (the eventsourcing library's classes, see storage.map_db_errors).
-STORE_DOWN = (OperationalError, InterfaceError)
 _COLLECT_EVERY = 10  # pages between full collections during a catch-up (bulk_gc)
 
 

@@ -102,3 +102,14 @@ def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str) -> Non
     assert still_running
     assert b"projections.store_unavailable" in stderr
     assert b"Traceback" not in stderr
+
+
+def test_a_command_against_an_unreachable_store_says_so_in_one_line() -> None:
+    """No server on the port: one line naming the failure, exit status 2, no traceback."""
+    done = subprocess.run([CASECHAIN, "alerts", "--db",
+                           f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: the event store failed (OperationalError): ")
+    assert "Connection refused" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -25,6 +25,7 @@ from casechain.bootstrap import open_case_log
 from casechain.service import CaseLog
 from tests.factories import case_walk, envelope
 from tests.kafka_broker import Broker, topic_names
+from tests.pg import outage
 
 pytestmark = pytest.mark.slow  # (kafka-python's unclosed sockets: see pyproject's filters)
 FAST_GROUP = {"max_poll_interval_ms": 6000, "session_timeout_ms": 6000}  # rebalance in ~3 s
@@ -275,3 +276,43 @@ def test_the_consumer_rides_out_a_broker_restart(broker: Broker, case_log: CaseL
         stop.set()
         worker.join(30)
     assert [r["seq"] for r in case_log.case_records("HZ-RESTART")] == list(range(1, 19))
+
+
+def test_a_database_outage_delays_both_directions_and_loses_nothing(broker: Broker,
+                                                                    pg_url: str) -> None:
+    """PostgreSQL refuses connections for a while under a running consumer and publisher:
+    the envelopes sent meanwhile are appended once it is back (each once, in case order),
+    and every event reaches the outbound topic."""
+    outbound, inbound, rejected = topic_names()
+    broker.create_topics(outbound, inbound, rejected)
+    log = open_case_log(pg_url)
+    walk = case_walk("HZ-DBDOWN")
+    settings = KafkaSettings(broker.bootstrap, outbound_topic=outbound, inbound_topic=inbound,
+                             dead_letter_topic=rejected, group_id=f"g-{inbound}")
+    consumer = InboundConsumer(log, settings, **FAST_GROUP)
+    publisher = OutboundPublisher(log.store, settings, page=50, flush_timeout=2)
+    stop = threading.Event()
+    workers = [threading.Thread(target=consumer.run, args=(stop, 0.5)),
+               threading.Thread(target=publisher.run, args=(stop, 0.1, 0.5))]
+    for worker in workers:
+        worker.start()
+    try:
+        _produce(broker, inbound, [orjson.dumps(e) for e in walk[:9]], [b"HZ-DBDOWN"] * 9)
+        assert wait_for(lambda: consumer.stats.appended == 9, 60), consumer.stats
+        with outage(pg_url):
+            _produce(broker, inbound, [orjson.dumps(e) for e in walk[9:]], [b"HZ-DBDOWN"] * 9)
+            assert not wait_for(lambda: consumer.stats.appended > 9, 3)
+        assert wait_for(lambda: consumer.stats.appended == 18, 60), consumer.stats
+        assert wait_for(lambda: publisher.position() == 18, 60)
+        alive = all(worker.is_alive() for worker in workers)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(30)
+    try:
+        assert alive
+        assert [r["seq"] for r in log.case_records("HZ-DBDOWN")] == list(range(1, 19))
+        assert _per_case_first_seen(broker.read_all(outbound, 18)) == {
+            "HZ-DBDOWN": list(range(1, 19))}
+    finally:
+        log.close()
