@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import orjson
 import structlog
@@ -39,7 +39,14 @@ from casechain.adapters.ledger import Ledger
 from casechain.adapters.proofs import ProofError, inclusion_document
 from casechain.adapters.storage import STORE_DOWN
 from casechain.adapters.tokens import TokenFile, TokenInvalid
-from casechain.domain.access import Principal, may_append, may_read
+from casechain.domain.access import (
+    Principal,
+    mask_persons,
+    may_append,
+    may_read,
+    sees_person_ids,
+    subject_ids_in,
+)
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import CaseChainError, Rejection, StoreError
@@ -52,6 +59,7 @@ from casechain.projections.queries import (
     count_rows,
     cross_case_as_of,
     deadlines_as_of,
+    person_subjects,
     response_of,
     statistics_of,
 )
@@ -511,6 +519,16 @@ def _case_in_scope(components: Components, principal: Principal, case_id: str) -
     return held
 
 
+def _for_reader(components: Components, principal: Principal, body: T) -> T:
+    """The body with persons' ids masked unless one of the principal's roles needs them
+    (domain/access.py)."""
+    if sees_person_ids(principal.roles):
+        return body
+    ids = subject_ids_in(body)
+    persons = components.read(lambda: person_subjects(components.runner, ids)) if ids else set()
+    return cast(T, mask_persons(body, persons))
+
+
 def _routes_cases(app: FastAPI, components: Components) -> None:
     @app.get("/v1/cases/{case_id}", tags=["cases"], summary="A case and its audit timeline (案件)")
     def get_case(case_id: str, principal: Caller) -> dict[str, Any]:
@@ -520,10 +538,11 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         _case_in_scope(components, principal, case_id)
         components.access_log.record(principal, "case.read", case_id)
         try:
-            return components.read(lambda: case_view(components.case_log, components.runner,
+            body = components.read(lambda: case_view(components.case_log, components.runner,
                                                      case_id))
         except CaseNotFound:
             raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
+        return _for_reader(components, principal, body)
 
     @app.get("/v1/cases/{case_id}/events", tags=["cases"],
              summary="Export a case as JSON Lines (导出)",
@@ -594,7 +613,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         if code is not None and code not in ALERT_LABELS:
             raise ApiProblem(422, "SCHEMA_INVALID", f"code {code!r} is not an alert code",
                              field="code", value=code)
-        return components.read(lambda: alerts_as_of(runner, moment, where, code))
+        return _for_reader(components, principal,
+                           components.read(lambda: alerts_as_of(runner, moment, where, code)))
 
     @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)")
     def deadlines(principal: Caller, as_of: AsOf = None, scope: Scope = None,
@@ -611,8 +631,9 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), _instant(as_of)
         checks = components.read(lambda: cross_case_as_of(runner, moment))
-        return {"as_of": moment.isoformat(), "cases": checks.referrals(where),
-                "rates": checks.referral_rates(where)}
+        return _for_reader(components, principal, {
+            "as_of": moment.isoformat(), "cases": checks.referrals(where),
+            "rates": checks.referral_rates(where)})
 
     @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
              summary="Subject register (一户一档)")
@@ -634,7 +655,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id
                               and a["case_id"] in inside]
         register["as_of"] = moment.isoformat()
-        return register
+        return _for_reader(components, principal, register)
 
     @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
     def statistics(principal: Caller, scope: Scope = None) -> dict[str, Any]:

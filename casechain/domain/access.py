@@ -17,14 +17,22 @@ The table below is policy, kept in one place so it can be read by a supervisor:
 | auditor | 审计人员 | nothing | everything a supervisor reads, exports, ledger, access log |
 | service | 业务系统 | every type (backend systems: approval, mobile app, cameras, police interface) | cases |
 | admin | 系统管理员 | every type | everything |
+
+Persons' ids (身份证号 and the like) are masked in what the views return (the case with its
+timeline, alerts, referrals, the subject register) for a principal none of whose roles needs
+them: supervisors and auditors see `3301**********1234`, unless they also hold the role of an
+officer, reviewer, service or admin. Organisations' ids (统一社会信用代码) are public and never
+masked; exports are the record itself (hashes cover the ids) and are not masked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-__all__ = ["READS", "ROLES", "ROLE_LABELS", "Principal", "may_append", "may_read"]
+__all__ = ["PERSON_ID_ROLES", "READS", "ROLES", "ROLE_LABELS", "Principal", "mask_id",
+           "mask_persons", "may_append", "may_read", "sees_person_ids", "subject_ids_in"]
 
 ROLE_LABELS: dict[str, str] = {
     "officer": "执法人员", "reviewer": "法制审核人员", "supervisor": "监督人员",
@@ -97,3 +105,50 @@ def may_append(roles: tuple[str, ...], event_type: str) -> bool:
 def may_read(roles: tuple[str, ...], kind: str) -> bool:
     """Whether one of the roles may make this kind of reading."""
     return any(kind in _READS.get(role, frozenset()) for role in roles)
+
+
+#: Roles whose work needs the ids of the persons they deal with.
+PERSON_ID_ROLES = frozenset({"officer", "reviewer", "service", "admin"})
+
+
+def sees_person_ids(roles: tuple[str, ...]) -> bool:
+    """Whether one of the roles needs persons' ids unmasked."""
+    return bool(PERSON_ID_ROLES & set(roles))
+
+
+def mask_id(value: str) -> str:
+    """A person's id with all but its first four and last four characters starred (ids of
+    fewer than twelve characters keep one at each end)."""
+    keep = 4 if len(value) >= 12 else 1
+    if len(value) <= 2 * keep:
+        return "*" * len(value)
+    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
+
+
+def mask_persons(body: Any, persons: set[str]) -> Any:
+    """`body` (JSON-ready) with persons' ids masked: the `id` of every subject object whose
+    `kind` is `person`, and every `subject_id` found in `persons`."""
+    if isinstance(body, list):
+        return [mask_persons(item, persons) for item in body]
+    if not isinstance(body, dict):
+        return body
+    out = {key: mask_persons(value, persons) for key, value in body.items()}
+    if out.get("kind") == "person" and isinstance(out.get("id"), str):
+        out["id"] = mask_id(out["id"])
+    subject_id = out.get("subject_id")
+    if isinstance(subject_id, str) and subject_id in persons:
+        out["subject_id"] = mask_id(subject_id)
+    return out
+
+
+def subject_ids_in(body: Any) -> set[str]:
+    """Every `subject_id` value in a JSON-ready body."""
+    if isinstance(body, list):
+        return set().union(*(subject_ids_in(item) for item in body)) if body else set()
+    if not isinstance(body, dict):
+        return set()
+    found = {body["subject_id"]} if isinstance(body.get("subject_id"), str) else set()
+    for value in body.values():
+        if isinstance(value, (dict, list)):
+            found |= subject_ids_in(value)
+    return found

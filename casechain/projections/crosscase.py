@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casechain.adapters.storage import chunks
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.law import amount_of
@@ -36,6 +37,7 @@ class CrossCaseView:
     """行刑衔接 and 一户一档: per-case facts, decisions and inspections."""
 
     name = "crosscase"
+    version = 2  # 2: subject_kind (persons' ids are masked for some readers)
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -48,6 +50,7 @@ class CrossCaseView:
             sa.Column("jurisdiction", sa.String(12), nullable=False),
             sa.Column("subject_id", sa.String(64), index=True),
             sa.Column("subject_name", sa.Text()),
+            sa.Column("subject_kind", sa.String(16)),
             sa.Column("item_code", sa.String(64)),
             sa.Column("team", sa.String(16)),
             sa.Column("act_date", sa.String(10)),
@@ -111,6 +114,7 @@ class CrossCaseView:
         subject = r["payload"]["subject"]
         row["subject_id"] = str(subject.get("id"))
         row["subject_name"] = subject.get("name")
+        row["subject_kind"] = subject.get("kind")
         item = r["payload"].get("item_code")
         if item:
             row["item_code"] = item
@@ -161,6 +165,16 @@ class CrossCaseView:
             row["correction_done_at"] = r["occurred_at"]
 
     # -- reading --------------------------------------------------------------------------
+    def persons(self, conn: Connection, subject_ids: set[str]) -> set[str]:
+        """Which of these subject ids belong to persons (not organisations)."""
+        c = self.cases.c
+        found: set[str] = set()
+        for chunk in chunks(sorted(subject_ids), 500):
+            found.update(row[0] for row in conn.execute(
+                sa.select(c.subject_id).where(c.subject_id.in_(chunk),
+                                              c.subject_kind == "person").distinct()))
+        return found
+
     def checks(self, conn: Connection, as_of: datetime,
                subject_id: str | None = None) -> CrossCase:
         """The cross-case checks over the view's rows (one subject's, or all) as of `as_of`."""
@@ -176,8 +190,8 @@ class CrossCaseView:
 
 def _blank(r: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {c: None for c in (
-        "subject_id", "subject_name", "item_code", "team", "act_date", "concluded_at",
-        "circumstances", "harm", "referral_state", "correction_ordered_at",
+        "subject_id", "subject_name", "subject_kind", "item_code", "team", "act_date",
+        "concluded_at", "circumstances", "harm", "referral_state", "correction_ordered_at",
         "correction_done_at")}
     row.update({f"r_{step}": None for step in REFERRAL_STEPS})
     row.update(case_id=r["case_id"], amount_involved=0.0, illegal_gains=0.0, corrected=False)

@@ -96,6 +96,17 @@ def cross_case_as_of(runner: ProjectionRunner, moment: datetime,
     return checks
 
 
+def person_subjects(runner: ProjectionRunner, subject_ids: set[str]) -> set[str]:
+    """Which of these subject ids are persons', by the cross-case view (caught up first)."""
+    if not subject_ids:
+        return set()
+    runner.catch_up(["crosscase"])
+    view: Any = runner.views["crosscase"]
+    with runner.store.read() as conn:
+        persons: set[str] = view.persons(conn, subject_ids)
+    return persons
+
+
 def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
                  code: str | None = None) -> list[dict[str, Any]]:
     """Every alert as of `moment`: running deadlines that are yellow or red (or an open info

@@ -385,3 +385,61 @@ def test_the_openapi_document_describes_every_route_with_security_and_examples(l
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     example = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     assert example["examples"]["event"]["value"]["type"] == "supervision.clue_registered"
+
+
+# -- persons' ids ---------------------------------------------------------------------------
+PERSON = {"id": "330106199001011234", "name": "张某", "kind": "person"}
+MASKED = "3301**********1234"
+
+
+def _person_case(case_id: str) -> list[dict[str, Any]]:
+    """A whole case against a person, with a referral assessment (so it is in referrals)."""
+    walk = case_walk(case_id)
+    for event in walk:
+        if "subject" in event["payload"]:
+            event["payload"]["subject"] = dict(PERSON)
+        if event["type"] == "penalty.notice_served":  # a person fined 20,000 may ask for one
+            event["payload"]["hearing_right"] = True
+    at = next(i for i, e in enumerate(walk) if e["type"] == "penalty.investigation_concluded")
+    day = walk[at]["occurred_at"][:10]
+    walk.insert(at + 1, envelope("referral.assessed", case_id,
+                                 occurred_at=f"{day}T11:00:00+08:00"))
+    return walk
+
+
+def _ids(body: Any) -> set[str]:
+    """Every subject id in a body: subject objects' ids and subject_id fields."""
+    if isinstance(body, list):
+        return set().union(*map(_ids, body)) if body else set()
+    if not isinstance(body, dict):
+        return set()
+    found = {v for k, v in body.items() if k == "subject_id" and isinstance(v, str)}
+    if body.get("kind") in ("person", "organisation") and isinstance(body.get("id"), str):
+        found.add(body["id"])
+    return found.union(*map(_ids, body.values()))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_persons_ids_are_masked_for_roles_that_do_not_need_them(api: Any, role: str) -> None:
+    """Supervisors and auditors see a person's id masked in the case, its timeline, the
+    referral view and the subject register; officers, reviewers, services and admins see it
+    whole. The export (the record itself, hashed) is not masked."""
+    client, tokens, _ = api
+    posted = client.post("/v1/events/batch", json=_person_case("HZ-P"),
+                         headers=_auth(tokens["city-service"]))
+    assert posted.json()["appended"] == 19
+    expected = {MASKED} if role in ("supervisor", "auditor") else {PERSON["id"]}
+    paths = ["/v1/cases/HZ-P"] + (["/v1/referrals?scope=330106", f"/v1/subjects/{PERSON['id']}"]
+                                  if role in ("supervisor", "auditor", "admin") else [])
+    for path in paths:
+        body = client.get(path, headers=_auth(tokens[role])).json()
+        assert _ids(body) == expected, (path, body)
+    exported = client.get("/v1/cases/HZ-P/events", headers=_auth(tokens[role])).text
+    assert PERSON["id"] in exported and MASKED not in exported
+
+
+def test_organisations_ids_are_never_masked(loaded: Any) -> None:
+    """A company's credit code is public: a supervisor sees it whole."""
+    client, tokens, _ = loaded
+    body = client.get("/v1/cases/HZ-1", headers=_auth(tokens["supervisor"])).json()
+    assert _ids(body) == {SUBJECT["id"]}

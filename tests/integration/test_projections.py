@@ -212,9 +212,10 @@ def test_small_pages_that_split_cases_give_the_same_rows(
 
 
 def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
-    """A store written before the deadlines view gained a column (version 1, no
-    `surcharge_pauses`): opening the runner drops and recreates that view's table with no
-    position, the other views keep theirs, and the next catch-up rebuilds it."""
+    """A store written before views had versions, when the deadlines view had no
+    `surcharge_pauses` and the crosscase view no `subject_kind` (both version 1): opening the
+    runner drops and recreates those views' tables with no position, the other views keep
+    theirs, and the next catch-up rebuilds them."""
     log = open_case_log(store_url)
     try:
         events = fill(log, 20)
@@ -223,10 +224,12 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
         expected = runner.digest()[0]
         with log.store.engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE casechain_view_clocks DROP COLUMN surcharge_pauses"))
+            conn.execute(sa.text("ALTER TABLE casechain_view_cc_cases DROP COLUMN subject_kind"))
             conn.execute(sa.text("DELETE FROM casechain_view_versions"))
         reopened = open_projections(log)
         lags = {s.name: s.lag for s in reopened.status()}
-        assert lags == {name: (events if name == "deadlines" else 0) for name in lags}
+        assert lags == {name: (events if name in ("deadlines", "crosscase") else 0)
+                        for name in lags}
         reopened.catch_up()
         assert reopened.digest()[0] == expected
     finally:
