@@ -27,7 +27,12 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
-from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder, WriteTransaction
+from casechain.adapters.storage import (
+    DEFAULT_DB_URL,
+    CaseChainRecorder,
+    WriteTransaction,
+    map_db_errors,
+)
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
@@ -186,7 +191,8 @@ class CaseLog(Application[UUID]):
         try:
             tx = self.store.begin_write()
             try:
-                checked = self._check_batch(parsed, tx.conn)
+                with map_db_errors():  # a lost connection is the library's OperationalError
+                    checked = self._check_batch(parsed, tx.conn)
                 if self.store.is_postgres:
                     commit = self._committer().submit(self._write, tx, checked)
                 else:
@@ -210,8 +216,10 @@ class CaseLog(Application[UUID]):
         return _InFlight(commit, checked, parsed)
 
     def _insert(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
-        positions = self.store.insert_in(tx.conn, checked.stored, event_ids=checked.stored_ids)
-        self._index_decisions(tx.conn, checked, positions)
+        with map_db_errors():
+            positions = self.store.insert_in(tx.conn, checked.stored,
+                                             event_ids=checked.stored_ids)
+            self._index_decisions(tx.conn, checked, positions)
         return positions
 
     @staticmethod

@@ -32,7 +32,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from casechain.adapters import codec
-from casechain.adapters.storage import STORE_DOWN, CaseChainRecorder
+from casechain.adapters.storage import STORE_DOWN, CaseChainRecorder, map_db_errors
 from casechain.errors import CaseChainError, ConfigurationError, Rejection
 from casechain.service import AppendOutcome, CaseLog
 
@@ -122,7 +122,7 @@ class OutboundPublisher:
         failed = next((f for f in page.futures if not f.succeeded()), None)
         if failed is not None:  # given up by the producer: the whole page goes again
             raise failed.exception or KafkaError("a send was not acknowledged")
-        with self.store.engine.connect() as conn:
+        with map_db_errors(), self.store.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)
             with conn.begin():
                 self.store.track_in(conn, Tracking(self.tracking_name, page.last))

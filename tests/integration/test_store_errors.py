@@ -94,3 +94,25 @@ def test_every_log_line_of_an_append_names_the_case_and_the_event(sqlite_url: st
     assert sorted(entry["event"] for entry in events) == [
         "event.appended", "event.duplicate", "event.rejected"]
     assert all(entry["case_id"] == "A" and entry["event_id"] for entry in events)
+
+
+def test_a_connection_lost_inside_a_batch_is_the_librarys_error(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database error while a batch is checked under the write lock (the connection lost
+    mid-transaction) reaches the caller as eventsourcing's OperationalError — what the
+    Kafka consumer and the HTTP API treat as "the store is down" — and the batch is rolled
+    back, so the same events append once the store is back."""
+    from sqlalchemy import exc as sa_exc
+
+    log = CaseLog(sqlite_url)
+    try:
+        def lost(*_: object) -> set[str]:
+            raise sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
+
+        with monkeypatch.context() as patch:
+            patch.setattr(log.store, "existing_event_ids", lost)
+            with pytest.raises(persistence.OperationalError, match="disk I/O error"):
+                list(log.append_many(case_walk("A")))
+        assert {o.status for o in log.append_many(case_walk("A"))} == {"appended"}
+    finally:
+        log.close()
