@@ -53,6 +53,7 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "DEFAULT_DB_URL",
+    "SCHEMA_LOCK",
     "STORE_DOWN",
     "CaseChainAggregateRecorder",
     "CaseChainRecorder",
@@ -75,6 +76,10 @@ DEFAULT_DB_URL = "sqlite:///./casechain.db"
 #: What a long-running worker rides out by waiting and trying again: the store unreachable
 #: or a connection lost (the library's classes, as `map_db_errors` raises them).
 STORE_DOWN = (OperationalError, InterfaceError)
+
+#: PostgreSQL advisory lock held while tables are created or reshaped (concurrent first
+#: starts of the store or of the views would race on CREATE TABLE IF NOT EXISTS).
+SCHEMA_LOCK = 7206534
 
 _ERROR_MAP: tuple[tuple[type[sa_exc.DBAPIError], type[PersistenceError]], ...] = (
     (sa_exc.IntegrityError, IntegrityError),
@@ -261,7 +266,7 @@ class CaseChainRecorder(ProcessRecorder):
             conn.begin()
             if self.is_postgres:
                 # Serialise concurrent first starts (CREATE TABLE IF NOT EXISTS races).
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7206534)")
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
             self.tables.metadata.create_all(conn, checkfirst=True)
             conn.commit()
 

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
 from casechain.adapters.storage import (
+    SCHEMA_LOCK,
     STORE_DOWN,
     CaseChainRecorder,
     bulk_gc,
@@ -190,11 +191,23 @@ class ProjectionRunner:
             "casechain_view_versions", self.metadata,
             sa.Column("name", sa.String(64), primary_key=True),
             sa.Column("version", sa.Integer(), nullable=False))
-        with self._view_transaction() as conn:
-            if store.is_postgres:  # one process at a time creates or upgrades
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7206534)")
-            self.metadata.create_all(conn, checkfirst=True)
-            self._upgrade(conn)
+        with store.read() as conn:
+            settled = self._settled(conn)
+        if not settled:  # the write lock only when tables are missing or changed shape
+            with self._view_transaction() as conn:
+                if store.is_postgres:  # one process at a time creates or upgrades
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+                self.metadata.create_all(conn, checkfirst=True)
+                self._upgrade(conn)
+
+    def _settled(self, conn: Connection) -> bool:
+        """Every table exists and every view's stored version is its own."""
+        existing = set(sa.inspect(conn).get_table_names())
+        if not {str(table.name) for table in self.metadata.sorted_tables} <= existing:
+            return False
+        stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
+        return all(stored.get(name) == getattr(view, "version", 1)
+                   for name, view in self.views.items())
 
     def _upgrade(self, conn: Connection) -> None:
         """Views whose tables changed shape (a new `version`) are dropped and created anew
