@@ -74,14 +74,19 @@ class Broker:
             admin.close()
 
     def read_all(self, topic: str, expected: int, timeout: float = 30.0,
-                 partitions: int = 3, enough: Callable[[list[Any]], bool] | None = None
-                 ) -> list[Any]:
-        """Every record of a topic from the start (no group), until `expected` records (or
-        until `enough(records)`) or the timeout."""
+                 enough: Callable[[list[Any]], bool] | None = None) -> list[Any]:
+        """Every record of every partition of a topic from the start (no group), until
+        `expected` records (or until `enough(records)`) or the timeout. The partitions are
+        the broker's: a topic the broker created itself when a client first asked for it
+        (a publisher retrying across a broker restart) has Tansu's default of four, not
+        the three `create_topics` gives."""
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         try:
-            parts = [TopicPartition(topic, p) for p in range(partitions)]
+            found = consumer.partitions_for_topic(topic)
+            if not found:
+                raise AssertionError(f"topic {topic} does not exist on {self.bootstrap}")
+            parts = [TopicPartition(topic, p) for p in sorted(found)]
             consumer.assign(parts)
             consumer.seek_to_beginning(*parts)
             records: list[Any] = []
