@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DB := var/casechain.db
 PORT    ?= 8080
 
-.PHONY: run test bench lint typecheck clean services
+.PHONY: run test bench lint typecheck clean services browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,7 @@ run: $(VENV)/.run-installed
 	@echo "demo tokens, valid one day (var/tokens.yaml keeps only their SHA-256):"
 	@printf '  supervisor of 330106: '; $(BIN)/casechain tokens issue --principal demo-supervisor --role supervisor --scope 330106 --tokens var/tokens.yaml --days 1 2>/dev/null
 	@printf '  service of the city:  '; $(BIN)/casechain tokens issue --principal demo-service --role service --scope 3301 --tokens var/tokens.yaml --days 1 2>/dev/null
+	@echo "dashboard (执法监督看板): http://127.0.0.1:$(PORT)/ (sign in with a token above; set 截至时间 to 2025-12-31 18:00 for the demo year)"
 	@echo "try: curl -H 'Authorization: Bearer TOKEN' http://127.0.0.1:$(PORT)/v1/cases/HZ-2025-0000001 ; API docs on http://127.0.0.1:$(PORT)/docs (Ctrl-C stops)"
 	$(BIN)/casechain serve --db $(DEMO_DB) --tokens var/tokens.yaml --host 127.0.0.1 --port $(PORT)
 
@@ -37,8 +38,12 @@ run: $(VENV)/.run-installed
 services:
 	@bash scripts/ensure-services.sh
 
-## test: install with test extras, start the services, run the whole suite
-test: $(VENV)/.test-installed services
+## browser: install Debian's Chromium for the dashboard's browser tests if it is missing
+browser:
+	@bash scripts/ensure-browser.sh
+
+## test: install with test extras, start the services, install the browser, run the whole suite
+test: $(VENV)/.test-installed services browser
 	$(BIN)/python -m ruff check casechain tests bench
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest

@@ -30,16 +30,19 @@ import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casechain.adapters.access_log import AccessLog
+from casechain.adapters.dashboard import register_dashboard
 from casechain.adapters.ledger import Ledger
 from casechain.adapters.proofs import ProofError, inclusion_document
 from casechain.adapters.storage import STORE_DOWN
 from casechain.adapters.tokens import TokenFile, TokenInvalid
 from casechain.domain.access import (
+    READS,
+    ROLE_LABELS,
     Principal,
     mask_persons,
     may_append,
@@ -256,6 +259,7 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
     _routes_supervision(app, components)
     _routes_audit(app, components)
     _routes_health(app, components)
+    register_dashboard(app)
     return app
 
 
@@ -754,8 +758,13 @@ def _routes_health(app: FastAPI, components: Components) -> None:
         return JSONResponse({"ready": ready, "store": "ok", "max_lag": components.max_lag,
                              "views": views}, status_code=200 if ready else 503)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> HTMLResponse:
-        return HTMLResponse('<!doctype html><meta charset="utf-8"><title>CaseChain</title>'
-                            '<p>CaseChain API — <a href="/docs">/docs</a>, '
-                            '<a href="/openapi.json">/openapi.json</a></p>')
+    @app.get("/v1/whoami", tags=["health"], summary="Who the token speaks for (当前身份)")
+    def whoami(principal: Caller) -> dict[str, Any]:
+        """The principal, its roles (with zh-CN labels), scope, expiry and the kinds of
+        reading it may make; the dashboard shows only what these allow."""
+        return {"principal": principal.id, "roles": list(principal.roles),
+                "role_labels": [ROLE_LABELS.get(r, r) for r in principal.roles],
+                "scope": principal.scope,
+                "expires_at": principal.expires_at.isoformat() if principal.expires_at else None,
+                "reads": [kind for kind in READS if may_read(principal.roles, kind)],
+                "sees_person_ids": sees_person_ids(principal.roles)}

@@ -443,3 +443,32 @@ def test_organisations_ids_are_never_masked(loaded: Any) -> None:
     client, tokens, _ = loaded
     body = client.get("/v1/cases/HZ-1", headers=_auth(tokens["supervisor"])).json()
     assert _ids(body) == {SUBJECT["id"]}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_whoami_names_the_principal_and_what_its_roles_may_read(loaded: Any, role: str) -> None:
+    client, tokens, _ = loaded
+    answer = client.get("/v1/whoami", headers=_auth(tokens[role]))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["principal"], body["roles"], body["scope"]) == (f"{role}-in", [role], "330106")
+    kinds = {"case": "/v1/cases/HZ-1", "supervision": "/v1/board?scope=330106",
+             "export": "/v1/export", "ledger": "/v1/ledger", "access_log": "/v1/access-log"}
+    assert set(body["reads"]) == {kind for kind, path in kinds.items() if role in READS[path]}
+    assert body["sees_person_ids"] == (role not in ("supervisor", "auditor"))
+    assert client.get("/v1/whoami").status_code == 401
+
+
+def test_the_dashboard_page_loads_nothing_from_elsewhere(loaded: Any) -> None:
+    """The page, its script and its style are served with a policy that allows this server
+    only; the script carries every alert code's zh-CN label."""
+    client, _, _ = loaded
+    for path, kind in (("/", "text/html"), ("/dashboard.js", "text/javascript"),
+                       ("/dashboard.css", "text/css")):
+        answer = client.get(path)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+        assert "script-src 'self'" in answer.headers["content-security-policy"]
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+    script = client.get("/dashboard.js").text
+    assert '"DECISION_OVERDUE":"办案超期"' in script and '"penalty.case_filed":"立案"' in script
+    assert "http://" not in client.get("/").text and "https://" not in script

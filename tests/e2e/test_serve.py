@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
 from tests.factories import case_walk
-from tests.kafka_broker import free_port
-
-CASECHAIN = str(Path(sys.executable).with_name("casechain"))
-
-
-def _issue(tokens: Path, principal: str, role: str, scope: str) -> str:
-    done = subprocess.run([CASECHAIN, "tokens", "issue", "--principal", principal, "--role", role,
-                           "--scope", scope, "--tokens", str(tokens), "--days", "1"],
-                          capture_output=True, text=True, check=True)
-    return done.stdout.strip()
+from tests.serving import issue, start_server
 
 
 @pytest.mark.slow
@@ -31,22 +19,11 @@ def test_the_server_takes_a_case_over_http_and_keeps_it_from_another_district(
     serves it to a supervisor of the district, refuses one of another district, and stops
     cleanly on SIGTERM; the token file holds no token."""
     tokens = tmp_path / "tokens.yaml"
-    service = _issue(tokens, "approval-system", "service", "3301")
-    mine = _issue(tokens, "S-330106", "supervisor", "330106")
-    theirs = _issue(tokens, "S-330105", "supervisor", "330105")
-    port = free_port()
-    server = subprocess.Popen([CASECHAIN, "serve", "--db", str(tmp_path / "s.db"), "--tokens",
-                               str(tokens), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    service = issue(tokens, "approval-system", "service", "3301")
+    mine = issue(tokens, "S-330106", "supervisor", "330106")
+    theirs = issue(tokens, "S-330105", "supervisor", "330105")
+    server, base = start_server(tmp_path / "s.db", tokens)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         with httpx.Client(base_url=base) as client:
             posted = [client.post("/v1/events", json=e, headers={
                 "Authorization": f"Bearer {service}"}).status_code for e in case_walk("HZ-S")]

@@ -1,0 +1,279 @@
+// CaseChain 执法监督看板. `LABELS` (zh-CN display labels) is prepended by the server from the
+// domain's own tables. Everything shown comes from the /v1 API with the user's bearer token;
+// text from the log is always set with textContent, never parsed as HTML.
+"use strict";
+
+const TOKEN_KEY = "casechain.token";
+const SHOWN_ALERTS = 200;
+const METRICS = ["filed", "decided", "closed", "referred"];
+
+const $ = (id) => document.getElementById(id);
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text === null || text === undefined ? "—" : String(text);
+  if (className) td.className = className;
+  return td;
+}
+
+function row(...cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) tr.append(c instanceof Node ? c : cell(c));
+  return tr;
+}
+
+function fill(tableId, rows) {
+  $(tableId).querySelector("tbody").replaceChildren(...rows);
+}
+
+// An ISO 8601 instant as Beijing time (China keeps UTC+8 all year): 2025-03-01 10:00:00.
+function beijing(iso) {
+  if (!iso) return "—";
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  return new Date(ms + 8 * 3600 * 1000).toISOString().slice(0, 19).replace("T", " ");
+}
+
+// A deadline that ends at midnight is shown as 24:00 of its last day, as the law counts it.
+function due(iso) {
+  const shown = beijing(iso);
+  if (!shown.endsWith(" 00:00:00")) return shown;
+  const day = new Date(Date.parse(iso) + 8 * 3600 * 1000 - 1000).toISOString().slice(0, 10);
+  return `${day} 24:00:00`;
+}
+
+function percent(share) {
+  return share === null || share === undefined ? "—" : `${(share * 100).toFixed(1)}%`;
+}
+
+function badge(severity) {
+  const span = document.createElement("span");
+  span.className = `badge ${severity}`;
+  span.textContent = LABELS.severities[severity] || severity;
+  const td = document.createElement("td");
+  td.append(span);
+  return td;
+}
+
+function stateLabel(stage, state) {
+  return LABELS.events[`${stage}.${state}`] || state || "—";
+}
+
+class Problem extends Error {
+  constructor(status, body) {
+    const code = body && body.code ? body.code : `HTTP ${status}`;
+    const title = body && body.title ? body.title : "";
+    const detail = body && body.detail ? body.detail : (typeof body === "string" ? body : "");
+    super(`${title}（${code}）${detail ? "：" + detail : ""}`);
+    this.status = status;
+  }
+}
+
+async function api(path, params = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [key, value] of Object.entries(params)) {
+    if (value) url.searchParams.set(key, value);
+  }
+  let response;
+  try {
+    response = await fetch(url, {
+      headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` },
+    });
+  } catch (err) {
+    throw new Problem(0, `无法连接服务器：${err.message}`);
+  }
+  const json = (response.headers.get("content-type") || "").includes("json");
+  const body = json ? await response.json() : await response.text();
+  if (!response.ok) throw new Problem(response.status, body);
+  return body;
+}
+
+function showProblem(err) {
+  const box = $("problem");
+  if (!err) {
+    box.hidden = true;
+    box.textContent = "";
+    return;
+  }
+  const prefix = err.status === 401 ? "令牌无效或已过期，请重新登录。"
+    : err.status === 403 ? "无权查看。" : err.status === 503 ? "事件存储暂不可用，请稍后再试。" : "";
+  box.textContent = prefix + (err.message || String(err));
+  box.hidden = false;
+}
+
+// -- signing in ------------------------------------------------------------------------------
+let principal = null;
+
+async function signIn(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  try {
+    principal = await api("/v1/whoami");
+  } catch (err) {
+    signOut();
+    showProblem(err);
+    return;
+  }
+  showProblem(null);
+  const expiry = principal.expires_at ? `，有效期至 ${beijing(principal.expires_at)}` : "";
+  $("who").textContent = `${principal.role_labels.join("、")} ${principal.principal}` +
+    ` · 辖区 ${principal.scope || "全部"}${expiry}`;
+  $("who").hidden = false;
+  $("sign-out").hidden = false;
+  $("sign-in").hidden = true;
+  $("board").hidden = false;
+  for (const panel of document.querySelectorAll("[data-needs]")) {
+    panel.hidden = !principal.reads.includes(panel.dataset.needs);
+  }
+  $("no-reads").hidden = principal.reads.includes("supervision") || principal.reads.includes("case");
+  $("filters").hidden = !principal.reads.includes("supervision");
+  await refresh();
+}
+
+function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  principal = null;
+  $("who").hidden = true;
+  $("sign-out").hidden = true;
+  $("board").hidden = true;
+  $("case").hidden = true;
+  $("sign-in").hidden = false;
+  $("token").value = "";
+}
+
+// -- the supervision panels -------------------------------------------------------------------
+function filters() {
+  return { as_of: $("as-of").value, scope: $("scope").value.trim() };
+}
+
+async function refresh() {
+  if (!principal || !principal.reads.includes("supervision")) return;
+  const { as_of: asOf, scope } = filters();
+  try {
+    const [alerts, byStage, byTeam, statistics, response] = await Promise.all([
+      api("/v1/alerts", { as_of: asOf, scope, code: $("alert-code").value }),
+      api("/v1/board", { scope, count_by: "stage" }),
+      api("/v1/board", { scope, count_by: "team" }),
+      api("/v1/statistics", { scope }),
+      api("/v1/response", { scope }),
+    ]);
+    showProblem(null);
+    showAlerts(alerts);
+    fill("by-stage", Object.entries(byStage).map(([stage, n]) =>
+      row(LABELS.stages[stage] || stage, cell(n, "number"))));
+    fill("by-team", Object.entries(byTeam).map(([team, n]) => row(team, cell(n, "number"))));
+    showStatistics(statistics);
+    fill("response", response.map((r) => row(r.team, r.district, cell(r.urgent_clues, "number"),
+      cell(percent(r.acknowledged_within_1_min), "number"),
+      cell(percent(r.departed_within_3_min), "number"),
+      cell(percent(r.arrived_within_15_min), "number"))));
+  } catch (err) {
+    showProblem(err);
+    if (err.status === 401) signOut();
+  }
+}
+
+function showAlerts(alerts) {
+  const bySeverity = { red: 0, yellow: 0, info: 0 };
+  for (const a of alerts) bySeverity[a.severity] = (bySeverity[a.severity] || 0) + 1;
+  $("alert-summary").textContent = `共 ${alerts.length} 条：` +
+    Object.entries(bySeverity).map(([s, n]) => `${LABELS.severities[s] || s} ${n}`).join("，");
+  const order = { red: 0, yellow: 1, info: 2 };
+  const sorted = [...alerts].sort((a, b) => (order[a.severity] ?? 3) - (order[b.severity] ?? 3)
+    || String(a.due_at).localeCompare(String(b.due_at)));
+  fill("alerts", sorted.slice(0, SHOWN_ALERTS).map((a) => {
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link";
+    open.textContent = a.case_id;
+    open.addEventListener("click", () => showCase(a.case_id));
+    const caseCell = document.createElement("td");
+    caseCell.append(open);
+    const tr = row(badge(a.severity), LABELS.alerts[a.code] || a.code, caseCell, a.jurisdiction,
+      due(a.due_at), a.detail);
+    tr.dataset.code = a.code;
+    return tr;
+  }));
+  $("alerts-more").textContent = alerts.length > SHOWN_ALERTS
+    ? `仅显示最紧急的 ${SHOWN_ALERTS} 条；按预警类型或辖区筛选以缩小范围。` : "";
+}
+
+function showStatistics(statistics) {
+  const months = new Map();
+  for (const c of statistics.counts) {
+    const totals = months.get(c.month) || {};
+    totals[c.metric] = (totals[c.metric] || 0) + c.count;
+    months.set(c.month, totals);
+  }
+  fill("statistics", [...months.keys()].sort().map((month) =>
+    row(month, ...METRICS.map((m) => cell(months.get(month)[m] || 0, "number")))));
+  $("first-cases").textContent = `首案突破（事项首次立案）：${statistics.first_cases.length} 项`;
+}
+
+// -- a case and its audit trail ---------------------------------------------------------------
+function summaryEntry(term, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+  return [dt, dd];
+}
+
+async function showCase(caseId) {
+  $("case-id").value = caseId;
+  let view;
+  try {
+    view = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
+  } catch (err) {
+    $("case").hidden = true;
+    showProblem(err);
+    if (err.status === 401) signOut();
+    return;
+  }
+  showProblem(null);
+  const subject = view.subject || {};
+  const referral = view.referral_state ? (LABELS.referrals[view.referral_state] || view.referral_state)
+    : null;
+  $("case-summary").replaceChildren(
+    ...summaryEntry("案件编号", view.case_id),
+    ...summaryEntry("阶段", view.stage_label || view.stage),
+    ...summaryEntry("状态", stateLabel(view.stage, view.state)),
+    ...summaryEntry("行刑衔接", referral),
+    ...summaryEntry("辖区", view.jurisdiction),
+    ...summaryEntry("当事人", [subject.name, subject.id].filter(Boolean).join(" ")),
+    ...summaryEntry("事项编码", view.item_code),
+    ...summaryEntry("事件数", view.seq));
+  fill("timeline", view.timeline.map((e) => {
+    const actor = e.actor || {};
+    const who = [LABELS.roles[actor.role] || actor.role, actor.id].filter(Boolean).join(" ");
+    return row(cell(e.seq, "number"), e.label || LABELS.events[e.type] || e.type, who, e.source,
+      beijing(e.occurred_at), beijing(e.recorded_at), e.rules_version);
+  }));
+  $("case").hidden = false;
+  $("case-panel").scrollIntoView();
+}
+
+// -- wiring -----------------------------------------------------------------------------------
+function start() {
+  const select = $("alert-code");
+  for (const [code, label] of Object.entries(LABELS.alerts)) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = `${label}（${code}）`;
+    select.append(option);
+  }
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("token").value.trim());
+  });
+  $("sign-out").addEventListener("click", () => { signOut(); showProblem(null); });
+  $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
+  select.addEventListener("change", refresh);
+  $("case-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    showCase($("case-id").value.trim());
+  });
+  const kept = sessionStorage.getItem(TOKEN_KEY);
+  if (kept) signIn(kept);
+}
+
+start();

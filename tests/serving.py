@@ -1,0 +1,41 @@
+"""`casechain serve` as a process on loopback, with tokens issued by the CLI, for e2e tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+from tests.kafka_broker import free_port
+
+CASECHAIN = str(Path(sys.executable).with_name("casechain"))
+
+
+def issue(tokens: Path, principal: str, role: str, scope: str) -> str:
+    """A token valid one day, issued by `casechain tokens issue` into the token file."""
+    done = subprocess.run([CASECHAIN, "tokens", "issue", "--principal", principal, "--role", role,
+                           "--scope", scope, "--tokens", str(tokens), "--days", "1"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def start_server(db: Path, tokens: Path, stdout: int | None = subprocess.PIPE
+                 ) -> tuple[subprocess.Popen[bytes], str]:
+    """`casechain serve` on a free loopback port, once `/readyz` answers 200; its base URL."""
+    port = free_port()
+    server = subprocess.Popen([CASECHAIN, "serve", "--db", str(db), "--tokens", str(tokens),
+                               "--port", str(port)], stdout=stdout, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    _, stderr = server.communicate(timeout=10)
+    raise RuntimeError(f"casechain serve was not ready within 30 s: {stderr.decode()[-2000:]}")
