@@ -187,9 +187,10 @@ function showAlerts(alerts) {
     open.textContent = a.case_id;
     open.addEventListener("click", () => showCase(a.case_id));
     const caseCell = document.createElement("td");
+    caseCell.className = "nowrap";
     caseCell.append(open);
-    const tr = row(badge(a.severity), LABELS.alerts[a.code] || a.code, caseCell, a.jurisdiction,
-      due(a.due_at), a.detail);
+    const tr = row(badge(a.severity), cell(LABELS.alerts[a.code] || a.code, "nowrap"), caseCell,
+      a.jurisdiction, cell(due(a.due_at), "nowrap"), a.detail);
     tr.dataset.code = a.code;
     return tr;
   }));
@@ -246,7 +247,8 @@ async function showCase(caseId) {
     const actor = e.actor || {};
     const who = [LABELS.roles[actor.role] || actor.role, actor.id].filter(Boolean).join(" ");
     return row(cell(e.seq, "number"), e.label || LABELS.events[e.type] || e.type, who, e.source,
-      beijing(e.occurred_at), beijing(e.recorded_at), e.rules_version);
+      cell(beijing(e.occurred_at), "nowrap"), cell(beijing(e.recorded_at), "nowrap"),
+      e.rules_version);
   }));
   $("case").hidden = false;
   $("case-panel").scrollIntoView();
