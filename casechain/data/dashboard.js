@@ -149,8 +149,9 @@ async function refresh() {
   if (!principal || !principal.reads.includes("supervision")) return;
   const { as_of: asOf, scope } = filters();
   try {
-    const [alerts, byStage, byTeam, statistics, response] = await Promise.all([
+    const [alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
       api("/v1/alerts", { as_of: asOf, scope, code: $("alert-code").value }),
+      api("/v1/referrals", { as_of: asOf, scope }),
       api("/v1/board", { scope, count_by: "stage" }),
       api("/v1/board", { scope, count_by: "team" }),
       api("/v1/statistics", { scope }),
@@ -158,6 +159,7 @@ async function refresh() {
     ]);
     showProblem(null);
     showAlerts(alerts);
+    showReferrals(referrals);
     fill("by-stage", Object.entries(byStage).map(([stage, n]) =>
       row(LABELS.stages[stage] || stage, cell(n, "number"))));
     fill("by-team", Object.entries(byTeam).map(([team, n]) => row(team, cell(n, "number"))));
@@ -181,21 +183,40 @@ function showAlerts(alerts) {
   const sorted = [...alerts].sort((a, b) => (order[a.severity] ?? 3) - (order[b.severity] ?? 3)
     || String(a.due_at).localeCompare(String(b.due_at)));
   fill("alerts", sorted.slice(0, SHOWN_ALERTS).map((a) => {
-    const open = document.createElement("button");
-    open.type = "button";
-    open.className = "link";
-    open.textContent = a.case_id;
-    open.addEventListener("click", () => showCase(a.case_id));
-    const caseCell = document.createElement("td");
-    caseCell.className = "nowrap";
-    caseCell.append(open);
-    const tr = row(badge(a.severity), cell(LABELS.alerts[a.code] || a.code, "nowrap"), caseCell,
+    const tr = row(badge(a.severity), cell(LABELS.alerts[a.code] || a.code, "nowrap"),
+      caseButton(a.case_id),
       a.jurisdiction, cell(due(a.due_at), "nowrap"), a.detail);
     tr.dataset.code = a.code;
     return tr;
   }));
   $("alerts-more").textContent = alerts.length > SHOWN_ALERTS
     ? `仅显示最紧急的 ${SHOWN_ALERTS} 条；按预警类型或辖区筛选以缩小范围。` : "";
+}
+
+function caseButton(caseId) {
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "link";
+  open.textContent = caseId;
+  open.addEventListener("click", () => showCase(caseId));
+  const td = document.createElement("td");
+  td.className = "nowrap";
+  td.append(open);
+  return td;
+}
+
+// Cases not yet reported for transfer first (应移未移 is what supervisors look for).
+function showReferrals(referrals) {
+  fill("referral-rates", referrals.rates.map((r) => row(r.team, r.district,
+    cell(r.threshold_met, "number"), cell(r.transferred, "number"), cell(percent(r.rate), "number"))));
+  const pending = (c) => (c.status ? 1 : 0);
+  const sorted = [...referrals.cases].sort((a, b) => pending(a) - pending(b)
+    || String(a.known_at).localeCompare(String(b.known_at)));
+  fill("referrals", sorted.slice(0, SHOWN_ALERTS).map((c) => row(caseButton(c.case_id),
+    [c.subject_name, c.subject_id].filter(Boolean).join(" "), c.crime, c.reason,
+    c.status_label || LABELS.referrals[c.status] || "未报告移送", cell(beijing(c.known_at), "nowrap"))));
+  $("referrals-more").textContent = referrals.cases.length > SHOWN_ALERTS
+    ? `共 ${referrals.cases.length} 件，仅显示前 ${SHOWN_ALERTS} 件。` : `共 ${referrals.cases.length} 件。`;
 }
 
 function showStatistics(statistics) {

@@ -13,6 +13,7 @@ import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.crosscase_stories import concluded
 from tests.factories import OFFICERS, case_walk, envelope
 from tests.serving import issue, start_server
 
@@ -37,8 +38,9 @@ def _filed(case_id: str, jurisdiction: str, subject: dict[str, Any]) -> list[dic
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """`casechain serve` holding a closed case and an overdue person's case in 330106, and an
-    overdue case in 330105; tokens of several roles."""
+    """`casechain serve` holding a closed case, an overdue person's case and a case of fake
+    goods worth 60,000 yuan never reported to the police in 330106, and an overdue case in
+    330105; tokens of several roles."""
     folder = tmp_path_factory.mktemp("dashboard")
     tokens_file = folder / "tokens.yaml"
     tokens = {"supervisor": issue(tokens_file, "S-330106", "supervisor", "330106"),
@@ -49,7 +51,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         person = {"id": PERSON_ID, "name": HOSTILE_NAME, "kind": "person"}
         other = {"id": "91330105MA27YYYY0B", "name": "拱墅某商行", "kind": "organisation"}
         events = (case_walk("HZ-D-CLOSED") + _filed("HZ-D-LATE", "330106001", person)
-                  + _filed("HZ-D-OTHER", "330105001", other))
+                  + _filed("HZ-D-OTHER", "330105001", other)
+                  + concluded("HZ-D-CRIME", "2025-09-02", 60000).events)
         posted = httpx.post(f"{base}/v1/events/batch", json=events,
                             headers={"Authorization": f"Bearer {tokens['service']}"})
         assert posted.json()["appended"] == len(events), posted.text
@@ -125,6 +128,24 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     expect(timeline).to_have_count(1)
     expect(timeline.first).to_contain_text("执法人员 O1001")
     expect(timeline.first).to_contain_text("2024-03-01 10:00:00")
+
+
+@pytest.mark.slow
+def test_a_case_that_should_have_gone_to_the_police_is_on_the_referral_panel(
+        served: tuple[str, dict[str, str]], page: Page) -> None:
+    """行刑衔接: the case over the threshold and never reported is listed as 未报告移送 with
+    its crime and amount, the team's transfer rate is 0%, and 应移未移 is among the alerts."""
+    base, tokens = served
+    _sign_in(page, base, tokens["supervisor"])
+    page.get_by_label("截至时间").fill("2025-09-10T00:00:00")
+    page.get_by_role("button", name="刷新").click()
+    listed = page.locator("#referrals tbody tr").filter(has_text="HZ-D-CRIME")
+    expect(listed).to_contain_text("未报告移送")
+    expect(listed).to_contain_text("60000")
+    expect(page.locator("#referral-rates tbody tr")).to_contain_text(["0.0%"])
+    missing = page.locator("#alerts tbody tr").filter(has_text="HZ-D-CRIME")
+    expect(missing.filter(has_text="应移未移")).to_have_count(1)
+    expect(page.locator("#referrals")).not_to_contain_text("HZ-D-OTHER")
 
 
 @pytest.mark.slow
