@@ -6,6 +6,7 @@
 const TOKEN_KEY = "casechain.token";
 const SHOWN_ALERTS = 200;
 const METRICS = ["filed", "decided", "closed", "referred"];
+const OUTCOMES = { penalty: "给予处罚", no_penalty: "不予处罚" };
 
 const $ = (id) => document.getElementById(id);
 
@@ -275,6 +276,38 @@ async function showCase(caseId) {
   $("case-panel").scrollIntoView();
 }
 
+// -- a subject's register (一户一档) ---------------------------------------------------------
+async function showSubject(subjectId) {
+  $("subject-id").value = subjectId;
+  let register;
+  try {
+    register = await api(`/v1/subjects/${encodeURIComponent(subjectId)}`, { as_of: filters().as_of });
+  } catch (err) {
+    $("subject").hidden = true;
+    showProblem(err);
+    if (err.status === 401) signOut();
+    return;
+  }
+  showProblem(null);
+  const colour = LABELS.severities[register.colour] || register.colour;
+  $("subject-summary").replaceChildren(
+    ...summaryEntry("当事人", [register.name, register.subject_id].filter(Boolean).join(" ")),
+    ...summaryEntry("三色管理", [colour, register.colour_reason].filter(Boolean).join("：")),
+    ...summaryEntry("罚款合计（元）", register.fines_total),
+    ...summaryEntry("年度检查次数", register.inspections_per_year.map(
+      (y) => `${y.year} 年 ${y.inspections} 次（联合检查 ${y.joint} 次）`).join("，")),
+    ...summaryEntry("预警", register.alerts.map(
+      (a) => `${LABELS.alerts[a.code] || a.code}（${a.case_id}）`).join("，")));
+  fill("subject-cases", register.cases.map((c) => row(caseButton(c.case_id), c.jurisdiction,
+    c.team, c.item_code, c.act_date, c.referral_status
+      ? (LABELS.referrals[c.referral_status] || c.referral_status) : null)));
+  fill("subject-decisions", register.decisions.map((d) => row(cell(beijing(d.decided_at), "nowrap"),
+    caseButton(d.case_id), d.item_code, OUTCOMES[d.outcome] || d.outcome,
+    cell(d.fine, "number"))));
+  $("subject").hidden = false;
+  $("subject-panel").scrollIntoView();
+}
+
 // -- wiring -----------------------------------------------------------------------------------
 function start() {
   const select = $("alert-code");
@@ -291,6 +324,10 @@ function start() {
   $("sign-out").addEventListener("click", () => { signOut(); showProblem(null); });
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   select.addEventListener("change", refresh);
+  $("subject-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    showSubject($("subject-id").value.trim());
+  });
   $("case-form").addEventListener("submit", (event) => {
     event.preventDefault();
     showCase($("case-id").value.trim());

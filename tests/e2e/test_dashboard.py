@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.crosscase_stories import concluded
-from tests.factories import OFFICERS, case_walk, envelope
+from tests.factories import OFFICERS, SUBJECT, case_walk, envelope
 from tests.serving import issue, start_server
 
 CHROMIUM = os.environ.get("CASECHAIN_CHROMIUM", "/usr/bin/chromium")
@@ -40,7 +40,7 @@ def _filed(case_id: str, jurisdiction: str, subject: dict[str, Any]) -> list[dic
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """`casechain serve` holding a closed case, an overdue person's case and a case of fake
     goods worth 60,000 yuan never reported to the police in 330106, and an overdue case in
-    330105; tokens of several roles."""
+    330105 (the closed case's organisation again); tokens of several roles."""
     folder = tmp_path_factory.mktemp("dashboard")
     tokens_file = folder / "tokens.yaml"
     tokens = {"supervisor": issue(tokens_file, "S-330106", "supervisor", "330106"),
@@ -49,9 +49,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     server, base = start_server(folder / "d.db", tokens_file, stdout=subprocess.DEVNULL)
     try:
         person = {"id": PERSON_ID, "name": HOSTILE_NAME, "kind": "person"}
-        other = {"id": "91330105MA27YYYY0B", "name": "拱墅某商行", "kind": "organisation"}
         events = (case_walk("HZ-D-CLOSED") + _filed("HZ-D-LATE", "330106001", person)
-                  + _filed("HZ-D-OTHER", "330105001", other)
+                  + _filed("HZ-D-OTHER", "330105001", SUBJECT)
                   + concluded("HZ-D-CRIME", "2025-09-02", 60000).events)
         posted = httpx.post(f"{base}/v1/events/batch", json=events,
                             headers={"Authorization": f"Bearer {tokens['service']}"})
@@ -146,6 +145,30 @@ def test_a_case_that_should_have_gone_to_the_police_is_on_the_referral_panel(
     missing = page.locator("#alerts tbody tr").filter(has_text="HZ-D-CRIME")
     expect(missing.filter(has_text="应移未移")).to_have_count(1)
     expect(page.locator("#referrals")).not_to_contain_text("HZ-D-OTHER")
+
+
+@pytest.mark.slow
+def test_a_subjects_register_lists_only_its_cases_inside_the_scope(
+        served: tuple[str, dict[str, str]], page: Page) -> None:
+    """一户一档 of the organisation of the closed case: its two cases in 330106 (not the one in
+    330105) and its fine, colour 黄色 for one penalty within twelve months; clicking a case
+    opens its trail."""
+    base, tokens = served
+    _sign_in(page, base, tokens["supervisor"])
+    page.get_by_label("截至时间").fill("2024-07-01T09:00:00")
+    page.get_by_role("button", name="刷新").click()
+    page.get_by_label("当事人证件号码").fill(SUBJECT["id"])
+    page.get_by_role("button", name="查档").click()
+    summary = page.locator("#subject-summary")
+    expect(summary).to_contain_text(SUBJECT["name"])
+    expect(summary).to_contain_text("黄色")
+    expect(summary).to_contain_text("20000")
+    expect(page.locator("#subject-decisions tbody tr")).to_contain_text(["给予处罚"])
+    cases = page.locator("#subject-cases tbody tr")
+    expect(cases).to_have_count(2)
+    expect(page.locator("#subject")).not_to_contain_text("HZ-D-OTHER")
+    cases.get_by_role("button", name="HZ-D-CLOSED").click()
+    expect(page.locator("#timeline tbody tr")).to_have_count(18)
 
 
 @pytest.mark.slow
