@@ -22,4 +22,4 @@ if ! "${as_root[@]}" apt-get install -y -q --no-install-recommends chromium >/de
     "${as_root[@]}" apt-get update -q >/dev/null
     "${as_root[@]}" apt-get install -y -q --no-install-recommends chromium >/dev/null
 fi
-"$browser" --version
+"$browser" --version 2>/dev/null  # Debian's wrapper script prints a harmless shell warning

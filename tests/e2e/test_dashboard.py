@@ -27,6 +27,10 @@ AS_OF = "2024-07-01T09:00:00"  # a case filed on 1 March 2024 is past its 90 day
 HOSTILE_NAME = '张某<img src=x onerror="window.__injected=1">'
 PERSON_ID = "330106199001011234"
 
+# A shared CI machine with two cores can be slow to start the browser or catch views up:
+# wait up to 20 s for what the page should show (a correct page shows it in well under 1 s).
+expect.set_options(timeout=20_000)
+
 
 def _filed(case_id: str, jurisdiction: str, subject: dict[str, Any]) -> list[dict[str, Any]]:
     """A case filed on 1 March 2024 and never decided."""
