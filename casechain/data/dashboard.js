@@ -146,11 +146,16 @@ function filters() {
   return { as_of: $("as-of").value, scope: $("scope").value.trim() };
 }
 
+// The answers of an older refresh that arrive after a newer one's are dropped.
+let refreshes = 0;
+
 async function refresh() {
   if (!principal || !principal.reads.includes("supervision")) return;
   const { as_of: asOf, scope } = filters();
+  const mine = ++refreshes;
   try {
-    const [alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
+    const [deadlines, alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
+      api("/v1/deadlines", { as_of: asOf, scope }),
       api("/v1/alerts", { as_of: asOf, scope, code: $("alert-code").value }),
       api("/v1/referrals", { as_of: asOf, scope }),
       api("/v1/board", { scope, count_by: "stage" }),
@@ -158,7 +163,9 @@ async function refresh() {
       api("/v1/statistics", { scope }),
       api("/v1/response", { scope }),
     ]);
+    if (mine !== refreshes) return;
     showProblem(null);
+    showDeadlines(deadlines);
     showAlerts(alerts);
     showReferrals(referrals);
     fill("by-stage", Object.entries(byStage).map(([stage, n]) =>
@@ -170,9 +177,28 @@ async function refresh() {
       cell(percent(r.departed_within_3_min), "number"),
       cell(percent(r.arrived_within_15_min), "number"))));
   } catch (err) {
+    if (mine !== refreshes) return;
     showProblem(err);
     if (err.status === 401) signOut();
   }
+}
+
+const COLOURS = ["green", "yellow", "red"];
+
+function showDeadlines(deadlines) {
+  const byCode = new Map();
+  for (const d of deadlines) {
+    const counts = byCode.get(d.code) || { green: 0, yellow: 0, red: 0 };
+    counts[d.severity] = (counts[d.severity] || 0) + 1;
+    byCode.set(d.code, counts);
+  }
+  fill("deadlines", [...byCode.entries()].map(([code, counts]) => {
+    const tr = row(LABELS.alerts[code] || code,
+      ...COLOURS.map((c) => cell(counts[c], `number ${c}`)),
+      cell(COLOURS.reduce((sum, c) => sum + counts[c], 0), "number"));
+    tr.dataset.code = code;
+    return tr;
+  }));
 }
 
 function showAlerts(alerts) {
@@ -324,6 +350,11 @@ function start() {
   $("sign-out").addEventListener("click", () => { signOut(); showProblem(null); });
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   select.addEventListener("change", refresh);
+  let timer = null;
+  $("auto-refresh").addEventListener("change", (event) => {
+    clearInterval(timer);
+    timer = event.target.checked ? setInterval(refresh, 60_000) : null;
+  });
   $("subject-form").addEventListener("submit", (event) => {
     event.preventDefault();
     showSubject($("subject-id").value.trim());

@@ -117,6 +117,8 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     expect(late).to_contain_text("2024-05-30 24:00:00")  # 90 days after filing, Beijing time
     expect(page.locator("#alerts")).not_to_contain_text("HZ-D-OTHER")
     expect(page.locator("#alert-summary")).to_contain_text("红色")
+    decision = page.locator("#deadlines tbody tr[data-code=DECISION_OVERDUE]")
+    expect(decision.locator("td")).to_have_text(["办案超期", "0", "0", "1", "1"])
     expect(page.locator("#by-stage")).to_contain_text("监督评价")
     expect(page.locator("#by-stage")).to_contain_text("处罚")
 
@@ -238,3 +240,28 @@ def test_signing_out_forgets_the_token(served: tuple[str, dict[str, str]], page:
     page.reload()
     expect(page.get_by_label("访问令牌")).to_be_visible()
     expect(page.locator("#board")).to_be_hidden()
+
+
+@pytest.mark.slow
+def test_automatic_refresh_shows_a_case_filed_meanwhile(served: tuple[str, dict[str, str]],
+                                                        page: Page) -> None:
+    """With 每分钟自动刷新 on, a case filed after the page loaded appears a minute later
+    (the page's clock is fast-forwarded) without a click."""
+    base, tokens = served
+    page.clock.install()
+    _sign_in(page, base, tokens["supervisor"])
+    page.get_by_label("截至时间").fill("2025-10-15T09:00:00")
+    page.get_by_label("辖区前缀").fill("330106099")
+    page.get_by_role("button", name="刷新").click()
+    page.get_by_label("每分钟自动刷新").check()
+    rows = page.locator("#deadlines tbody tr")
+    expect(rows).to_have_count(0)
+    shop = {"id": "91330106MA27ZZZZ0C", "name": "杭州某某超市", "kind": "organisation"}
+    filed = _filed("HZ-D-NEW", "330106099001", shop)
+    filed[0]["occurred_at"] = "2025-10-01T10:00:00+08:00"  # after the other tests' instants
+    posted = httpx.post(f"{base}/v1/events/batch", json=filed,
+                        headers={"Authorization": f"Bearer {tokens['service']}"})
+    assert posted.json()["appended"] == 1, posted.text
+    page.clock.run_for(61_000)
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator("td")).to_have_text(["办案超期", "1", "0", "0", "1"])
