@@ -67,6 +67,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with the flags this machine's closed network needs."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/ensure-browser.sh (make test "
                     "does) or set CASECHAIN_CHROMIUM")
@@ -78,6 +79,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh zh-CN tab; the test fails if the page's script threw anything."""
     context = browser.new_context(locale="zh-CN")
     opened = context.new_page()
     errors: list[str] = []
@@ -195,6 +197,7 @@ def test_the_whole_trail_of_a_case_in_order(served: tuple[str, dict[str, str]],
 @pytest.mark.slow
 def test_another_districts_case_is_refused_on_the_page(served: tuple[str, dict[str, str]],
                                                        page: Page) -> None:
+    """A case of 330105 looked up by 330106's supervisor shows OUT_OF_SCOPE and no trail."""
     base, tokens = served
     _sign_in(page, base, tokens["supervisor"])
     _look_up(page, "HZ-D-OTHER")
@@ -221,6 +224,7 @@ def test_an_officer_sees_case_lookup_only(served: tuple[str, dict[str, str]],
 @pytest.mark.slow
 def test_a_wrong_token_is_refused_and_nothing_is_shown(served: tuple[str, dict[str, str]],
                                                        page: Page) -> None:
+    """An unknown token is answered with 令牌无效或已过期 and the sign-in form stays."""
     base, _ = served
     _sign_in(page, base, "not-a-token")
     expect(page.get_by_role("alert")).to_contain_text("令牌无效或已过期")
@@ -231,6 +235,7 @@ def test_a_wrong_token_is_refused_and_nothing_is_shown(served: tuple[str, dict[s
 
 @pytest.mark.slow
 def test_signing_out_forgets_the_token(served: tuple[str, dict[str, str]], page: Page) -> None:
+    """退出 removes the token from the tab: a reload asks for it again."""
     base, tokens = served
     _sign_in(page, base, tokens["supervisor"])
     expect(page.locator("#who")).to_be_visible()

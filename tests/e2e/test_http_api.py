@@ -447,6 +447,8 @@ def test_organisations_ids_are_never_masked(loaded: Any) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_whoami_names_the_principal_and_what_its_roles_may_read(loaded: Any, role: str) -> None:
+    """`/v1/whoami` gives the token's principal, roles and scope, and the kinds of reading
+    the access table grants those roles (what the dashboard shows)."""
     client, tokens, _ = loaded
     answer = client.get("/v1/whoami", headers=_auth(tokens[role]))
     assert answer.status_code == 200
