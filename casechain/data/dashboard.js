@@ -89,17 +89,42 @@ async function api(path, params = {}) {
   return body;
 }
 
-function showProblem(err) {
-  const box = $("problem");
-  if (!err) {
-    box.hidden = true;
-    box.textContent = "";
-    return;
+// What went wrong, per part of the page: a panel's success clears its own message only.
+const problems = new Map();
+
+function showProblem(where, err) {
+  if (err) {
+    const prefix = err.status === 401 ? "令牌无效或已过期，请重新登录。"
+      : err.status === 403 ? "无权查看。" : err.status === 503 ? "事件存储暂不可用，请稍后再试。" : "";
+    problems.set(where, prefix + (err.message || String(err)));
+  } else {
+    problems.delete(where);
   }
-  const prefix = err.status === 401 ? "令牌无效或已过期，请重新登录。"
-    : err.status === 403 ? "无权查看。" : err.status === 503 ? "事件存储暂不可用，请稍后再试。" : "";
-  box.textContent = prefix + (err.message || String(err));
-  box.hidden = false;
+  const box = $("problem");
+  box.replaceChildren(...[...problems.values()].map((message) => {
+    const line = document.createElement("p");
+    line.textContent = message;
+    return line;
+  }));
+  box.hidden = problems.size === 0;
+}
+
+// Requests of one part of the page are numbered; the answer to an older one that arrives
+// after a newer one is dropped.
+const newest = {};
+
+function begin(part) {
+  newest[part] = (newest[part] || 0) + 1;
+  return newest[part];
+}
+
+function stale(part, number) {
+  return newest[part] !== number;
+}
+
+function failed(part, err) {
+  if (err.status === 401) signOut();
+  showProblem(part, err);
 }
 
 // -- signing in ------------------------------------------------------------------------------
@@ -111,10 +136,10 @@ async function signIn(token) {
     principal = await api("/v1/whoami");
   } catch (err) {
     signOut();
-    showProblem(err);
+    showProblem("sign-in", err);
     return;
   }
-  showProblem(null);
+  showProblem("sign-in", null);
   const expiry = principal.expires_at ? `，有效期至 ${beijing(principal.expires_at)}` : "";
   $("who").textContent = `${principal.role_labels.join("、")} ${principal.principal}` +
     ` · 辖区 ${principal.scope || "全部"}${expiry}`;
@@ -132,6 +157,8 @@ async function signIn(token) {
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  problems.clear();
+  showProblem("sign-in", null);
   principal = null;
   $("who").hidden = true;
   $("sign-out").hidden = true;
@@ -146,13 +173,10 @@ function filters() {
   return { as_of: $("as-of").value, scope: $("scope").value.trim() };
 }
 
-// The answers of an older refresh that arrive after a newer one's are dropped.
-let refreshes = 0;
-
 async function refresh() {
   if (!principal || !principal.reads.includes("supervision")) return;
   const { as_of: asOf, scope } = filters();
-  const mine = ++refreshes;
+  const mine = begin("refresh");
   try {
     const [deadlines, alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
       api("/v1/deadlines", { as_of: asOf, scope }),
@@ -163,8 +187,8 @@ async function refresh() {
       api("/v1/statistics", { scope }),
       api("/v1/response", { scope }),
     ]);
-    if (mine !== refreshes) return;
-    showProblem(null);
+    if (stale("refresh", mine)) return;
+    showProblem("refresh", null);
     showDeadlines(deadlines);
     showAlerts(alerts);
     showReferrals(referrals);
@@ -177,9 +201,7 @@ async function refresh() {
       cell(percent(r.departed_within_3_min), "number"),
       cell(percent(r.arrived_within_15_min), "number"))));
   } catch (err) {
-    if (mine !== refreshes) return;
-    showProblem(err);
-    if (err.status === 401) signOut();
+    if (!stale("refresh", mine)) failed("refresh", err);
   }
 }
 
@@ -269,16 +291,18 @@ function summaryEntry(term, value) {
 
 async function showCase(caseId) {
   $("case-id").value = caseId;
+  const mine = begin("case");
   let view;
   try {
     view = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
   } catch (err) {
+    if (stale("case", mine)) return;
     $("case").hidden = true;
-    showProblem(err);
-    if (err.status === 401) signOut();
+    failed("case", err);
     return;
   }
-  showProblem(null);
+  if (stale("case", mine)) return;
+  showProblem("case", null);
   const subject = view.subject || {};
   const referral = view.referral_state ? (LABELS.referrals[view.referral_state] || view.referral_state)
     : null;
@@ -305,16 +329,18 @@ async function showCase(caseId) {
 // -- a subject's register (一户一档) ---------------------------------------------------------
 async function showSubject(subjectId) {
   $("subject-id").value = subjectId;
+  const mine = begin("subject");
   let register;
   try {
     register = await api(`/v1/subjects/${encodeURIComponent(subjectId)}`, { as_of: filters().as_of });
   } catch (err) {
+    if (stale("subject", mine)) return;
     $("subject").hidden = true;
-    showProblem(err);
-    if (err.status === 401) signOut();
+    failed("subject", err);
     return;
   }
-  showProblem(null);
+  if (stale("subject", mine)) return;
+  showProblem("subject", null);
   const colour = LABELS.severities[register.colour] || register.colour;
   $("subject-summary").replaceChildren(
     ...summaryEntry("当事人", [register.name, register.subject_id].filter(Boolean).join(" ")),
@@ -347,7 +373,7 @@ function start() {
     event.preventDefault();
     signIn($("token").value.trim());
   });
-  $("sign-out").addEventListener("click", () => { signOut(); showProblem(null); });
+  $("sign-out").addEventListener("click", signOut);
   $("filters").addEventListener("submit", (event) => { event.preventDefault(); refresh(); });
   select.addEventListener("change", refresh);
   let timer = null;
