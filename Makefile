@@ -53,6 +53,7 @@ bench: $(VENV)/.test-installed services
 	mkdir -p var
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
 	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
+	$(BIN)/python bench/bench_queries.py --json var/bench_queries.json
 	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
 	$(BIN)/python bench/bench_replay.py --json var/bench_replay.json
 	$(BIN)/python bench/bench_services.py --json var/bench_services.json

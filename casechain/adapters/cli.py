@@ -49,7 +49,7 @@ from casechain.bootstrap import open_case_log, open_projections, rules_path_from
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
-from casechain.errors import CaseChainError
+from casechain.errors import CaseChainError, StoreError
 from casechain.projections import PAGE, ProjectionRunner, response_shares
 from casechain.projections.queries import (
     BOARD_GROUPS,
@@ -798,6 +798,9 @@ def main() -> None:
     except PersistenceError as exc:
         err.print(f"[red]error:[/red] the event store failed ({type(exc).__name__}): "
                   f"{escape(str(exc).strip())}", markup=True)
+        sys.exit(2)
+    except StoreError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
         sys.exit(2)
 
 

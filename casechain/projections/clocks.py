@@ -35,7 +35,7 @@ class ClocksView:
     the referral ones: REFERRAL_DECISION, REFERRAL_TRANSFER, HANDOVER, the reconsideration window."""
 
     name = "deadlines"
-    version = 2  # 2: surcharge pauses, measure extensions
+    version = 3  # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -61,6 +61,10 @@ class ClocksView:
             sa.Column("note", sa.Text()),
             # PAYMENT: [[from, until], ...] while reconsideration or litigation ran (JSON).
             sa.Column("surcharge_pauses", sa.Text()),
+            # started_at / stopped_at as seconds since the epoch, whatever offset the events
+            # gave: queries as of an instant skip clocks not running then in SQL.
+            sa.Column("started_epoch", sa.Float(), nullable=False),
+            sa.Column("stopped_epoch", sa.Float()),
         )
         return [self.table]
 
@@ -77,8 +81,12 @@ class ClocksView:
         stored = [c for c in case_ids if clocks[c]]
         for record in relevant:
             _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
-        page.replace_case_rows(self.table, stored,
-                          [row for case_id in case_ids for row in clocks[case_id].values()])
+        rows = [row for case_id in case_ids for row in clocks[case_id].values()]
+        for row in rows:
+            row["started_epoch"] = _at(row["started_at"]).timestamp()
+            row["stopped_epoch"] = _at(row["stopped_at"]).timestamp() if row["stopped_at"] \
+                else None
+        page.replace_case_rows(self.table, stored, rows)
 
     # -- helpers ------------------------------------------------------------------------
     def _general(self, record: dict[str, Any]) -> General:
@@ -325,11 +333,21 @@ _ALL = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTIC
         "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW")
 
 
+#: Seconds of slack in the SQL filter of `running`: `evaluate` decides at the boundary.
+_SLACK = 1.0
+
+
 def read_clocks(conn: Connection, table: sa.Table, scope: str | None = None,
-                code: str | None = None) -> Iterator[Clock]:
-    """The clocks of the view (the alert codes only), optionally within a division prefix."""
+                code: str | None = None, running: datetime | None = None) -> Iterator[Clock]:
+    """The clocks of the view (the alert codes only), optionally within a division prefix;
+    with `running`, only those `evaluate` may find running at that instant (started by then,
+    and not stopped by then unless breached when set)."""
     t = table.c
     query = sa.select(table).where(t.code.in_(_ALL))
+    if running is not None:
+        moment = running.timestamp()
+        query = query.where(t.started_epoch <= moment + _SLACK, sa.or_(
+            t.stopped_epoch.is_(None), t.stopped_epoch > moment - _SLACK, t.instant))
     if scope:
         query = query.where(t.jurisdiction.like(f"{scope}%"))
     if code:

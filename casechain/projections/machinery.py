@@ -46,6 +46,7 @@ from casechain.adapters.storage import (
     select_case_rows,
     upsert_rows,
 )
+from casechain.errors import StoreError
 
 __all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
 
@@ -209,10 +210,25 @@ class ProjectionRunner:
         return all(stored.get(name) == getattr(view, "version", 1)
                    for name, view in self.views.items())
 
+    def _refuse_newer(self, stored: Mapping[str, int]) -> None:
+        """A view upgraded by a newer release is never taken back to this one's shape (an
+        old process started beside a new one would drop the new tables, then the new one
+        rebuild them, and so on)."""
+        newer = {name: stored[name] for name, view in self.views.items()
+                 if stored.get(name, 0) > getattr(view, "version", 1)}
+        if newer:
+            raise StoreError(
+                "the store's views were upgraded by a newer CaseChain release ("
+                + ", ".join(f"{name} version {version}, this release knows "
+                            f"{getattr(self.views[name], 'version', 1)}"
+                            for name, version in sorted(newer.items()))
+                + "): run the newer release")
+
     def _upgrade(self, conn: Connection) -> None:
         """Views whose tables changed shape (a new `version`) are dropped and created anew
         with no position, so the next catch-up rebuilds them from the log."""
         stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
+        self._refuse_newer(stored)
         for name, view in self.views.items():
             wanted = getattr(view, "version", 1)
             if stored.get(name, 1) != wanted:

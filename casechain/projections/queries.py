@@ -114,7 +114,7 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
     runner.catch_up(["deadlines", "crosscase"])
     clocks_view: Any = runner.views["deadlines"]
     with runner.store.read() as conn:
-        clocks = list(read_clocks(conn, clocks_view.table, scope, code))
+        clocks = list(read_clocks(conn, clocks_view.table, scope, code, running=moment))
     found = [e for e in (evaluate(c, moment) for c in clocks)
              if e is not None and e.colour in ("yellow", "red", "info")]
     listed = [e.as_alert() for e in found]
@@ -131,7 +131,7 @@ def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | Non
     runner.catch_up(["deadlines"])
     table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
     with runner.store.read() as conn:
-        clocks = list(read_clocks(conn, table, scope, code))
+        clocks = list(read_clocks(conn, table, scope, code, running=moment))
     found = [e for e in (evaluate(c, moment) for c in clocks) if e is not None]
     listed = [e.as_alert() for e in found]
     listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))

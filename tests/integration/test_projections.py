@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from casechain.adapters.storage import replace_case_rows
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.errors import StoreError
 from casechain.projections import ProjectionRunner, machinery
 from casechain.service import CaseLog
 from casechain.synthetic import generate
@@ -232,5 +233,30 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
                         for name in lags}
         reopened.catch_up()
         assert reopened.digest()[0] == expected
+    finally:
+        log.close()
+
+
+def test_an_older_release_refuses_views_a_newer_one_upgraded(store_url: str) -> None:
+    """Views upgraded by a newer release (a higher stored version) are neither dropped nor
+    written by this one: opening the runner fails naming the view and both versions, and
+    the rows stay as they are."""
+    log = open_case_log(store_url)
+    try:
+        fill(log, 5)
+        open_projections(log).catch_up()
+        with log.store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE casechain_view_versions SET version = 99 "
+                                 "WHERE name = 'deadlines'"))
+            rows = conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")).scalar()
+        with pytest.raises(StoreError, match="deadlines version 99, this release knows 3"):
+            open_projections(log)
+        done = subprocess.run([str(Path(sys.executable).with_name("casechain")), "alerts",
+                               "--db", store_url], capture_output=True, text=True)
+        assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+        assert "upgraded by a newer CaseChain release" in done.stderr
+        with log.store.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")
+                                ).scalar() == rows > 0
     finally:
         log.close()

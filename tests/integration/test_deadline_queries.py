@@ -1,0 +1,75 @@
+"""Deadlines and alerts as of an instant read only the clocks running then (filtered in SQL):
+the answers are those of evaluating every clock, at every boundary, on both backends."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from casechain.adapters.rulepack_files import calendar_of, load_pack
+from casechain.bootstrap import open_projections
+from casechain.domain.deadlines import Clock, evaluate
+from casechain.projections import read_clocks
+from casechain.service import CaseLog
+from casechain.simulation import simulate
+from tests.factories import PAYLOADS, envelope
+
+
+def _other_offsets() -> list[dict[str, Any]]:
+    """Cases told in UTC, some with fractional seconds: a seal imposed and released, and a
+    hearing notified too late (a clock breached when it is set)."""
+    steps = [("penalty.case_filed", "2025-03-01T02:00:00.250000Z"),
+             ("penalty.evidence_collected", "2025-03-02T02:00:00Z"),
+             ("penalty.measure_imposed", "2025-03-03T02:00:00.5Z"),
+             ("penalty.measure_released", "2025-03-20T16:00:00Z"),
+             ("penalty.investigation_concluded", "2025-06-20T02:00:00Z")]
+    told = [envelope(kind, "HZ-UTC", occurred_at=at) for kind, at in steps]
+    hearing = [("penalty.case_filed", "2025-04-01T02:00:00Z", {}),
+               ("penalty.evidence_collected", "2025-04-02T02:00:00Z", {}),
+               ("penalty.investigation_concluded", "2025-04-03T02:00:00Z", {}),
+               ("penalty.legal_review_completed", "2025-04-04T02:00:00Z", {}),
+               ("penalty.notice_served", "2025-04-07T02:00:00Z", {
+                   "proposed": [{"kind": "fine", "amount": 200000}], "hearing_right": True}),
+               ("penalty.hearing_requested", "2025-04-08T02:00:00Z", {}),
+               ("penalty.hearing_noticed", "2025-04-09T02:00:00Z", {
+                   "hearing_at": "2025-04-11T01:00:00Z"})]  # 2 days' notice: late when set
+    return told + [envelope(kind, "HZ-LATE-NOTICE", occurred_at=at, **(
+        {"payload": dict(PAYLOADS[kind], **body)} if body else {})) for kind, at, body in hearing]
+
+
+def _key(clock: Clock) -> tuple[str, str, str]:
+    return clock.case_id, clock.code, clock.part
+
+
+def test_clocks_read_as_of_an_instant_are_those_running_then(case_log: CaseLog) -> None:
+    """At each clock's start, stop and due instant (and a second and a microsecond either
+    side) and at random instants over the year, the clocks read with the instant evaluate
+    exactly like all clocks evaluated at it."""
+    pack = load_pack()
+    events = list(simulate(120, 5, date(2025, 1, 2), 12, pack, calendar_of(pack)))
+    outcomes = list(case_log.append_many(events + _other_offsets()))
+    assert {o.status for o in outcomes} == {"appended"}
+    runner = open_projections(case_log)
+    runner.catch_up(["deadlines"])
+    table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
+    with case_log.store.read() as conn:
+        every = list(read_clocks(conn, table))
+        assert {"HZ-UTC", "HZ-LATE-NOTICE"} <= {c.case_id for c in every}
+        assert any(c.instant for c in every)
+        edges = {moment for c in every for moment in (c.started_at, c.stopped_at, c.base_due)
+                 if moment is not None}
+        instants = sorted({edge + timedelta(seconds=step) for edge in edges
+                           for step in (-1, -1e-6, 0, 1e-6, 1)})
+        rng = random.Random(3)
+        instants = rng.sample(instants, 400) + [
+            datetime.fromisoformat("2025-01-02T00:00:00+08:00") + timedelta(
+                seconds=rng.uniform(0, 400 * 86400)) for _ in range(100)]
+        skipped = 0
+        for moment in instants:
+            expected = {_key(c): e for c in every if (e := evaluate(c, moment)) is not None}
+            read = list(read_clocks(conn, table, running=moment))
+            found = {_key(c): e for c in read if (e := evaluate(c, moment)) is not None}
+            assert found == expected, moment
+            skipped += len(every) - len(read)
+    assert skipped > len(instants) * len(every) / 2  # most clocks are not running at a time
