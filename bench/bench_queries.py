@@ -8,6 +8,8 @@ imported and projected (not timed). Then, for several instants and scopes, media
 - clocks, every one: read every clock of the scope and evaluate each at the instant (how the
   queries worked before clocks were filtered in SQL; the baseline of the same run);
 - clocks, running only: read the clocks running at the instant and evaluate those;
+- cross-case checks over every row (the baseline) and over the rows the scope's cases depend
+  on (the subjects met inside the scope, wherever recorded);
 - `deadlines_as_of` and `alerts_as_of` as the API calls them (alerts add the cross-case checks).
 """
 
@@ -20,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +55,7 @@ def main() -> None:
     from casechain.bootstrap import open_case_log, open_projections
     from casechain.domain.deadlines import evaluate
     from casechain.projections import read_clocks
-    from casechain.projections.queries import alerts_as_of, deadlines_as_of
+    from casechain.projections.queries import alerts_as_of, cross_case_as_of, deadlines_as_of
     from casechain.simulation import simulate
     from tests.pg import create_database, drop_database
 
@@ -81,22 +84,28 @@ def main() -> None:
             moment = datetime.fromisoformat(text)
             for scope in SCOPES:
                 run: dict[str, Any] = {"as_of": text, "scope": scope}
-                run["every_clock_ms"], every = _median_ms(lambda: clocks(scope, moment, False))
+                run["every_clock_ms"], every = _median_ms(partial(clocks, scope, moment, False))
                 run["running_clocks_ms"], running = _median_ms(
-                    lambda: clocks(scope, moment, True))
+                    partial(clocks, scope, moment, True))
                 assert every == running, (every, running)
                 run["running_deadlines"] = running
+                run["crosscase_every_row_ms"], _ = _median_ms(
+                    partial(cross_case_as_of, runner, moment))
+                run["crosscase_scoped_ms"], _ = _median_ms(
+                    partial(cross_case_as_of, runner, moment, None, scope))
                 run["deadlines_as_of_ms"], _ = _median_ms(
-                    lambda: deadlines_as_of(runner, moment, scope))
+                    partial(deadlines_as_of, runner, moment, scope))
                 run["alerts_as_of_ms"], found = _median_ms(
-                    lambda: alerts_as_of(runner, moment, scope))
+                    partial(alerts_as_of, runner, moment, scope))
                 run["alerts"] = len(found)
                 results["runs"].append(run)
-                print(f"as of {text} scope {scope:>6}: {running:>5} running deadlines; clocks "
-                      f"every {run['every_clock_ms']:7.0f} ms, running only "
-                      f"{run['running_clocks_ms']:6.0f} ms; deadlines_as_of "
-                      f"{run['deadlines_as_of_ms']:6.0f} ms; alerts_as_of "
-                      f"{run['alerts_as_of_ms']:6.0f} ms ({len(found)} alerts)")
+                print(f"as of {text[:16]} scope {scope:>6}: {running:>5} running deadlines; "
+                      f"clocks every {run['every_clock_ms']:5.0f} ms, running only "
+                      f"{run['running_clocks_ms']:4.0f} ms; cross-case every row "
+                      f"{run['crosscase_every_row_ms']:5.0f} ms, scoped "
+                      f"{run['crosscase_scoped_ms']:5.0f} ms; deadlines_as_of "
+                      f"{run['deadlines_as_of_ms']:4.0f} ms; alerts_as_of "
+                      f"{run['alerts_as_of_ms']:5.0f} ms ({len(found)} alerts)")
         log.close()
     finally:
         drop_database(url)

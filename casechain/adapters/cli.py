@@ -435,7 +435,7 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
     and timings, and the referral rate per team and district."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner):
-        checks = cross_case_as_of(runner, moment)
+        checks = cross_case_as_of(runner, moment, scope=scope)
     rows, rates = checks.referrals(scope), checks.referral_rates(scope)
     if as_json:
         _print_json({"as_of": moment.isoformat(), "cases": rows, "rates": rates})

@@ -634,7 +634,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         """Cases reaching a criminal threshold or with referral steps, and rates."""
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), _instant(as_of)
-        checks = components.read(lambda: cross_case_as_of(runner, moment))
+        checks = components.read(lambda: cross_case_as_of(runner, moment, scope=where))
         return _for_reader(components, principal, {
             "as_of": moment.isoformat(), "cases": checks.referrals(where),
             "rates": checks.referral_rates(where)})

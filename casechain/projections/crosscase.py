@@ -175,17 +175,37 @@ class CrossCaseView:
                                               c.subject_kind == "person").distinct()))
         return found
 
-    def checks(self, conn: Connection, as_of: datetime,
-               subject_id: str | None = None) -> CrossCase:
-        """The cross-case checks over the view's rows (one subject's, or all) as of `as_of`."""
-        queries = [sa.select(t) for t in (self.cases, self.decisions, self.inspections)]
+    def checks(self, conn: Connection, as_of: datetime, subject_id: str | None = None,
+               scope: str | None = None) -> CrossCase:
+        """The cross-case checks over the view's rows as of `as_of`: all of them, one
+        subject's, or those a division prefix needs (see `_within`)."""
+        tables = (self.cases, self.decisions, self.inspections)
+        queries = [sa.select(t) for t in tables]
         if subject_id is not None:
-            queries = [q.where(t.c.subject_id == subject_id) for q, t in
-                       zip(queries, (self.cases, self.decisions, self.inspections), strict=True)]
+            queries = [q.where(t.c.subject_id == subject_id)
+                       for q, t in zip(queries, tables, strict=True)]
+        if scope:
+            queries = [q.where(self._within(t, scope))
+                       for q, t in zip(queries, tables, strict=True)]
         cases = [_facts(row._mapping) for row in conn.execute(queries[0])]
         decisions = [_decision(row._mapping) for row in conn.execute(queries[1])]
         inspections = [_inspection(row._mapping) for row in conn.execute(queries[2])]
         return CrossCase(self.pack, self.calendar, cases, decisions, inspections, as_of)
+
+
+    def _within(self, table: sa.Table, scope: str) -> Any:
+        """Rows the checks of cases inside `scope` depend on: every rule compares a case
+        only with the cases, decisions and inspections of the same subject, so those of the
+        subjects met inside the scope (wherever they were recorded) and the scope's own rows
+        give the scope's cases the answers the whole city would."""
+        inside = f"{scope}%"
+        tables = (self.cases, self.decisions, self.inspections)
+        subjects = sa.union(*(sa.select(t.c.subject_id).where(
+            t.c.jurisdiction.like(inside), t.c.subject_id.is_not(None)) for t in tables))
+        cases = sa.union(*(sa.select(t.c.case_id).where(t.c.jurisdiction.like(inside))
+                           for t in tables))
+        return sa.or_(table.c.jurisdiction.like(inside), table.c.subject_id.in_(subjects),
+                      table.c.case_id.in_(cases))
 
 
 def _blank(r: dict[str, Any]) -> dict[str, Any]:

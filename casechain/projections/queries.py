@@ -87,12 +87,14 @@ def timeline_of(runner: ProjectionRunner, case_id: str) -> list[dict[str, Any]]:
 
 
 def cross_case_as_of(runner: ProjectionRunner, moment: datetime,
-                     subject_id: str | None = None) -> CrossCase:
-    """The cross-case checks (referrals, subject register) over the caught-up view."""
+                     subject_id: str | None = None, scope: str | None = None) -> CrossCase:
+    """The cross-case checks (referrals, subject register) over the caught-up view; with
+    `scope`, over the rows its cases depend on only (their answers are the same; cases
+    outside the scope are not all there)."""
     runner.catch_up(["crosscase"])
     view: Any = runner.views["crosscase"]
     with runner.store.read() as conn:
-        checks: CrossCase = view.checks(conn, moment, subject_id)
+        checks: CrossCase = view.checks(conn, moment, subject_id, scope)
     return checks
 
 
@@ -118,7 +120,7 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
     found = [e for e in (evaluate(c, moment) for c in clocks)
              if e is not None and e.colour in ("yellow", "red", "info")]
     listed = [e.as_alert() for e in found]
-    listed += [a for a in cross_case_as_of(runner, moment).alerts()
+    listed += [a for a in cross_case_as_of(runner, moment, scope=scope).alerts()
                if (code is None or a["code"] == code)
                and (not scope or a["jurisdiction"].startswith(scope))]
     listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
