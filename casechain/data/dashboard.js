@@ -127,6 +127,25 @@ function failed(part, err) {
   showProblem(part, err);
 }
 
+// The answer for the part of the page with this id (its element hidden and the problem
+// shown when the request fails), or null when it failed or a newer request of that part
+// was made meanwhile.
+async function newestAnswer(part, path, params = {}) {
+  const mine = begin(part);
+  try {
+    const body = await api(path, params);
+    if (stale(part, mine)) return null;
+    showProblem(part, null);
+    return body;
+  } catch (err) {
+    if (!stale(part, mine)) {
+      $(part).hidden = true;
+      failed(part, err);
+    }
+    return null;
+  }
+}
+
 // -- signing in ------------------------------------------------------------------------------
 let principal = null;
 
@@ -291,18 +310,8 @@ function summaryEntry(term, value) {
 
 async function showCase(caseId) {
   $("case-id").value = caseId;
-  const mine = begin("case");
-  let view;
-  try {
-    view = await api(`/v1/cases/${encodeURIComponent(caseId)}`);
-  } catch (err) {
-    if (stale("case", mine)) return;
-    $("case").hidden = true;
-    failed("case", err);
-    return;
-  }
-  if (stale("case", mine)) return;
-  showProblem("case", null);
+  const view = await newestAnswer("case", `/v1/cases/${encodeURIComponent(caseId)}`);
+  if (view === null) return;
   const subject = view.subject || {};
   const referral = view.referral_state ? (LABELS.referrals[view.referral_state] || view.referral_state)
     : null;
@@ -329,18 +338,9 @@ async function showCase(caseId) {
 // -- a subject's register (一户一档) ---------------------------------------------------------
 async function showSubject(subjectId) {
   $("subject-id").value = subjectId;
-  const mine = begin("subject");
-  let register;
-  try {
-    register = await api(`/v1/subjects/${encodeURIComponent(subjectId)}`, { as_of: filters().as_of });
-  } catch (err) {
-    if (stale("subject", mine)) return;
-    $("subject").hidden = true;
-    failed("subject", err);
-    return;
-  }
-  if (stale("subject", mine)) return;
-  showProblem("subject", null);
+  const register = await newestAnswer("subject", `/v1/subjects/${encodeURIComponent(subjectId)}`,
+    { as_of: filters().as_of });
+  if (register === null) return;
   const colour = LABELS.severities[register.colour] || register.colour;
   $("subject-summary").replaceChildren(
     ...summaryEntry("当事人", [register.name, register.subject_id].filter(Boolean).join(" ")),
