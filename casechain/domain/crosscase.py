@@ -75,6 +75,10 @@ class CaseFacts:
 
     def as_of(self, moment: datetime) -> CaseFacts:
         """The facts as they stood at `moment` (later steps dropped)."""
+        if all(at is None or at <= moment for at in (
+                self.concluded_at, self.correction_ordered_at, self.correction_done_at,
+                *self.referral.values())):
+            return self  # nothing happened after `moment`: most cases, asked about now
         referral = {k: v for k, v in self.referral.items() if v <= moment}
         concluded = self.concluded_at is not None and self.concluded_at <= moment
         if len(referral) == len(self.referral):
@@ -389,7 +393,8 @@ class CrossCase:
             if d.penalised and d.fine > 0 and d.subject_id and d.item_code and d.act_date:
                 groups[(d.subject_id, d.item_code, d.act_date)].append(d)
         out = []
-        for (subject, item, act), fines in sorted(groups.items()):
+        repeated = [(key, fines) for key, fines in groups.items() if len(fines) > 1]
+        for (subject, item, act), fines in sorted(repeated):
             first = fines[0]
             for d in fines[1:]:
                 if d.case_id == first.case_id:
