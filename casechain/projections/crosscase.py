@@ -192,7 +192,6 @@ class CrossCaseView:
         inspections = [_inspection(row._mapping) for row in conn.execute(queries[2])]
         return CrossCase(self.pack, self.calendar, cases, decisions, inspections, as_of)
 
-
     def _within(self, table: sa.Table, scope: str) -> Any:
         """Rows the checks of cases inside `scope` depend on: every rule compares a case
         only with the cases, decisions and inspections of the same subject, so those of the
