@@ -183,6 +183,7 @@ function signOut() {
   $("sign-out").hidden = true;
   $("board").hidden = true;
   $("case").hidden = true;
+  $("subject").hidden = true;
   $("sign-in").hidden = false;
   $("token").value = "";
 }
