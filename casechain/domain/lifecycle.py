@@ -139,7 +139,15 @@ def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:
         problems.append(f"{event_type} needs {', '.join(missing)} first")
     if needs_any and not any(case.seen(t) for t in needs_any):
         problems.append(f"{event_type} needs one of {', '.join(needs_any)} first")
-    late = [t for t in NOT_AFTER.get(event_type, ()) if case.seen(t)]
+    not_after = NOT_AFTER.get(event_type, ())
+    if event_type == "penalty.deadline_extended" and _extends_measure(env):
+        # A seal or seizure runs on its own clock, past the decision if need be: its
+        # extension may come while one is running, until the penalty case is over.
+        not_after = NOT_AFTER["penalty.measure_released"]
+        if not _measure_running(case):
+            problems.append("a measure's deadline_extended needs a seal or seizure that is "
+                            "still running (penalty.measure_imposed not yet released)")
+    late = [t for t in not_after if case.seen(t)]
     if late:
         problems.append(f"{event_type} cannot come after {', '.join(late)}")
     if event_type in ONCE and case.seen(event_type):
@@ -148,11 +156,18 @@ def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:
         problems.append("the clock is already suspended")
     if event_type == "penalty.clock_resumed" and not case.suspended:
         problems.append("the clock is not suspended")
-    if (event_type == "penalty.measure_released"
-            and case.counts.get("penalty.measure_released", 0)
-            >= case.counts.get("penalty.measure_imposed", 0)):
+    if event_type == "penalty.measure_released" and not _measure_running(case):
         problems.append("every measure imposed is already released")
     return [_order(case, env, text) for text in problems]
+
+
+def _extends_measure(env: Envelope) -> bool:
+    return getattr(env.payload, "deadline", None) == "measure"
+
+
+def _measure_running(case: CaseFile) -> bool:
+    return (case.counts.get("penalty.measure_released", 0)
+            < case.counts.get("penalty.measure_imposed", 0))
 
 
 def _in_order(case: CaseFile, event_type: str, stage: str) -> bool:
@@ -173,7 +188,7 @@ def _in_order(case: CaseFile, event_type: str, stage: str) -> bool:
 
 
 _SPECIAL = frozenset({"penalty.clock_suspended", "penalty.clock_resumed",
-                      "penalty.measure_released"})
+                      "penalty.measure_released", "penalty.deadline_extended"})
 
 
 def _stage_move(case: CaseFile, event_type: str, stage: str) -> list[str]:

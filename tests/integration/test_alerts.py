@@ -224,6 +224,22 @@ def test_an_extended_seal_runs_thirty_days_more(tmp_path: Path) -> None:
     assert red[0]["due_at"] == "2025-11-01T00:00:00+08:00"
 
 
+def test_a_seal_extended_after_the_decision_runs_thirty_days_more(tmp_path: Path) -> None:
+    """Sealed 1 Sep, decided 10 Sep with the seal still on, extended on 25 Sep: due at
+    24:00 on 31 Oct, as when extended before the decision (Administrative Coercion Law
+    Art. 25)."""
+    story = Story("HZ-M").filed(act_date="2025-08-01", at=at("2025-08-30T10:00:00"))
+    story.add("penalty.measure_imposed", at=at("2025-09-01T10:00:00"))
+    story.concluded().reviewed().noticed().waived()
+    story.decide(at=at("2025-09-10T10:00:00"))
+    story.add("penalty.deadline_extended", at=at("2025-09-25T10:00:00"), days=30,
+              approved_by="局长", deadline="measure")
+    assert severities(alerts(tmp_path, story, "2025-10-31T23:59:59", "MEASURE_OVERDUE")) == [
+        "yellow"]
+    assert severities(alerts(tmp_path, story, "2025-11-01T00:00:01", "MEASURE_OVERDUE")) == [
+        "red"]
+
+
 def test_a_seal_extension_beyond_thirty_days_is_capped_and_said(tmp_path: Path) -> None:
     """The law allows at most 30 days more: an approval of 45 gives 60 days in all, and the
     alert says the extension was capped."""

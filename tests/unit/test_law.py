@@ -39,6 +39,34 @@ def test_a_decision_after_filing_investigation_and_notice_is_in_order(judge: Jud
     assert judge.last(story) == []
 
 
+def test_a_seal_may_be_extended_after_the_decision_while_it_runs(judge: Judge) -> None:
+    """A seal runs on its own clock: its extension (`deadline: measure`) is accepted after
+    the decision while the seal is not released; the decision deadline's extension is not
+    (Administrative Coercion Law Art. 25; APL Art. 60)."""
+    story = Story("HZ-SEAL").filed()
+    story.add("penalty.measure_imposed")
+    story.concluded().reviewed().noticed().waived()
+    story.decide()
+    story.add("penalty.deadline_extended", days=30, approved_by="局长", deadline="measure")
+    story.add("penalty.deadline_extended", days=30, approved_by="局长")
+    codes = judge.run(story)
+    assert codes[:-1] == [[]] * (len(codes) - 1)
+    assert codes[-1] == ["LIFECYCLE_ORDER"]
+
+
+def test_extending_a_seal_that_is_not_running_is_out_of_order(judge: Judge) -> None:
+    """No seal or seizure imposed, or every one released: nothing to extend, and the
+    rejection says so."""
+    story = Story("HZ-NOSEAL").filed()
+    story.add("penalty.deadline_extended", days=30, approved_by="局长", deadline="measure")
+    assert "still running" in judge.message(story)
+    released = Story("HZ-RELEASED").filed()
+    released.add("penalty.measure_imposed")
+    released.add("penalty.measure_released")
+    released.add("penalty.deadline_extended", days=30, approved_by="局长", deadline="measure")
+    assert judge.last(released) == ["LIFECYCLE_ORDER"]
+
+
 def test_payment_before_service_of_the_decision_is_out_of_order(judge: Judge) -> None:
     """No penalty.paid before penalty.decision_served (APL Art. 61, 67)."""
     story = Story().prepared()
