@@ -22,9 +22,10 @@ def issue(tokens: Path, principal: str, role: str, scope: str) -> str:
     return done.stdout.strip()
 
 
-def start_server(db: Path, tokens: Path, stdout: int | None = subprocess.PIPE
+def start_server(db: Path | str, tokens: Path, stdout: int | None = subprocess.PIPE
                  ) -> tuple[subprocess.Popen[bytes], str]:
-    """`casechain serve` on a free loopback port, once `/readyz` answers 200; its base URL."""
+    """`casechain serve` on a free loopback port (the store a SQLite path or any URL), once
+    `/readyz` answers 200; its base URL."""
     port = free_port()
     server = subprocess.Popen([CASECHAIN, "serve", "--db", str(db), "--tokens", str(tokens),
                                "--port", str(port)], stdout=stdout, stderr=subprocess.PIPE)

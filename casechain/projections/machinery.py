@@ -147,6 +147,11 @@ class Page:
                 conn, table, rows, keys, updates, where)))
 
 
+def _version(view: View) -> int:
+    """The shape of a view's tables (`View.version`, 1 when the view has none)."""
+    return int(getattr(view, "version", 1))
+
+
 def seen_before(records: Sequence[dict[str, Any]]) -> list[str]:
     """The cases of `records` (sorted) that may have rows stored already: those whose first
     event here is not their first event (seq 1). A view's rows of a case come from that
@@ -207,20 +212,19 @@ class ProjectionRunner:
         if not {str(table.name) for table in self.metadata.sorted_tables} <= existing:
             return False
         stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
-        return all(stored.get(name) == getattr(view, "version", 1)
-                   for name, view in self.views.items())
+        return all(stored.get(name) == _version(view) for name, view in self.views.items())
 
     def _refuse_newer(self, stored: Mapping[str, int]) -> None:
         """A view upgraded by a newer release is never taken back to this one's shape (an
         old process started beside a new one would drop the new tables, then the new one
         rebuild them, and so on)."""
         newer = {name: stored[name] for name, view in self.views.items()
-                 if stored.get(name, 0) > getattr(view, "version", 1)}
+                 if stored.get(name, 0) > _version(view)}
         if newer:
             raise StoreError(
                 "the store's views were upgraded by a newer CaseChain release ("
                 + ", ".join(f"{name} version {version}, this release knows "
-                            f"{getattr(self.views[name], 'version', 1)}"
+                            f"{_version(self.views[name])}"
                             for name, version in sorted(newer.items()))
                 + "): run the newer release")
 
@@ -230,7 +234,7 @@ class ProjectionRunner:
         stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
         self._refuse_newer(stored)
         for name, view in self.views.items():
-            wanted = getattr(view, "version", 1)
+            wanted = _version(view)
             if stored.get(name, 1) != wanted:
                 self._lock(conn, [name])
                 for table in reversed(self.tables[name]):

@@ -114,30 +114,33 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
     """Every alert as of `moment`: running deadlines that are yellow or red (or an open info
     window) and the cross-case findings, in due order."""
     runner.catch_up(["deadlines", "crosscase"])
-    clocks_view: Any = runner.views["deadlines"]
-    with runner.store.read() as conn:
-        clocks = list(read_clocks(conn, clocks_view.table, scope, code, running=moment))
-    found = [e for e in (evaluate(c, moment) for c in clocks)
-             if e is not None and e.colour in ("yellow", "red", "info")]
-    listed = [e.as_alert() for e in found]
+    listed = [a for a in _running_deadlines(runner, moment, scope, code)
+              if a["severity"] != "green"]
     listed += [a for a in cross_case_as_of(runner, moment, scope=scope).alerts()
                if (code is None or a["code"] == code)
                and (not scope or a["jurisdiction"].startswith(scope))]
-    listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
-    return listed
+    return sorted(listed, key=_due_order)
 
 
 def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
                     code: str | None = None) -> list[dict[str, Any]]:
     """Every running statutory deadline as of `moment`, green ones included, in due order."""
     runner.catch_up(["deadlines"])
+    return sorted(_running_deadlines(runner, moment, scope, code), key=_due_order)
+
+
+def _running_deadlines(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                       code: str | None) -> list[dict[str, Any]]:
+    """The deadlines running at `moment`, as alert objects with their colour (the deadlines
+    view already caught up)."""
     table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
     with runner.store.read() as conn:
         clocks = list(read_clocks(conn, table, scope, code, running=moment))
-    found = [e for e in (evaluate(c, moment) for c in clocks) if e is not None]
-    listed = [e.as_alert() for e in found]
-    listed.sort(key=lambda a: (a["due_at"], a["case_id"], a["code"], a.get("step", "")))
-    return listed
+    return [e.as_alert() for e in (evaluate(c, moment) for c in clocks) if e is not None]
+
+
+def _due_order(alert: dict[str, Any]) -> tuple[str, str, str, str]:
+    return alert["due_at"], alert["case_id"], alert["code"], alert.get("step", "")
 
 
 def board_rows(runner: ProjectionRunner, scope: str | None = None,

@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
+from casechain.adapters.kafka_bridge import wait_for
 from casechain.bootstrap import open_case_log, open_projections
 from tests.factories import case_walk
 from tests.kafka_broker import free_port
 from tests.pg import outage
-
-CASECHAIN = str(Path(sys.executable).with_name("casechain"))
-
-
-def eventually(check: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
+from tests.serving import CASECHAIN, issue, start_server
 
 
 def _ready(base: str) -> bool:
@@ -44,17 +33,10 @@ def _ready(base: str) -> bool:
 def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
         tmp_path: Path, pg_url: str) -> None:
     tokens = tmp_path / "tokens.yaml"
-    token = subprocess.run([CASECHAIN, "tokens", "issue", "--principal", "ops", "--role",
-                            "admin", "--scope", "3301", "--tokens", str(tokens)],
-                           capture_output=True, text=True, check=True).stdout.strip()
-    auth = {"Authorization": f"Bearer {token}"}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([CASECHAIN, "serve", "--db", pg_url, "--tokens", str(tokens),
-                               "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    auth = {"Authorization": f"Bearer {issue(tokens, 'ops', 'admin', '3301')}"}
+    server, base = start_server(pg_url, tokens)
     try:
-        assert eventually(lambda: _ready(base))
+        assert wait_for(lambda: _ready(base), 60)
         first, second = case_walk("HZ-O1"), case_walk("HZ-O2")
         assert httpx.post(f"{base}/v1/events/batch", json=first, headers=auth).status_code == 200
         with outage(pg_url):
@@ -65,7 +47,7 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
         # back: the refused event goes in now, and the follower brings the views up to it
         assert httpx.post(f"{base}/v1/events/batch", json=second, headers=auth
                           ).status_code == 200
-        assert eventually(lambda: _ready(base))
+        assert wait_for(lambda: _ready(base), 60)
         case = httpx.get(f"{base}/v1/cases/HZ-O2", headers=auth)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -88,11 +70,11 @@ def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str) -> Non
     try:
         runner = open_projections(log)
         assert all(o.status == "appended" for o in log.append_many(case_walk("HZ-W1")))
-        assert eventually(lambda: not any(s.lag for s in runner.status()))
+        assert wait_for(lambda: not any(s.lag for s in runner.status()), 60)
         with outage(pg_url):
             time.sleep(2)
         appended = [o.status for o in log.append_many(case_walk("HZ-W2"))]
-        assert eventually(lambda: not any(s.lag for s in runner.status()))
+        assert wait_for(lambda: not any(s.lag for s in runner.status()), 60)
         still_running = worker.poll() is None
     finally:
         worker.send_signal(signal.SIGTERM)

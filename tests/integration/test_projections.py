@@ -251,8 +251,8 @@ def test_an_older_release_refuses_views_a_newer_one_upgraded(store_url: str) -> 
             rows = conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")).scalar()
         with pytest.raises(StoreError, match="deadlines version 99, this release knows 3"):
             open_projections(log)
-        done = subprocess.run([str(Path(sys.executable).with_name("casechain")), "alerts",
-                               "--db", store_url], capture_output=True, text=True)
+        done = subprocess.run([str(BIN / "casechain"), "alerts", "--db", store_url],
+                              capture_output=True, text=True)
         assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
         assert "upgraded by a newer CaseChain release" in done.stderr
         with log.store.engine.begin() as conn:
