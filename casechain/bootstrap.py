@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from casechain.adapters.logging import configure_logging
 from casechain.adapters.rulepack_files import calendar_of, load_pack
-from casechain.adapters.storage import DEFAULT_DB_URL
+from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder, create_store_engine
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
 from casechain.projections import PAGE, ProjectionRunner, default_views
 from casechain.service import CaseLog
 
-__all__ = ["db_url_from", "law_book", "open_case_log", "open_projections", "rules_path_from"]
+__all__ = ["db_url_from", "law_book", "open_case_log", "open_projections", "rules_path_from",
+           "verify_projections"]
 
 
 def db_url_from(value: str | None) -> str:
@@ -53,9 +57,38 @@ def open_projections(case_log: CaseLog, rules: str | None = None, page: int = PA
                      ) -> ProjectionRunner:
     """The projection runner over the case log's store, with the default views; the rule
     pack and calendar are the case log's own when it judges by a pack (read once)."""
+    return ProjectionRunner(case_log.store, _views(case_log, rules), page=page)
+
+
+def _views(case_log: CaseLog, rules: str | None) -> list[Any]:
     if isinstance(case_log.rules, LawBook):
         pack, calendar = case_log.rules.pack, case_log.rules.calendar
     else:
         pack = load_pack(rules_path_from(rules))
         calendar = calendar_of(pack)
-    return ProjectionRunner(case_log.store, default_views(pack, calendar), page=page)
+    return default_views(pack, calendar)
+
+
+def verify_projections(case_log: CaseLog, runner: ProjectionRunner, rules: str | None = None,
+                       on_page: Callable[[str, int], None] | None = None
+                       ) -> dict[str, tuple[str, str]]:
+    """Each view's digest as stored and as recomputed from the log, {view: (stored,
+    recomputed)}: the views are caught up, then applied again from position 0 into a scratch
+    SQLite store in a temporary folder, reading the same log up to the same position. A view
+    whose stored rows were edited, added or deleted by hand differs."""
+    runner.catch_up()
+    until = min((runner.position(name) for name in runner.views), default=0)
+    stored = runner.view_digests()
+    fresh = _views(case_log, rules)
+    with tempfile.TemporaryDirectory(prefix="casechain-verify-") as folder:
+        engine = create_store_engine(f"sqlite:///{Path(folder) / 'scratch.db'}")
+        scratch = CaseChainRecorder(engine)
+        scratch.create_table()
+        try:
+            again = ProjectionRunner(scratch, fresh, page=runner.page,
+                                     source=case_log.store)
+            again.catch_up(until=until, on_page=on_page)
+            recomputed = again.view_digests()
+        finally:
+            engine.dispose()
+    return {name: (stored[name], recomputed[name]) for name in stored}

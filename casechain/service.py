@@ -33,16 +33,18 @@ from casechain.adapters.storage import (
     WriteTransaction,
     map_db_errors,
 )
+from casechain.domain.bounds import FUTURE_SKEW
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
 from casechain.domain.hashing import CanonicalJSONError, record_hash
+from casechain.domain.jurisdiction import check_jurisdiction
 from casechain.domain.law import amount_of
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.domain.subjects import SubjectDecision
 from casechain.errors import EventRejected, Rejection, StoreConflict
 
-__all__ = ["AppendOutcome", "CaseLog", "CaseNotFound"]
+__all__ = ["AppendOutcome", "CaseLog", "CaseNotFound", "Guard"]
 
 log = structlog.get_logger("casechain.append")
 
@@ -84,10 +86,17 @@ class _Pending:
     event_id: str
 
 
+#: Whether the caller may append an envelope, asked under the write lock against the case as
+#: recorded at that moment: (index of the envelope in the call, the envelope, the case's
+#: jurisdiction or None for a new case) -> the rules it breaks (OUT_OF_SCOPE, FORBIDDEN).
+Guard = Callable[[int, Envelope, "str | None"], list[Rejection]]
+
+
 @dataclass
 class _Batch:
     outcomes: dict[int, AppendOutcome] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
+    guard: Guard | None = None
 
 
 def _utc_now() -> datetime:
@@ -100,6 +109,9 @@ class _Now:
 
     moment: datetime
     iso: str = ""
+    #: The wall clock (never the fixed instant of a replay): the latest accepted
+    #: occurred_at is this plus FUTURE_SKEW.
+    latest: datetime = field(default_factory=lambda: _utc_now() + FUTURE_SKEW)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "iso", self.moment.isoformat())
@@ -147,17 +159,18 @@ class CaseLog(Application[UUID]):
         (outcome,) = self.append_many([raw])  # run the generator to the end: the commit
         return outcome
 
-    def append_many(self, raws: Iterable[object], batch_size: int = BATCH_SIZE
-                    ) -> Iterator[AppendOutcome]:
+    def append_many(self, raws: Iterable[object], batch_size: int = BATCH_SIZE,
+                    guard: Guard | None = None) -> Iterator[AppendOutcome]:
         """Append envelopes in order, in batches; yield one outcome per envelope, in order.
 
         Batches are pipelined: while one batch's commit is written to disk (by a committer
         thread; the database driver releases the GIL), the next batch is parsed and
-        validated. Outcomes of a batch are yielded only once it is committed.
+        validated. Outcomes of a batch are yielded only once it is committed. `guard`, if
+        given, is asked under the write lock whether each envelope may be appended.
         """
         in_flight: _InFlight | None = None
         try:
-            for parsed in self._parsed_batches(raws, batch_size):
+            for parsed in self._parsed_batches(raws, batch_size, guard):
                 if in_flight is not None:
                     done, in_flight = in_flight, None
                     yield from self._finish(done)
@@ -169,17 +182,18 @@ class CaseLog(Application[UUID]):
             if in_flight is not None:  # the caller stopped early: still settle the batch
                 self._finish(in_flight)
 
-    def _parsed_batches(self, raws: Iterable[object], batch_size: int) -> Iterator[_Batch]:
+    def _parsed_batches(self, raws: Iterable[object], batch_size: int,
+                        guard: Guard | None) -> Iterator[_Batch]:
         chunk: list[object] = []
         offset = 0
         for raw in raws:
             chunk.append(raw)
             if len(chunk) >= batch_size:
-                yield self._parse(chunk, offset)
+                yield self._parse(chunk, offset, guard)
                 offset += len(chunk)
                 chunk = []
         if chunk:
-            yield self._parse(chunk, offset)
+            yield self._parse(chunk, offset, guard)
 
     def _start(self, parsed: _Batch, attempt: int = 1) -> _InFlight:
         """Check a batch under the write lock, then hand its commit to the committer thread.
@@ -272,8 +286,8 @@ class CaseLog(Application[UUID]):
             self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="casechain-commit")
         return self._commit_thread
 
-    def _parse(self, raws: Sequence[object], offset: int) -> _Batch:
-        batch = _Batch()
+    def _parse(self, raws: Sequence[object], offset: int, guard: Guard | None) -> _Batch:
+        batch = _Batch(guard=guard)
         for index, raw in enumerate(raws, start=offset):
             try:
                 envelope = parse_envelope(raw)
@@ -283,13 +297,16 @@ class CaseLog(Application[UUID]):
                 log.info("event.rejected", case_id=exc.case_id, event_id=exc.event_id,
                          codes=[r.code for r in exc.rejections])
                 continue
+            except Exception as exc:  # one envelope never fails its batch
+                batch.outcomes[index] = _unjudged(index, None, None, exc)
+                continue
             batch.pending.append(_Pending(index, envelope, str(envelope.event_id)))
         return batch
 
     def _check_batch(self, batch: _Batch, conn: Connection) -> _Checked:
         outcomes = dict(batch.outcomes)
         ids = [p.event_id for p in batch.pending]
-        seen = self.store.existing_event_ids(ids, conn) if ids else set()
+        seen = self.store.existing_event_ids(ids, conn) if ids else {}
         files = self._load_files({p.envelope.case_id for p in batch.pending}, conn)
         working = {case_id: file.copy() for case_id, file in files.items()}
         stored: list[StoredEvent] = []
@@ -301,13 +318,17 @@ class CaseLog(Application[UUID]):
         for item in batch.pending:
             env = item.envelope
             event_id = item.event_id
-            if event_id in seen:
-                outcomes[item.index] = AppendOutcome(item.index, "duplicate", env.case_id,
-                                                     event_id)
+            owner = seen.get(event_id)
+            if owner is not None:
+                outcomes[item.index] = _duplicate_or_reused(item.index, env, event_id, owner)
                 blog.debug("event.duplicate", case_id=env.case_id, event_id=event_id)
                 continue
             file = working[env.case_id]
-            record, rejections = self._prepare(file, env, now)
+            try:
+                record, rejections = self._prepare(file, env, now, batch.guard, item.index)
+            except Exception as exc:  # a defect must not fail the others
+                outcomes[item.index] = _unjudged(item.index, env.case_id, event_id, exc)
+                continue
             if rejections:
                 outcomes[item.index] = AppendOutcome(item.index, "rejected", env.case_id,
                                                      event_id, rejections=tuple(rejections))
@@ -320,15 +341,23 @@ class CaseLog(Application[UUID]):
                                                  record["hash"], record["recorded_at"]))
             stored_ids.append(event_id)
             file.apply(record)
-            seen.add(event_id)
+            seen[event_id] = case_uuid(env.case_id)
             appended.append((item.index, env.case_id, event_id, record["seq"]))
             if env.type == "penalty.decided" and record["payload"]["outcome"] == "penalty":
                 checked_decisions.append((len(stored) - 1, _decision_row(file, record)))
         return _Checked(outcomes, stored, stored_ids, appended, working, checked_decisions)
 
-    def _prepare(self, file: CaseFile, env: Envelope, now: _Now
-                 ) -> tuple[dict[str, Any] | None, list[Rejection]]:
-        rejections = list(self.rules.check(file, env))
+    def _prepare(self, file: CaseFile, env: Envelope, now: _Now, guard: Guard | None,
+                 index: int) -> tuple[dict[str, Any] | None, list[Rejection]]:
+        rejections = _future_problems(env, now)
+        if rejections:  # the rules would compute with an instant nobody has reached
+            return None, rejections
+        if guard is not None:
+            refused = guard(index, env, file.jurisdiction if file.seq else None)
+            if refused:  # the caller learns nothing of a case it may not touch
+                return None, refused
+        rejections = check_jurisdiction(file, env)
+        rejections += self.rules.check(file, env)
         if env.expected_seq is not None and env.expected_seq != file.seq:
             rejections.append(Rejection(
                 "CONCURRENCY_CONFLICT",
@@ -460,6 +489,51 @@ class CaseLog(Application[UUID]):
             self._commit_thread.shutdown(wait=True)
         super().close()
         self.factory.close()
+
+
+def _future_problems(env: Envelope, now: _Now) -> list[Rejection]:
+    """occurred_at (and a restored recorded_at) no later than the clock allows (Bounds)."""
+    latest = now.latest
+    problems = []
+    if env.is_restore and env.recorded_at is not None:
+        if env.recorded_at > latest:
+            problems.append(Rejection(
+                "SCHEMA_INVALID", f"case {env.case_id}: field recorded_at "
+                f"{env.recorded_at.isoformat()} lies in the future (after {latest.isoformat()})",
+                "recorded_at", env.recorded_at.isoformat()))
+            return problems
+        latest = min(latest, env.recorded_at + FUTURE_SKEW)
+    if env.occurred_at > latest:
+        problems.append(Rejection(
+            "SCHEMA_INVALID", f"case {env.case_id}: field occurred_at "
+            f"{env.occurred_at.isoformat()} lies more than 10 minutes after the moment it is "
+            f"recorded ({(latest - FUTURE_SKEW).isoformat()}); an event is recorded after it "
+            "happens", "occurred_at", env.occurred_at.isoformat()))
+    return problems
+
+
+def _duplicate_or_reused(index: int, env: Envelope, event_id: str, owner: UUID
+                         ) -> AppendOutcome:
+    """The same event_id again: a duplicate when it names the same case, else refused."""
+    if owner == case_uuid(env.case_id):
+        return AppendOutcome(index, "duplicate", env.case_id, event_id)
+    rejection = Rejection(
+        "SCHEMA_INVALID", f"case {env.case_id}: field event_id {event_id} is already recorded "
+        "for another case; an event_id names one event — send a new one", "event_id", event_id)
+    log.info("event.rejected", case_id=env.case_id, event_id=event_id, codes=[rejection.code])
+    return AppendOutcome(index, "rejected", env.case_id, event_id, rejections=(rejection,))
+
+
+def _unjudged(index: int, case_id: str | None, event_id: str | None, exc: Exception
+              ) -> AppendOutcome:
+    """An envelope the engine failed to judge (a defect): refused alone, and logged."""
+    log.error("event.unjudged", case_id=case_id, event_id=event_id, error=type(exc).__name__,
+              exc_info=exc)
+    rejection = Rejection(
+        "SCHEMA_INVALID", f"{f'case {case_id}: ' if case_id else ''}the engine could not judge "
+        f"this envelope ({type(exc).__name__}) and did not append it; the server log has the "
+        "details — please report it with the event_id", None, None)
+    return AppendOutcome(index, "rejected", case_id, event_id, rejections=(rejection,))
 
 
 def _decision_row(file: CaseFile, record: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "evaluation.due_diligence_exemption": {"granted": True, "grounds": "已尽职"},
     "evaluation.credit_updated": {"change": "record"},
     "evaluation.completed": {},
+    "case.transferred": {"to_jurisdiction": "330106002", "reason": "指定管辖"},
 }
 
 

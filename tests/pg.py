@@ -6,8 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 
 ADMIN_DSN = os.environ.get("CASECHAIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -44,3 +46,15 @@ def outage(url: str) -> Iterator[None]:
     finally:
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def run_sql(url: str, statement: str, **params: object) -> list[Any]:
+    """Run one SQL statement on a store (any SQLAlchemy URL) in its own transaction, as an
+    administrator with database access would; the rows it returns, if any."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(sa.text(statement), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()

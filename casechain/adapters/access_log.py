@@ -82,6 +82,22 @@ class AccessLog:
         with self.store.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def head(self) -> tuple[int, str]:
+        """The number of entries and the hash of the last (64 zeros when empty)."""
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
+                               .order_by(self.table.c.seq.desc()).limit(1)).first()
+        return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
+
+    def hashes_at(self, seqs: set[int]) -> dict[int, str]:
+        """The stored hash of each of these entries that exists."""
+        if not seqs:
+            return {}
+        with self.store.read() as conn:
+            rows = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
+                                .where(self.table.c.seq.in_(sorted(seqs)))).all()
+        return {int(row.seq): str(row.hash) for row in rows}
+
     def verify(self) -> tuple[int, str, AccessProblem | None]:
         """Recompute the chain: (entries, head hash, the first problem or None)."""
         prev, expected = GENESIS, 1

@@ -45,7 +45,12 @@ from casechain.adapters.rulepack_files import (
     check_pack_file,
     load_pack,
 )
-from casechain.bootstrap import open_case_log, open_projections, rules_path_from
+from casechain.bootstrap import (
+    open_case_log,
+    open_projections,
+    rules_path_from,
+    verify_projections,
+)
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
@@ -325,6 +330,35 @@ def projections_digest(db: DbOption = None, rules: RulesOption = None,
         out.print(f"{digest}  position {position}", markup=False)
 
 
+@projections_app.command("verify")
+def projections_verify(db: DbOption = None, rules: RulesOption = None,
+                       as_json: JsonOption = False) -> None:
+    """Recompute every view from the log in a scratch store and compare it with the stored
+    rows; exit 1 naming each view whose rows were edited, added or deleted by hand."""
+    with _projections(db, rules) as (case_log, runner):
+        head = case_log.store.max_notification_id() or 0
+        with Progress(TextColumn("recomputing {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
+                      console=err, disable=not err.is_terminal) as progress:
+            tasks = {n: progress.add_task(n, total=head) for n in runner.views}
+            compared = verify_projections(case_log, runner, rules,
+                                          on_page=lambda n, k: progress.advance(tasks[n], k))
+    differing = sorted(name for name, (stored, again) in compared.items() if stored != again)
+    if as_json:
+        _print_json({"intact": not differing, "differing": differing,
+                     "views": {name: {"stored": stored, "recomputed": again}
+                               for name, (stored, again) in compared.items()}})
+    else:
+        for name in differing:
+            out.print(f"view {name}: its stored rows differ from the rows recomputed from the "
+                      "log — they were edited, added or deleted outside CaseChain; run "
+                      f"`casechain projections rebuild {name}` after keeping a copy as evidence")
+        out.print("every view matches the log" if not differing else
+                  f"{len(differing)} of {len(compared)} views differ from the log")
+    if differing:
+        raise typer.Exit(1)
+
+
 @projections_app.command("run")
 def projections_run(db: DbOption = None, rules: RulesOption = None,
                     interval: Annotated[float, typer.Option(min=0.05)] = 0.5,
@@ -486,9 +520,9 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
 def _instant(text: str | None) -> datetime:
     try:
         return instant(text)
-    except ValueError:
-        err.print(f"[red]error:[/red] --as-of {text!r} is not an ISO 8601 instant "
-                  "(e.g. 2025-10-15T09:00:00+08:00)")
+    except ValueError as exc:
+        why = str(exc) if "2000-2099" in str(exc) else f"{text!r} is not an ISO 8601 instant"
+        err.print(f"[red]error:[/red] --as-of: {why} (e.g. 2025-10-15T09:00:00+08:00)")
         raise typer.Exit(2) from None
 
 

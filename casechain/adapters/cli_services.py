@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from casechain.adapters.cli import DbOption, RulesOption, _open, app, err, out
-from casechain.adapters.ledger import Ledger
+from casechain.adapters.cli import DbOption, KeyOption, RulesOption, _open, app, err, out
+from casechain.adapters.ledger import AutoCheckpoint, Ledger, load_private_key
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.access import ROLES
@@ -58,13 +58,36 @@ def tokens_issue(principal: Annotated[str, typer.Option("--principal", help="Pri
     out.print(token, markup=False)
 
 
+CheckpointSecondsOption = Annotated[float, typer.Option(
+    "--checkpoint-every", min=1, help="with --key: a signed checkpoint at least this often "
+    "(seconds) while anything new was recorded")]
+CheckpointEventsOption = Annotated[int, typer.Option(
+    "--checkpoint-events", min=1, help="with --key: a signed checkpoint after this many new "
+    "events at the latest")]
+
+
+def _auto_checkpoint(ledger: Ledger, key: str | None, seconds: float, events: int
+                     ) -> AutoCheckpoint | None:
+    """Automatic checkpoints when a signing key is given (exit 2 naming a bad key)."""
+    if key is None:
+        return None
+    try:
+        return AutoCheckpoint(ledger, load_private_key(key), seconds, events)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
           host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
           max_lag: Annotated[int, typer.Option("--max-lag", help="/readyz fails when a view "
-                                               "lags more events than this")] = 100_000) -> None:
-    """The HTTP API (OpenAPI at /openapi.json, docs at /docs) on HOST:PORT."""
+                                               "lags more events than this")] = 100_000,
+          key: KeyOption = None, checkpoint_every: CheckpointSecondsOption = 60.0,
+          checkpoint_events: CheckpointEventsOption = 10_000) -> None:
+    """The HTTP API (OpenAPI at /openapi.json, docs at /docs) on HOST:PORT; with --key it
+    signs checkpoints of the log and the access log itself."""
     import uvicorn
 
     from casechain.adapters.http_api import Components, create_app
@@ -78,6 +101,8 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
     try:
         components = Components(case_log, open_projections(case_log, rules), token_file,
                                 max_lag=max_lag)
+        components.checkpoints = _auto_checkpoint(components.ledger, key, checkpoint_every,
+                                                  checkpoint_events)
         err.print(f"CaseChain API on http://{host}:{port} (store {case_log.db_url})")
         uvicorn.run(create_app(components), host=host, port=port, log_level="warning",
                     access_log=False)
@@ -162,16 +187,26 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
                   max_poll_interval_ms: Annotated[int, typer.Option(
                       "--max-poll-interval-ms", help="also the group's rebalance timeout")
                   ] = 300_000,
-                  client_option: ClientOption = None) -> None:
+                  client_option: ClientOption = None, key: KeyOption = None,
+                  checkpoint_every: CheckpointSecondsOption = 60.0,
+                  checkpoint_events: CheckpointEventsOption = 10_000) -> None:
     """Append envelopes from TOPIC in consumer group GROUP; rejections go to the dead-letter
-    topic with their code; offsets are committed after the append. Runs until SIGTERM."""
+    topic with their code; offsets are committed after the append. Runs until SIGTERM. With
+    --key it signs checkpoints itself."""
     from casechain.adapters.kafka_bridge import InboundConsumer
     settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
                                dead_letter_topic=dead_letter_topic, group_id=group)
     case_log = _open(db, rules)
     ledger = Ledger(case_log.store)  # the Merkle tree follows what the consumer appends
+    auto = _auto_checkpoint(ledger, key, checkpoint_every, checkpoint_events)
+
+    def appended(_: int) -> None:
+        ledger.catch_up()
+        if auto is not None:
+            auto.maybe()
+
     consumer = InboundConsumer(case_log, settings, max_poll_interval_ms=max_poll_interval_ms,
-                               on_appended=lambda _: ledger.catch_up())
+                               on_appended=appended)
     err.print(f"consuming {topic} as group {group} (Ctrl-C stops)")
     try:
         stats = consumer.run(stop_on_signals())

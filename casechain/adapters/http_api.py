@@ -27,7 +27,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 import orjson
 import structlog
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import PersistenceError
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -36,22 +36,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casechain.adapters.access_log import AccessLog
 from casechain.adapters.dashboard import register_dashboard
-from casechain.adapters.ledger import Ledger
+from casechain.adapters.ledger import AutoCheckpoint, Ledger
 from casechain.adapters.proofs import ProofError, inclusion_document
-from casechain.adapters.storage import STORE_DOWN
 from casechain.adapters.tokens import TokenFile, TokenInvalid
 from casechain.domain.access import (
     READS,
     ROLE_LABELS,
     Principal,
+    append_problems,
     mask_persons,
-    may_append,
     may_read,
     sees_person_ids,
     subject_ids_in,
 )
+from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
+from casechain.domain.envelope import Envelope
 from casechain.errors import CaseChainError, Rejection, StoreError
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.queries import (
@@ -65,6 +66,7 @@ from casechain.projections.queries import (
     person_subjects,
     response_of,
     statistics_of,
+    without_outside_cases,
 )
 from casechain.service import AppendOutcome, CaseLog, CaseNotFound
 
@@ -75,6 +77,9 @@ T = TypeVar("T")
 
 PROBLEM = "application/problem+json"
 MAX_BATCH = 10_000
+#: Largest batch body: 10,000 usual events fit many times over; a single envelope is bounded
+#: by MAX_ENVELOPE_BYTES whatever the body.
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 _STATUS = {"SCHEMA_INVALID": 422, "UNKNOWN_EVENT_TYPE": 422, "HASH_MISMATCH": 422,
            "OUT_OF_SCOPE": 403, "FORBIDDEN": 403, "CONCURRENCY_CONFLICT": 409}
 _TITLES = {
@@ -119,6 +124,10 @@ class Components:
     ledger: Ledger = field(init=False)
     appender: GroupAppender = field(init=False)
     reading: threading.Lock = field(default_factory=threading.Lock)
+    follower: threading.Thread | None = None
+    follower_error: str | None = None
+    #: Signed checkpoints made by the follower itself (serve --key).
+    checkpoints: AutoCheckpoint | None = None
 
     def __post_init__(self) -> None:
         self.access_log = AccessLog(self.case_log.store)
@@ -126,14 +135,30 @@ class Components:
         self.appender = GroupAppender(self.case_log)
 
     def follow(self, stop: threading.Event) -> None:
-        """Keep the views and the ledger caught up until `stop` is set."""
+        """Keep the views and the ledger caught up until `stop` is set. A failure is logged
+        and shown by /readyz until a later round succeeds; the thread never dies of one."""
+        self.follower_error = None
         while not stop.wait(self.follow_interval):
             try:
                 with self.reading:
                     self.runner.catch_up()
                     self.ledger.catch_up()
-            except (CaseChainError, *STORE_DOWN) as exc:  # say so, try again later
+                if self.checkpoints is not None:
+                    self.checkpoints.maybe()
+            except (CaseChainError, PersistenceError) as exc:  # say so, try again later
                 log.warning("follow.failed", error=str(exc).strip())
+                self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            except Exception as exc:  # a defect: keep the server answering, say so loudly
+                log.exception("follow.crashed")
+                self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            else:
+                self.follower_error = None
+
+    def follower_state(self) -> str:
+        """"ok", or why the views and the ledger are not being kept up."""
+        if self.follower is not None and not self.follower.is_alive():
+            return "the follower thread has stopped"
+        return f"failing: {self.follower_error}" if self.follower_error else "ok"
 
     def read(self, query: Callable[[], T]) -> T:
         """Run a query of the views (one at a time: each catches its views up first)."""
@@ -162,17 +187,21 @@ Caller = Annotated[Principal, Depends(_principal_of)]
 def _instant(text: str | None, name: str = "as_of") -> datetime:
     try:
         return instant(text)
-    except ValueError:
-        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter {name}: {text!r} is not an "
-                         "ISO 8601 instant (e.g. 2025-10-15T09:00:00+08:00)",
-                         field=name, value=text) from None
+    except ValueError as exc:
+        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter {name}: {_why_not_instant(exc)}"
+                         " (e.g. 2025-10-15T09:00:00+08:00)", field=name, value=text) from None
+
+
+def _why_not_instant(exc: ValueError) -> str:
+    text = str(exc)
+    return text if "2000-2099" in text else "not an ISO 8601 instant"
 
 
 def _scope(principal: Principal, asked: str | None) -> str:
     """The scope of a listing: the asked prefix if it lies inside the token's, else 403."""
     if asked is None or asked == "":
         return principal.scope
-    if not asked.isdigit():
+    if not (asked.isascii() and asked.isdigit()):
         raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter scope: {asked!r} is not a "
                          "division-code prefix (digits)", field="scope", value=asked)
     if principal.covers_scope(asked):
@@ -190,36 +219,6 @@ def _require(principal: Principal, kind: str) -> None:
                          f"{kind.replace('_', ' ')} here", roles=list(principal.roles))
 
 
-def _authorise_append(principal: Principal, raw: object, recorded: dict[str, str | None]
-                      ) -> list[Rejection]:
-    """Why this principal may not append this envelope (empty when it may)."""
-    if not isinstance(raw, dict):
-        return []  # the case log reports the schema problem
-    problems: list[Rejection] = []
-    where = raw.get("jurisdiction")
-    if isinstance(where, str) and not principal.covers(where):
-        problems.append(Rejection("OUT_OF_SCOPE", f"jurisdiction {where} lies outside the "
-                                  f"token's scope {principal.scope or '(all)'}",
-                                  "jurisdiction", where))
-    case_id = raw.get("case_id")
-    held = recorded.get(case_id) if isinstance(case_id, str) else None
-    if held is not None and not principal.covers(held):
-        problems.append(Rejection("OUT_OF_SCOPE", f"case {case_id} is recorded under "
-                                  f"jurisdiction {held}, outside the token's scope "
-                                  f"{principal.scope or '(all)'}", "case_id", case_id))
-    kind = raw.get("type")
-    if isinstance(kind, str) and not may_append(principal.roles, kind):
-        problems.append(Rejection("FORBIDDEN", f"roles {', '.join(principal.roles)} may not emit "
-                                  f"{kind}", "type", kind))
-    actor = raw.get("actor")
-    actor_id = actor.get("id") if isinstance(actor, dict) else None
-    if principal.person and actor_id is not None and actor_id != principal.id:
-        problems.append(Rejection("FORBIDDEN", f"actor.id {actor_id} is not the token's "
-                                  f"principal {principal.id}: a person appends only as itself",
-                                  "actor.id", actor_id))
-    return problems
-
-
 # -- the application ------------------------------------------------------------------------
 def create_app(components: Components, follow: bool = True) -> FastAPI:
     """The FastAPI application over the given components."""
@@ -231,6 +230,7 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
                                   name="casechain-follow")
         if follow:
             worker.start()
+            components.follower = worker
         yield
         stop.set()
         components.appender.close()
@@ -246,6 +246,8 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
                    403: {"description": "OUT_OF_SCOPE or FORBIDDEN",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
                    404: {"description": "NOT_FOUND: no such case, subject or route",
+                         "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
+                   413: {"description": "SCHEMA_INVALID: the body is larger than accepted",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
                    422: {"description": "SCHEMA_INVALID: a parameter or body is malformed",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}},
@@ -284,8 +286,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return ApiProblem(exc.status_code, code, str(exc.detail)).response(request.url.path)
 
     @app.exception_handler(StoreError)
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PersistenceError)  # unreachable, lost, or its tables gone
     async def _store(request: Request, exc: Exception) -> Response:
         log.error("store.unavailable", path=request.url.path, error=str(exc).strip())
         return ApiProblem(503, "STORE_UNAVAILABLE", "the event store cannot be reached; nothing "
@@ -333,12 +334,28 @@ def _envelope_body(example: Any, many: bool = False) -> dict[str, Any]:
                                                "value": example}}}}}}
 
 
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
+async def _json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body, read no further than `limit` bytes (413 beyond it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
     try:
-        return orjson.loads(raw)
+        return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
         raise ApiProblem(422, "SCHEMA_INVALID", f"the body is not JSON ({exc})") from None
+
+
+def _too_large(size: int, limit: int) -> ApiProblem:
+    return ApiProblem(413, "SCHEMA_INVALID", f"the body is at least {size:,} bytes; at most "
+                      f"{limit:,} are accepted here (an envelope is at most 256 KiB; keep "
+                      "documents in the evidence store and send their sha256)",
+                      field="body", value=size)
 
 
 def _append_all(components: Components, principal: Principal, raws: list[Any]
@@ -348,37 +365,19 @@ def _append_all(components: Components, principal: Principal, raws: list[Any]
 
 
 def _append_items(case_log: CaseLog, items: list[tuple[Principal, Any]]) -> list[AppendOutcome]:
-    """Authorise and append envelopes in order, each under its own principal; one that is
-    not authorised is rejected alone (OUT_OF_SCOPE / FORBIDDEN), the others are appended
-    with the rules of import, in one batch."""
-    case_ids = {raw["case_id"] for _, raw in items
-                if isinstance(raw, dict) and isinstance(raw.get("case_id"), str)}
-    recorded = case_log.jurisdictions(case_ids)
-    refused: dict[int, list[Rejection]] = {}
-    allowed: list[tuple[int, Any]] = []
-    for index, (principal, raw) in enumerate(items):
-        problems = _authorise_append(principal, raw, recorded)
+    """Append envelopes in order, each under its own principal, with the rules of import in
+    one batch. Whether the principal may append is decided inside the append transaction,
+    against the case as recorded then (`domain.access.append_problems`): one that may not
+    is rejected alone (OUT_OF_SCOPE / FORBIDDEN)."""
+    def guard(index: int, env: Envelope, held: str | None) -> list[Rejection]:
+        principal = items[index][0]
+        problems = append_problems(principal, env, held)
         if problems:
-            refused[index] = problems
-            continue
-        allowed.append((index, raw))
-        case_id = raw.get("case_id") if isinstance(raw, dict) else None
-        if isinstance(case_id, str) and recorded.get(case_id) is None \
-                and isinstance(raw.get("jurisdiction"), str):
-            recorded[case_id] = raw["jurisdiction"]  # a case opened earlier in this group
-    outcomes: dict[int, AppendOutcome] = {}
-    for (index, _), outcome in zip(allowed, case_log.append_many([raw for _, raw in allowed]),
-                                   strict=True):
-        outcome.index = index
-        outcomes[index] = outcome
-    for index, problems in refused.items():
-        principal, raw = items[index]
-        raw = raw if isinstance(raw, dict) else {}
-        outcomes[index] = AppendOutcome(index, "rejected", _str(raw.get("case_id")),
-                                        _str(raw.get("event_id")), rejections=tuple(problems))
-        log.info("event.refused", principal=principal.id, case_id=raw.get("case_id"),
-                 event_id=raw.get("event_id"), codes=[p.code for p in problems])
-    return [outcomes[i] for i in sorted(outcomes)]
+            log.info("event.refused", principal=principal.id, case_id=env.case_id,
+                     event_id=str(env.event_id), codes=[p.code for p in problems])
+        return problems
+
+    return list(case_log.append_many([raw for _, raw in items], guard=guard))
 
 
 def _str(value: Any) -> str | None:
@@ -473,7 +472,7 @@ def _routes_append(app: FastAPI, components: Components) -> None:
         lifecycle and the rule pack in force, chained. The same event_id again is a
         duplicate (200), not an error. A rejection lists every broken rule, most
         fundamental first, as problem+json with the first rule's code."""
-        raw = await _json_body(request)
+        raw = await _json_body(request, MAX_ENVELOPE_BYTES)
         (outcome,) = await asyncio.wrap_future(components.appender.submit(principal, [raw]))
         if outcome.status == "rejected":
             first = outcome.rejections[0]
@@ -497,7 +496,7 @@ def _routes_append(app: FastAPI, components: Components) -> None:
         """Append a JSON array of envelopes in order, each judged on its own — per-event
         results, like `import`: a rejected event does not stop the others (a later event of
         the same case is judged against what was appended before it)."""
-        raws = await _json_body(request)
+        raws = await _json_body(request, MAX_BATCH_BYTES)
         if not isinstance(raws, list):
             raise ApiProblem(422, "SCHEMA_INVALID", "the body must be a JSON array of envelopes")
         if len(raws) > MAX_BATCH:
@@ -518,14 +517,18 @@ def _case_in_scope(components: Components, principal: Principal, case_id: str) -
         raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r} is recorded (未找到案件)",
                          case_id=case_id)
     if not principal.covers(held):
-        raise ApiProblem(403, "OUT_OF_SCOPE", f"case {case_id} is under jurisdiction {held}, "
-                         f"outside the token's scope {principal.scope}", case_id=case_id)
+        raise ApiProblem(403, "OUT_OF_SCOPE", f"case {case_id} lies outside the token's scope "
+                         f"{principal.scope} (超出管辖范围)", case_id=case_id)
     return held
 
 
 def _for_reader(components: Components, principal: Principal, body: T) -> T:
-    """The body with persons' ids masked unless one of the principal's roles needs them
-    (domain/access.py)."""
+    """The body with the cases of other jurisdictions it names replaced by "辖区外案件" (for
+    a scoped principal), and persons' ids masked unless one of the principal's roles needs
+    them (domain/access.py)."""
+    if principal.scope:
+        body = cast(T, components.read(lambda: without_outside_cases(
+            components.runner, body, principal.scope)))
     if sees_person_ids(principal.roles):
         return body
     ids = subject_ids_in(body)
@@ -543,7 +546,7 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         components.access_log.record(principal, "case.read", case_id)
         try:
             body = components.read(lambda: case_view(components.case_log, components.runner,
-                                                     case_id))
+                                                     case_id, principal.scope))
         except CaseNotFound:
             raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
         return _for_reader(components, principal, body)
@@ -553,11 +556,15 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
              responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
                               "description": "one exported envelope a line"}})
     def export_case(case_id: str, principal: Caller) -> Response:
-        """The case's events as exported envelopes, one a line, importable elsewhere."""
+        """The case's events as exported envelopes, one a line, importable elsewhere. For
+        roles that do not need persons' ids (supervisor, auditor) the ids are masked, and such
+        an export is for reading only: its hashes no longer match (re-import refuses it)."""
         _require(principal, "case")
         _case_in_scope(components, principal, case_id)
         components.access_log.record(principal, "case.export", case_id)
         records = components.case_log.case_records(case_id)
+        if not sees_person_ids(principal.roles):
+            records = [mask_persons(record, set()) for record in records]
         return Response(b"".join(orjson.dumps(r) + b"\n" for r in records),
                         media_type="application/x-ndjson")
 
@@ -647,15 +654,13 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _require(principal, "supervision")
         moment = _instant(as_of)
         checks = components.read(lambda: cross_case_as_of(runner, moment, subject_id))
-        register = checks.subject(subject_id)
+        register = checks.subject(subject_id, principal.scope)
         if register is None:
             raise ApiProblem(404, "NOT_FOUND", f"no subject {subject_id!r} is recorded")
-        inside = {c["case_id"] for c in register["cases"] if principal.covers(c["jurisdiction"])}
-        if not inside and register["cases"]:
+        if not register["cases"] and register["outside_scope"]["cases"]:
             raise ApiProblem(403, "OUT_OF_SCOPE", f"subject {subject_id} has no case inside the "
                              f"token's scope {principal.scope}")
-        register["cases"] = [c for c in register["cases"] if c["case_id"] in inside]
-        register["decisions"] = [d for d in register["decisions"] if d["case_id"] in inside]
+        inside = {c["case_id"] for c in register["cases"]}
         register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id
                               and a["case_id"] in inside]
         register["as_of"] = moment.isoformat()
@@ -715,7 +720,12 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
         """The latest access-log entries (newest first), and whether the chain is intact."""
         _require(principal, "access_log")
         entries, head, problem = components.access_log.verify()
-        return {"entries": components.access_log.entries(case_id, limit), "count": entries,
+        listed = components.access_log.entries(case_id, limit)
+        if principal.scope:  # only the reads of cases inside the scope (DESIGN.md, scoped reads)
+            held = components.case_log.jurisdictions({e["resource"] for e in listed})
+            listed = [e for e in listed if (held.get(e["resource"]) or "").startswith(
+                principal.scope)]
+        return {"entries": listed, "count": entries,
                 "head_hash": head, "intact": problem is None,
                 "problem": problem.as_dict() if problem else None}
 
@@ -749,14 +759,16 @@ def _routes_health(app: FastAPI, components: Components) -> None:
         """200 when the store answers and no view lags more than the configured events."""
         try:
             statuses = components.runner.status()
-        except (StoreError, *STORE_DOWN) as exc:
-            return JSONResponse({"ready": False, "store": "unreachable", "detail": str(exc)},
-                                status_code=503)
+        except (StoreError, PersistenceError) as exc:
+            return JSONResponse({"ready": False, "store": "unreachable",
+                                 "detail": str(exc).strip()}, status_code=503)
         views = {s.name: {"position": s.position, "lag": s.lag} for s in statuses}
         worst = max((s.lag for s in statuses), default=0)
-        ready = worst <= components.max_lag
-        return JSONResponse({"ready": ready, "store": "ok", "max_lag": components.max_lag,
-                             "views": views}, status_code=200 if ready else 503)
+        follower = components.follower_state()
+        ready = worst <= components.max_lag and follower == "ok"
+        return JSONResponse({"ready": ready, "store": "ok", "follower": follower,
+                             "max_lag": components.max_lag, "views": views},
+                            status_code=200 if ready else 503)
 
     @app.get("/v1/whoami", tags=["health"], summary="Who the token speaks for (当前身份)")
     def whoami(principal: Caller) -> dict[str, Any]:

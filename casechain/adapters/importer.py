@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from casechain.adapters.storage import bulk_gc
+from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 from casechain.service import AppendOutcome, CaseLog
 
 __all__ = ["IMPORT_BATCH", "ImportSummary", "RejectedLine", "import_file"]
@@ -99,6 +100,12 @@ def _decode(handle: BinaryIO, lines: deque[int], summary: ImportSummary,
         if not raw.strip():
             continue
         summary.lines += 1
+        if len(raw) > MAX_ENVELOPE_BYTES + 2:  # the line's own break may follow
+            rejected(RejectedLine(number, None, None, [{
+                "code": "SCHEMA_INVALID", "field": None, "value": len(raw),
+                "message": f"line {number} is {len(raw):,} bytes; an envelope is at most "
+                           f"{MAX_ENVELOPE_BYTES:,} bytes (256 KiB)"}]))
+            continue
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -33,6 +33,7 @@ from kafka.errors import KafkaError
 
 from casechain.adapters import codec
 from casechain.adapters.storage import STORE_DOWN, CaseChainRecorder, map_db_errors
+from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 from casechain.errors import CaseChainError, ConfigurationError, Rejection
 from casechain.service import AppendOutcome, CaseLog
 
@@ -252,12 +253,7 @@ class InboundConsumer:
         records = [r for tp in sorted(polled, key=lambda t: t.partition) for r in polled[tp]]
         if not records:
             return 0
-        raws: list[Any] = []
-        for record in records:
-            try:
-                raws.append(orjson.loads(record.value))
-            except orjson.JSONDecodeError as exc:
-                raws.append(_NotJson(record.value, str(exc)))
+        raws = [_decoded(record.value) for record in records]
         outcomes = self._append(raws)
         letters = [(record, raw, outcome) for record, raw, outcome in zip(records, raws, outcomes,
                                                                          strict=True)
@@ -284,7 +280,7 @@ class InboundConsumer:
         for index, raw in enumerate(raws):
             if isinstance(raw, _NotJson):
                 outcomes[index] = AppendOutcome(index, "rejected", rejections=(Rejection(
-                    "SCHEMA_INVALID", f"the message is not JSON ({raw.error})"),))
+                    "SCHEMA_INVALID", raw.error),))
         return [outcomes[i] for i in range(len(raws))]
 
     def _send_dead_letters(self, letters: list[tuple[Any, Any, AppendOutcome]]) -> None:
@@ -298,7 +294,8 @@ class InboundConsumer:
                     "envelope": raw if not isinstance(raw, _NotJson) else None,
                     "raw": raw.text if isinstance(raw, _NotJson) else None}
             producer.send(self.settings.dead_letter_topic, key=record.key,
-                          value=orjson.dumps(body), headers=[("code", first.code.encode())])
+                          value=_dead_letter(body, record.value),
+                          headers=[("code", first.code.encode())])
             log.warning("kafka.dead_lettered", code=first.code, case_id=outcome.case_id,
                         event_id=outcome.event_id, offset=record.offset)
         producer.flush(timeout=30)
@@ -340,6 +337,37 @@ class InboundConsumer:
                     client.close()
                 except KafkaError as exc:
                     log.warning("kafka.close_failed", error=str(exc))
+
+
+def _decoded(value: bytes | None) -> Any:
+    """A message's envelope, or why it is none (too large, empty, not JSON): never raises."""
+    if value is None:
+        return _NotJson(None, "the message has no value (a tombstone); an envelope was expected")
+    if len(value) > MAX_ENVELOPE_BYTES:
+        return _NotJson(value, f"the message is {len(value):,} bytes; an envelope is at most "
+                        f"{MAX_ENVELOPE_BYTES:,} bytes (256 KiB)")
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return _NotJson(value, f"the message is not JSON ({exc})")
+
+
+#: The most of a rejected message's own bytes a dead letter carries (brokers refuse
+#: messages over about 1 MB by default; a dead letter must always be deliverable).
+DEAD_LETTER_RAW = 64 * 1024
+
+
+def _dead_letter(body: dict[str, Any], value: bytes | None) -> bytes:
+    """The dead letter's bytes; an envelope that JSON cannot carry back (nested too deep, say)
+    or a long raw text is replaced by the first bytes of the message as text."""
+    if body["raw"] is not None and len(body["raw"]) > DEAD_LETTER_RAW:
+        body = {**body, "raw": body["raw"][:DEAD_LETTER_RAW], "raw_truncated": True}
+    try:
+        return orjson.dumps(body)
+    except (orjson.JSONEncodeError, TypeError):
+        text = (value or b"")[:DEAD_LETTER_RAW].decode("utf-8", errors="replace")
+        return orjson.dumps({**body, "envelope": None, "raw": text,
+                             "raw_truncated": len(value or b"") > DEAD_LETTER_RAW})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
+from casechain.adapters.access_log import AccessLog
 from casechain.adapters.storage import CaseChainRecorder, bulk_gc, map_db_errors, read_ahead
 from casechain.domain import merkle
 from casechain.domain.hashing import GENESIS_HASH, canonical_json, record_hash
@@ -39,6 +42,7 @@ from casechain.errors import CaseChainError
 
 __all__ = [
     "CHUNK_HEIGHT",
+    "AutoCheckpoint",
     "Checkpoint",
     "Ledger",
     "Problem",
@@ -55,6 +59,7 @@ __all__ = [
 CHUNK_HEIGHT = 8
 CHUNK = 1 << CHUNK_HEIGHT
 CHECKPOINT_FORMAT = "casechain-checkpoint/1"
+log = structlog.get_logger("casechain.ledger")
 _TRACKING = "ledger"
 _PAGE = 4096
 _TAIL = 96  # bytes read from the end of a stored state: `"hash":"<64 hex>"}}` fits
@@ -134,12 +139,19 @@ class Checkpoint:
     issued_at: str
     key_id: str
     signature: str = ""
+    #: The access log's length and head hash when the checkpoint was made (checkpoints
+    #: made before the access log was signed have neither).
+    access_size: int | None = None
+    access_head: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The signed fields."""
-        return {"format": CHECKPOINT_FORMAT, "origin": self.origin,
-                "tree_size": self.tree_size, "root_hash": self.root_hash,
-                "issued_at": self.issued_at, "key_id": self.key_id}
+        body: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "origin": self.origin,
+                                "tree_size": self.tree_size, "root_hash": self.root_hash,
+                                "issued_at": self.issued_at, "key_id": self.key_id}
+        if self.access_size is not None:
+            body["access_log"] = {"size": self.access_size, "head": self.access_head}
+        return body
 
     def message(self) -> bytes:
         """The bytes signed: RFC 8785 canonical JSON of `body()`."""
@@ -153,7 +165,7 @@ class Checkpoint:
         """This checkpoint with its Ed25519 signature."""
         signature = base64.b64encode(key.sign(self.message())).decode()
         return Checkpoint(self.origin, self.tree_size, self.root_hash, self.issued_at,
-                          self.key_id, signature)
+                          self.key_id, signature, self.access_size, self.access_head)
 
     def signature_valid(self, key: Ed25519PublicKey) -> bool:
         """True when `key` signed exactly these fields."""
@@ -169,9 +181,12 @@ class Checkpoint:
         if data.get("format") != CHECKPOINT_FORMAT:
             raise CaseChainError(f"field format is {data.get('format')!r}, expected "
                                  f"{CHECKPOINT_FORMAT!r}: not a CaseChain checkpoint")
+        access = data.get("access_log")
         try:
             return cls(str(data["origin"]), int(data["tree_size"]), str(data["root_hash"]),
-                       str(data["issued_at"]), str(data["key_id"]), str(data["signature"]))
+                       str(data["issued_at"]), str(data["key_id"]), str(data["signature"]),
+                       int(access["size"]) if isinstance(access, dict) else None,
+                       str(access["head"]) if isinstance(access, dict) else None)
         except KeyError as exc:
             raise CaseChainError(f"checkpoint field {exc.args[0]} is missing") from None
 
@@ -251,8 +266,17 @@ class Ledger:
             sa.Column("key_id", sa.String(16), nullable=False),
             sa.Column("signature", sa.Text(), nullable=False),
         )
+        # The access log's head each checkpoint signed (a table of its own: stores made
+        # before it keep their checkpoints table as it was).
+        self.checkpoint_access = sa.Table(
+            "casechain_checkpoint_access", self.metadata,
+            sa.Column("checkpoint_id", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("size", sa.BigInteger(), nullable=False),
+            sa.Column("head", sa.String(64), nullable=False),
+        )
         with map_db_errors(), store.engine.begin() as conn:
             self.metadata.create_all(conn, checkfirst=True)
+        self.access_log = AccessLog(store)
 
     # -- keeping the tree ---------------------------------------------------------------
     def covered(self) -> int:
@@ -393,25 +417,34 @@ class Ledger:
         self.catch_up()
         size, root = self.root()
         issued = (now or datetime.now(UTC)).isoformat()
-        checkpoint = Checkpoint(self.origin, size, root.hex(), issued,
-                                key_id(key.public_key())).signed(key)
+        access_size, access_head = self.access_log.head()
+        checkpoint = Checkpoint(self.origin, size, root.hex(), issued, key_id(key.public_key()),
+                                access_size=access_size, access_head=access_head).signed(key)
         base = size - size % CHUNK
         tail = self._leaf_hashes(base, size)  # the leaves of the partial chunk, recorded too
         with self._write() as conn:
             if tail:
                 self._record_leaves(conn, [{"idx": base // CHUNK, "leaves": b"".join(tail)}])
-            conn.execute(self.checkpoints.insert().values(
+            made = conn.execute(self.checkpoints.insert().values(
                 tree_size=size, root_hash=checkpoint.root_hash, issued_at=issued,
                 origin=self.origin, key_id=checkpoint.key_id, signature=checkpoint.signature))
+            made_key = made.inserted_primary_key
+            assert made_key is not None
+            conn.execute(self.checkpoint_access.insert().values(
+                checkpoint_id=made_key[0], size=access_size, head=access_head))
         return checkpoint
 
     def stored_checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
-        c = self.checkpoints.c
+        c, a = self.checkpoints.c, self.checkpoint_access.c
         with self.store.read() as conn:
-            rows = conn.execute(sa.select(self.checkpoints).order_by(c.id)).all()
+            rows = conn.execute(sa.select(self.checkpoints, a.size, a.head)
+                                .join_from(self.checkpoints, self.checkpoint_access,
+                                           a.checkpoint_id == c.id, isouter=True)
+                                .order_by(c.id)).all()
         return [Checkpoint(r.origin, int(r.tree_size), r.root_hash, r.issued_at, r.key_id,
-                           r.signature) for r in rows]
+                           r.signature, None if r.size is None else int(r.size), r.head)
+                for r in rows]
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """The newest stored checkpoint."""
@@ -497,8 +530,32 @@ class Ledger:
                         f"{frontier.size + 1}…{cp.tree_size} were removed",
                         frontier.size + 1))
                     result.checkpoints_checked += 1
+        result.problems += self._access_problems(stored + outside)
         result.problems.sort(key=lambda p: (p.position is None, p.position or 0))
         return result
+
+    def _access_problems(self, checkpoints: list[Checkpoint]) -> list[Problem]:
+        """The access log against the heads the checkpoints signed: an entry edited, a
+        tail trimmed, or the chain written anew after the fact."""
+        signed = [cp for cp in checkpoints if cp.access_size]
+        entries, _, broken = self.access_log.verify()
+        problems = []
+        if broken is not None:
+            problems.append(Problem("access log", f"access-log entry {broken.seq}: "
+                                    f"{broken.detail}"))
+        heads = self.access_log.hashes_at({cp.access_size or 0 for cp in signed})
+        for cp in signed:
+            size = cp.access_size or 0
+            if size > entries and broken is None:
+                problems.append(Problem("access log", f"the checkpoint signed {cp.issued_at} "
+                                        f"covers {size} access-log entries but the log has "
+                                        f"{entries}: entries were removed"))
+            elif size in heads and heads[size] != cp.access_head:
+                problems.append(Problem("access log", f"the checkpoint signed {cp.issued_at} "
+                                        f"says access-log entry {size} has hash "
+                                        f"{cp.access_head}; it now has {heads[size]}: the access "
+                                        "log was rewritten"))
+        return problems
 
     def _states(self, on_page: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
         """(position, state) of every event in order, the next page read while this one is
@@ -576,3 +633,41 @@ def _check_event(position: int, state: bytes, heads: dict[str, tuple[int, str]]
         else:
             return None, case_id, seq, claimed
     return Problem(what, detail, position, case_id, seq), case_id, seq, claimed
+
+
+class AutoCheckpoint:
+    """Signed checkpoints made by a long-running worker (`serve`, `kafka consume`) itself:
+    whenever `every_events` events were appended, or `every_seconds` passed with something
+    new (events or access-log entries), since the last one. Events recorded after the last
+    checkpoint are the only ones a writer with database access could still rewrite unseen,
+    so the interval bounds that window (DESIGN.md, Ledger)."""
+
+    def __init__(self, ledger: Ledger, key: Ed25519PrivateKey, every_seconds: float = 60.0,
+                 every_events: int = 10_000,
+                 clock: Callable[[], float] | None = None) -> None:
+        if every_seconds <= 0 or every_events <= 0:
+            raise CaseChainError("checkpoint intervals must be positive (seconds and events)")
+        self.ledger, self.key = ledger, key
+        self.every_seconds, self.every_events = every_seconds, every_events
+        self._clock = clock or time.monotonic
+        self._last_at = self._clock()
+        latest = ledger.latest_checkpoint()
+        self._last = (latest.tree_size, latest.access_size or 0) if latest else (0, 0)
+        self.made = 0
+
+    def maybe(self) -> Checkpoint | None:
+        """Make a checkpoint if one is due; the checkpoint, or None."""
+        size = self.ledger.store.max_notification_id() or 0
+        access, _ = self.ledger.access_log.head()
+        if (size, access) == self._last:
+            return None
+        waited = self._clock() - self._last_at
+        if size - self._last[0] < self.every_events and waited < self.every_seconds:
+            return None
+        checkpoint = self.ledger.checkpoint(self.key)
+        self._last, self._last_at = (checkpoint.tree_size, checkpoint.access_size or 0), \
+            self._clock()
+        self.made += 1
+        log.info("checkpoint.made", tree_size=checkpoint.tree_size,
+                 access_log=checkpoint.access_size, root_hash=checkpoint.root_hash)
+        return checkpoint

@@ -18,6 +18,8 @@ library's own recorder test suites, see tests/integration/test_library_contract.
 from __future__ import annotations
 
 import gc
+import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +141,34 @@ def create_store_engine(url: str) -> Engine:
                      f"postgresql+psycopg://USER@HOST/DB")
 
 
+class _FileIdentity:
+    """The SQLite file a running process opened. Deleted or replaced under it, the open
+    connections would go on writing into the unlinked file and answer as if all were well:
+    every transaction first checks the path still names the same file (one stat, ~2 µs) and
+    fails as the store being unreachable (STORE_DOWN) when it does not."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.seen: tuple[int, int] | None = None
+
+    def check(self) -> None:
+        if self.path is None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            if self.seen is None:
+                return  # not created yet: the first connection creates it
+            raise sqlite3.OperationalError(f"the SQLite store {self.path} is gone: it was "
+                                           "deleted while this process had it open") from None
+        now = (stat.st_dev, stat.st_ino)
+        if self.seen is None:
+            self.seen = now
+        elif now != self.seen:
+            raise sqlite3.OperationalError(f"the SQLite store {self.path} was replaced by "
+                                           "another file while this process had it open")
+
+
 def _sqlite_engine(sa_url: sa.URL) -> Engine:
     in_memory = sa_url.database in (None, "", ":memory:")
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 60}}
@@ -157,8 +187,11 @@ def _sqlite_engine(sa_url: sa.URL) -> Engine:
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the indexes of a large log stay hot
         cursor.close()
 
+    identity = _FileIdentity(None if in_memory else str(sa_url.database))
+
     @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        identity.check()
         immediate = conn.get_execution_options().get("casechain_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -382,19 +415,19 @@ class CaseChainRecorder(ProcessRecorder):
         return heads
 
     def existing_event_ids(self, event_ids: Sequence[str], conn: Connection | None = None
-                           ) -> set[str]:
-        """Those of the given event ids already in the store."""
+                           ) -> dict[str, UUID]:
+        """Those of the given event ids already in the store, each with its case's stream."""
         c = self._events.c
-        present: set[str] = set()
+        present: dict[str, UUID] = {}
         with self._using(conn) as active:
             if self.is_postgres:  # one query with an array parameter
-                query = sa.select(c.event_id).where(
+                query = sa.select(c.event_id, c.originator_id).where(
                     c.event_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-                present.update(active.execute(query, {"ids": list(event_ids)}).scalars())
+                present.update(tuple(row) for row in active.execute(query, {"ids": list(event_ids)}))
                 return present
             for chunk in chunks(list(event_ids), 900):
-                present.update(active.execute(sa.select(c.event_id).where(c.event_id.in_(chunk)))
-                               .scalars())
+                present.update(tuple(row) for row in active.execute(
+                    sa.select(c.event_id, c.originator_id).where(c.event_id.in_(chunk))))
         return present
 
     @contextmanager

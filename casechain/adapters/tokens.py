@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from casechain.domain.access import ROLES, Principal
@@ -31,6 +33,8 @@ from casechain.errors import ConfigurationError
 __all__ = ["TokenFile", "TokenInvalid", "issue_token", "token_hash"]
 
 PREFIX = "cc_"
+_SCOPE = re.compile(r"(?:[1-9][0-9]{0,11})?")
+log = structlog.get_logger("casechain.tokens")
 
 
 class TokenInvalid(Exception):
@@ -50,6 +54,8 @@ class TokenFile:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._by_hash: dict[str, Principal] = {}
+        #: Why each refused entry of the last reading was refused (one line each).
+        self.refused: list[str] = []
         self._load()
 
     def principal(self, token: str | None, now: datetime | None = None) -> Principal:
@@ -67,38 +73,72 @@ class TokenFile:
         return found
 
     def _load(self) -> None:
+        """Read the file again if it changed. A file that cannot be read at all fails the
+        first load (ConfigurationError); later, the last good reading stays in force and the
+        problem is logged. An entry with a problem is refused alone, with a log line naming
+        it; the other entries keep working."""
         try:
             stat = self.path.stat()
         except OSError as exc:
-            raise ConfigurationError(f"token file {self.path}: cannot be read ({exc})") from exc
+            self._keep_or_raise(f"token file {self.path}: cannot be read ({exc})")
+            return
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            if stamp != self._stamp:
-                self._by_hash = _parse(self.path)
+            if stamp == self._stamp:
+                return
+            try:
+                self._by_hash, refused = _parse(self.path)
+            except ConfigurationError as exc:
                 self._stamp = stamp
+                self._keep_or_raise(str(exc))
+                return
+            self._stamp = stamp
+            self.refused = refused
+        for problem in refused:
+            log.error("tokens.entry_refused", problem=problem)
+
+    def _keep_or_raise(self, problem: str) -> None:
+        if self._stamp is None:
+            raise ConfigurationError(problem)
+        log.error("tokens.unreadable", problem=problem,
+                  kept=f"the {len(self._by_hash)} tokens of the last good reading stay in force")
 
 
-def _parse(path: Path) -> dict[str, Principal]:
+def _parse(path: Path) -> tuple[dict[str, Principal], list[str]]:
+    """The principals of the file by token hash, and a line per refused entry."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"token file {path}: not readable YAML ({exc})") from exc
+    entries = data.get("tokens") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"token file {path}: expected a mapping with a list 'tokens:'")
     out: dict[str, Principal] = {}
-    for n, entry in enumerate(data.get("tokens") or [], start=1):
-        out[_field(path, n, entry, "sha256")] = _principal(path, n, entry)
-    return out
+    refused: list[str] = []
+    for n, entry in enumerate(entries, start=1):
+        try:
+            if not isinstance(entry, dict):
+                raise ConfigurationError(f"token file {path}: entry {n}: not a mapping")
+            out[_field(path, n, entry, "sha256")] = _principal(path, n, entry)
+        except ConfigurationError as exc:
+            refused.append(f"{exc}; this entry is refused, the others stay in force")
+    return out, refused
 
 
 def _principal(path: Path, n: int, entry: dict[str, Any]) -> Principal:
-    roles = tuple(entry.get("roles") or ())
+    given = entry.get("roles")
+    roles = tuple(given) if isinstance(given, list) else ()
     unknown = [r for r in roles if r not in ROLES]
     if not roles or unknown:
-        raise ConfigurationError(f"token file {path}: entry {n}: roles {list(roles)!r} must be "
-                                 f"some of {', '.join(ROLES)}")
-    scope = str(entry.get("scope", ""))
-    if scope and not scope.isdigit():
+        raise ConfigurationError(f"token file {path}: entry {n}: roles {given!r} must be a "
+                                 f"list of some of {', '.join(ROLES)}")
+    scope = entry.get("scope", "")
+    if isinstance(scope, int) and not isinstance(scope, bool):
+        scope = str(scope)  # YAML reads an unquoted 330106 as a number
+    if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
         raise ConfigurationError(f"token file {path}: entry {n}: scope {scope!r} is not a "
-                                 "division-code prefix (digits)")
+                                 "division-code prefix (ASCII digits, not starting with 0; "
+                                 "'' for every division)")
     expires = entry.get("expires_at")
     try:
         expires_at = datetime.fromisoformat(str(expires)) if expires else None

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
-__all__ = ["PERSON_ID_ROLES", "READS", "ROLES", "ROLE_LABELS", "Principal", "mask_id",
+from casechain.domain.envelope import Envelope, Role
+from casechain.errors import Rejection
+
+__all__ = ["PERSON_ID_ROLES", "READS", "ROLES", "ROLE_LABELS", "Principal", "append_problems",
+           "mask_id",
            "mask_persons", "may_append", "may_read", "sees_person_ids", "subject_ids_in"]
 
 ROLE_LABELS: dict[str, str] = {
@@ -39,6 +43,7 @@ ROLE_LABELS: dict[str, str] = {
     "auditor": "审计人员", "service": "业务系统", "admin": "系统管理员",
 }
 ROLES: tuple[str, ...] = tuple(ROLE_LABELS)
+assert set(ROLES) == set(get_args(Role)), "the envelope's actor roles are the token roles"
 
 #: The kinds of reading an endpoint may need.
 READS: tuple[str, ...] = ("case", "supervision", "export", "ledger", "access_log")
@@ -100,6 +105,54 @@ def may_append(roles: tuple[str, ...], event_type: str) -> bool:
         if event_type.startswith(allowed) and not event_type.startswith(excepted or ("\0",)):
             return True
     return False
+
+
+#: The roles a backend service may name as the actor of an event it relays (the mobile
+#: case-handling app sends its officers' and reviewers' steps).
+RELAYED_ROLES = frozenset({"officer", "reviewer", "service"})
+
+
+def append_problems(principal: Principal, env: Envelope, held: str | None) -> list[Rejection]:
+    """Why `principal` may not append `env` to a case recorded under `held` (None: a new
+    case); empty when it may. A refusal names the token's scope, never another
+    jurisdiction's code (DESIGN.md: refusals do not reveal another jurisdiction)."""
+    problems: list[Rejection] = []
+    outside = f"outside the token's scope {principal.scope or '(all)'}"
+    if not principal.covers(env.jurisdiction):
+        problems.append(Rejection("OUT_OF_SCOPE", f"case {env.case_id}: field jurisdiction "
+                                  f"lies {outside}", "jurisdiction", None))
+    if held is not None and not principal.covers(held):
+        problems.append(Rejection("OUT_OF_SCOPE", f"case {env.case_id} is recorded under a "
+                                  f"jurisdiction {outside}", "case_id", env.case_id))
+    target = getattr(env.payload, "to_jurisdiction", None)
+    if env.type == "case.transferred" and not principal.covers(target):
+        problems.append(Rejection("OUT_OF_SCOPE", f"case {env.case_id}: payload.to_jurisdiction "
+                                  f"lies {outside}; moving a case needs a scope over both "
+                                  "divisions (APL Arts. 25-26)", "payload.to_jurisdiction", None))
+    if not may_append(principal.roles, env.type):
+        problems.append(Rejection("FORBIDDEN", f"roles {', '.join(principal.roles)} may not "
+                                  f"emit {env.type}", "type", env.type))
+    problems += _actor_problems(principal, env)
+    return problems
+
+
+def _actor_problems(principal: Principal, env: Envelope) -> list[Rejection]:
+    actor = env.actor
+    if principal.person:
+        problems = []
+        if actor.id != principal.id:
+            problems.append(Rejection("FORBIDDEN", f"actor.id {actor.id} is not the token's "
+                                      f"principal {principal.id}: a person appends only as "
+                                      "itself", "actor.id", actor.id))
+        if actor.role not in principal.roles:
+            problems.append(Rejection("FORBIDDEN", f"actor.role {actor.role} is not a role of "
+                                      f"the token ({', '.join(principal.roles)})", "actor.role",
+                                      actor.role))
+        return problems
+    if "admin" in principal.roles or actor.role in RELAYED_ROLES:
+        return []
+    return [Rejection("FORBIDDEN", f"actor.role {actor.role}: a service token relays only "
+                      f"{', '.join(sorted(RELAYED_ROLES))} steps", "actor.role", actor.role)]
 
 
 def may_read(roles: tuple[str, ...], kind: str) -> bool:

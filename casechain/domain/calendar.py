@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 
+from casechain.domain.bounds import EARLIEST, LATEST
 from casechain.errors import CaseChainError
 
 __all__ = ["SHANGHAI", "CalendarUnknown", "WorkCalendar", "YearTable", "end_of_day", "instant",
@@ -33,7 +34,14 @@ def instant(text: str | None) -> datetime:
     if text is None:
         return datetime.now(SHANGHAI)
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text} lies outside the years 2000-2099") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"{text} lies outside the years 2000-2099 that CaseChain records")
+    return moment
 
 
 def local_day(moment: str) -> str:

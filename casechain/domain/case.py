@@ -44,7 +44,7 @@ def case_uuid(case_id: str) -> UUID:
 #: Evaluation events recorded beside an open case (a reconsideration or a court may decide
 #: before the fine is paid); they do not move the case's stage.
 ALONGSIDE = frozenset({"evaluation.reconsideration_decided", "evaluation.litigation_decided",
-                       "evaluation.supervision_finding"})
+                       "evaluation.supervision_finding", "case.transferred"})
 
 #: Referral states in which a case is with the referral process or the police and a fine may
 #: not be decided (Decree 310 Art. 11).
@@ -97,7 +97,10 @@ class CaseFile:
             fold(self, payload, record)
         self.seq = record["seq"]
         self.head_hash = record["hash"]
-        self.jurisdiction = record["jurisdiction"]
+        if event_type == "case.transferred":
+            self.jurisdiction = payload["to_jurisdiction"]
+        elif self.jurisdiction is None:
+            self.jurisdiction = record["jurisdiction"]  # fixed by the first event
         self.opened_at = self.opened_at or record["occurred_at"]
         self.last_occurred_at = record["occurred_at"]
 

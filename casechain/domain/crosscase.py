@@ -443,19 +443,28 @@ class CrossCase:
                     f"provisional due date: {exc}")
 
     # -- the subject register ---------------------------------------------------------------
-    def subject(self, subject_id: str) -> dict[str, Any] | None:
-        """一户一档: the subject's cases, decisions, fines, inspections per year, colour."""
-        cases = self._by_subject.get(subject_id, [])
-        decisions = self._decisions_of.get(subject_id, [])
-        visits = [i for i in self.inspections if i.subject_id == subject_id]
-        if not cases and not decisions and not visits:
+    def subject(self, subject_id: str, scope: str = "") -> dict[str, Any] | None:
+        """一户一档: the subject's cases, decisions, fines, inspections per year, colour.
+
+        With `scope` (a division-code prefix) only the cases inside it are shown and counted
+        (DESIGN.md: reads across cases stay inside the scope); what lies outside is given as
+        counts alone, without case ids, amounts or places ("辖区外另有 1 次处罚")."""
+        every_case = self._by_subject.get(subject_id, [])
+        every_decision = self._decisions_of.get(subject_id, [])
+        every_visit = [i for i in self.inspections if i.subject_id == subject_id]
+        if not every_case and not every_decision and not every_visit:
             return None
+        cases = [c for c in every_case if c.jurisdiction.startswith(scope)]
+        decisions = [d for d in every_decision if d.jurisdiction.startswith(scope)]
+        visits = [i for i in every_visit if i.jurisdiction.startswith(scope)]
         per_year: dict[int, dict[str, int]] = defaultdict(lambda: {"inspections": 0, "joint": 0})
         for visit in visits:
             year = per_year[visit.at.astimezone(SHANGHAI).year]
             year["inspections"] += 1
             year["joint"] += visit.joint
-        colour, why = self.colour(subject_id)
+        colour, why = self._colour(decisions, cases)
+        outside_penalties = sum(1 for d in every_decision if d.penalised) - sum(
+            1 for d in decisions if d.penalised)
         return {
             "subject_id": subject_id,
             "name": next((c.subject_name for c in cases if c.subject_name), None),
@@ -470,21 +479,27 @@ class CrossCase:
             "fines_total": sum(d.fine for d in decisions if d.penalised),
             "inspections_per_year": [{"year": y, **counts}
                                      for y, counts in sorted(per_year.items())],
+            "outside_scope": {"cases": len(every_case) - len(cases),
+                              "penalties": outside_penalties,
+                              "note": f"辖区外另有 {outside_penalties} 次处罚" if outside_penalties
+                              else None},
         }
 
     def colour(self, subject_id: str) -> tuple[str, str]:
         """三色管理: red with a serious-circumstances penalty or two penalties in the last 12
         months, yellow with one penalty in 12 months or an open correction order, else green."""
+        return self._colour(self._decisions_of.get(subject_id, []),
+                            self._by_subject.get(subject_id, []))
+
+    def _colour(self, decisions: list[Decision], cases: list[CaseFacts]) -> tuple[str, str]:
         since = _years_before(self.as_of.astimezone(SHANGHAI).date(), 1)
-        recent = [d for d in self._decisions_of.get(subject_id, [])
-                  if d.penalised and d.decided_on > since]
+        recent = [d for d in decisions if d.penalised and d.decided_on > since]
         if any(d.circumstances == "serious" for d in recent):
             return "red", "serious-circumstances penalty within 12 months (情节严重)"
         if len(recent) >= 2:
             return "red", f"{len(recent)} penalties within 12 months"
         if recent:
             return "yellow", "one penalty within 12 months"
-        if any(c.correction_ordered_at and not c.correction_done_at
-               for c in self._by_subject.get(subject_id, [])):
+        if any(c.correction_ordered_at and not c.correction_done_at for c in cases):
             return "yellow", "open correction order (责令整改未完成)"
         return "green", "no penalty within 12 months, no open correction order"

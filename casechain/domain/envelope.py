@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,13 +19,18 @@ from pydantic import (
     create_model,
 )
 
+from casechain.domain.bounds import Id, Instant, structural_problems
 from casechain.domain.payloads import PAYLOADS
 from casechain.errors import EventRejected, Rejection
 
-__all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "parse_envelope"]
+__all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "Role", "parse_envelope"]
 
 CaseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-Jurisdiction = Annotated[str, Field(pattern=r"^[0-9]{2,12}$")]
+#: An administrative division code (3301 city, 330106 district, 330106001 street), ASCII digits.
+Jurisdiction = Annotated[str, Field(pattern=r"^[1-9][0-9]{1,11}$")]
+#: The roles a token may carry and an actor may name (DESIGN.md, Interfaces).
+Role = Literal["officer", "reviewer", "supervisor", "auditor", "service", "admin"]
+Count = Annotated[int, Field(strict=True, ge=0, le=10**9)]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 #: Fields the engine sets; present on export, checked (never trusted blindly) on import.
@@ -37,10 +42,10 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, Field(min_length=1)]
-    role: Annotated[str, Field(min_length=1)]
-    org: str | None = None
-    cert_no: str | None = None
+    id: Id
+    role: Role
+    org: Id | None = None
+    cert_no: Id | None = None
 
 
 class Envelope(BaseModel):
@@ -55,19 +60,19 @@ class Envelope(BaseModel):
     event_id: UUID
     case_id: CaseId
     type: str
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     actor: Actor
     jurisdiction: Jurisdiction
     payload: Any
-    expected_seq: Annotated[int, Field(ge=0)] | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    source: str | None = None
-    schema_version: Annotated[int, Field(ge=1)] = 1
+    expected_seq: Count | None = None
+    correlation_id: Id | None = None
+    causation_id: Id | None = None
+    source: Id | None = None
+    schema_version: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
     # Engine-set, present when a previously exported log is imported (restore).
-    seq: Annotated[int, Field(ge=1)] | None = None
-    position: Annotated[int, Field(ge=1)] | None = None
-    recorded_at: AwareDatetime | None = None
+    seq: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    position: Annotated[int, Field(ge=1, le=10**15)] | None = None
+    recorded_at: Instant | None = None
     prev_hash: Hash | None = None
     hash: Hash | None = None
 
@@ -110,10 +115,17 @@ _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(
 
 
 def parse_envelope(raw: object) -> Envelope:
-    """Validate one decoded envelope; raise EventRejected naming every bad field."""
+    """Validate one decoded envelope; raise EventRejected naming every bad field.
+
+    The bounds (depth, size, control characters) are checked first: a value that breaks them
+    is never handed to the validator or quoted in a message."""
     if not isinstance(raw, dict):
         raise EventRejected([Rejection("SCHEMA_INVALID", f"an envelope must be a JSON object, "
                                        f"got {type(raw).__name__}", None, None)])
+    problems = structural_problems(raw)
+    if problems:
+        raise EventRejected(problems, case_id=_id_or_none(raw.get("case_id")),
+                            event_id=_id_or_none(raw.get("event_id")))
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
@@ -121,7 +133,7 @@ def parse_envelope(raw: object) -> Envelope:
 
 
 def _rejected(raw: dict[str, Any], exc: ValidationError) -> EventRejected:
-    case_id, event_id = _str_or_none(raw.get("case_id")), _str_or_none(raw.get("event_id"))
+    case_id, event_id = _id_or_none(raw.get("case_id")), _id_or_none(raw.get("event_id"))
     event_type = raw.get("type")
     if isinstance(event_type, str) and event_type in TYPED_ENVELOPES:
         rejections = _schema_rejections(exc, event_type=event_type, case_id=case_id)
@@ -148,7 +160,7 @@ def _type_rejections(event_type: object) -> list[Rejection]:
     known = sorted(t for t in PAYLOADS if t.startswith(stage + "."))
     hint = f"; {stage} types are {', '.join(known)}" if known else ""
     return [Rejection("UNKNOWN_EVENT_TYPE",
-                      f"field type: value {event_type!r} is not an event type of the contract "
+                      f"field type: value {_shown(event_type)} is not an event type of the contract "
                       f"(DESIGN.md, event types){hint}", "type", event_type)]
 
 
@@ -156,9 +168,13 @@ def _schema_rejections(exc: ValidationError, *, event_type: str | None,
                        case_id: str | None) -> list[Rejection]:
     rejections = []
     where = f"case {case_id}: " if case_id else ""
+    fields: set[str] = set()
     for error in exc.errors(include_url=False):
         loc = error["loc"][1:] if event_type and error["loc"][:1] == (event_type,) else error["loc"]
-        field = ".".join(str(part) for part in loc)
+        field = ".".join(str(part) for part in loc if not _UNION_TAG.search(str(part)))
+        if field in fields:
+            continue  # the other members of a union (int | float, list | str) say it again
+        fields.add(field)
         value = _jsonable(error.get("input"))
         if error["type"] == "missing":
             what, value = "is required", None
@@ -172,16 +188,27 @@ def _schema_rejections(exc: ValidationError, *, event_type: str | None,
     return rejections
 
 
+#: How pydantic names the member of a union in an error's location (`constrained-int`,
+#: `function-after[...]`, `list[...]`, `str`); not a field of the envelope.
+_UNION_TAG = re.compile(r"^(?:constrained-\w+|function-\w+\[.*|list\[.*|str|int|float|bool)$")
+
+
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _jsonable(value: object) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
+    if value is None or isinstance(value, (int, float, bool)):
+        return value
+    if isinstance(value, str) and len(value) <= 80:
         return value
     return _shown(value)
 
 
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _id_or_none(value: object) -> str | None:
+    """An id as the caller sent it, for the answer; None when it is no usable id (a
+    rejection must itself stay within the bounds it enforces)."""
+    if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
+        return value
+    return None

@@ -8,15 +8,16 @@ notice before decision, ...) are checked by the rule book, not here.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from casechain.domain.bounds import Amount, BusinessDate, Id, Instant, Name, Text
 
 __all__ = ["EVENT_LABELS", "PAYLOADS", "STAGE_LABELS", "Officer", "Subject"]
 
-Amount = Annotated[float, Field(ge=0, allow_inf_nan=False)] | Annotated[int, Field(ge=0)]
-Text = Annotated[str, Field(min_length=1)]
+#: A count of days the law or an order sets (at most ten years' worth).
+Days = Annotated[int, Field(strict=True, ge=1, le=3650)]
 
 
 class Payload(BaseModel):
@@ -34,25 +35,25 @@ class Closed(BaseModel):
 class Subject(Closed):
     """当事人: a person or an organisation."""
 
-    id: Text
-    name: Text
+    id: Id
+    name: Name
     kind: Literal["person", "organisation"]
-    credit_code: str | None = None
+    credit_code: Id | None = None
 
 
 class Officer(Closed):
     """执法人员: an officer named on a step, with the 执法证号 where the law needs it."""
 
-    id: Text
-    name: str | None = None
-    cert_no: str | None = None
+    id: Id
+    name: Name | None = None
+    cert_no: Id | None = None
 
 
 class Reviewer(Closed):
     """法制审核人员: a legal reviewer and the qualification number (法律职业资格)."""
 
-    id: Text
-    qualification_no: Text
+    id: Id
+    qualification_no: Id
 
 
 class ProposedPenalty(Closed):
@@ -65,19 +66,19 @@ class ProposedPenalty(Closed):
 # Approval 审批
 class ApprovalGranted(Payload):
     subject: Subject
-    permit_no: Text
-    item_code: Text
-    valid_until: date
+    permit_no: Id
+    item_code: Id
+    valid_until: BusinessDate
 
 
 class ApprovalRejected(Payload):
     subject: Subject
-    item_code: Text
+    item_code: Id
     reason: Text
 
 
 class ApprovalPushedToSupervision(Payload):
-    to_org: Text
+    to_org: Name
 
 
 class ApprovalRevoked(Payload):
@@ -94,7 +95,7 @@ class ClueRegistered(Payload):
 
 
 class Dispatched(Payload):
-    team: Text
+    team: Name
     officers: list[Officer] = Field(min_length=1)
 
 
@@ -104,9 +105,9 @@ class Empty(Payload):
 
 class Inspected(Payload):
     joint: bool
-    departments: list[Text]
+    departments: list[Name]
     violation_found: bool
-    item_codes: list[Text]
+    item_codes: list[Id]
     findings: str
 
 
@@ -116,7 +117,7 @@ class RiskGraded(Payload):
 
 
 class CorrectionOrdered(Payload):
-    due_days: Annotated[int, Field(ge=1)]
+    due_days: Days
 
 
 class CorrectionVerified(Payload):
@@ -129,9 +130,9 @@ class WithReason(Payload):
 
 # Penalty 处罚
 class CaseFiled(Payload):
-    item_code: Text
+    item_code: Id
     subject: Subject
-    act_date: date
+    act_date: BusinessDate
     officers: list[Officer]
     procedure: Literal["general", "summary"]
 
@@ -169,20 +170,21 @@ class NoticeServed(Payload):
 
 
 class HearingNoticed(Payload):
-    hearing_at: AwareDatetime
+    hearing_at: Instant
 
 
 class CollectiveDiscussionHeld(Payload):
-    participants: list[Text] = Field(min_length=1)
+    participants: list[Name] = Field(min_length=1)
 
 
 class DeadlineExtended(Payload):
-    days: Annotated[int, Field(ge=1)]
-    approved_by: Text
+    days: Days
+    approved_by: Name
     # Beyond DESIGN.md (optional): which deadline. DESIGN.md's table extends a seal or
     # seizure by 30 days "if extended" but names no event for it; this is the closest one.
     deadline: Literal["decision", "measure"] = "decision"
-    measure_seq: Annotated[int, Field(ge=1)] | None = None  # the measure_imposed event's seq
+    # The measure_imposed event's seq.
+    measure_seq: Annotated[int, Field(strict=True, ge=1, le=10**6)] | None = None
 
 
 class ClockSuspended(Payload):
@@ -197,7 +199,7 @@ class Decided(Payload):
 
 
 class DecisionServed(Payload):
-    method: Text
+    method: Name
 
 
 class Paid(Payload):
@@ -205,13 +207,13 @@ class Paid(Payload):
 
 
 class EnforcementApplied(Payload):
-    court: Text
+    court: Name
 
 
 # Referral 行刑衔接
 class ReferralAssessed(Payload):
     suspected_crime: bool
-    crime: str | None = None
+    crime: Name | None = None
     amount: Amount | None = None
 
 
@@ -220,20 +222,20 @@ class ReferralReported(Payload):
 
 
 class ReferralApproved(Payload):
-    by: Text
+    by: Name
 
 
 class ReferralRejected(Payload):
-    by: Text
+    by: Name
     reason: Text
 
 
 class ReferralTransferred(Payload):
-    police_org: Text
+    police_org: Name
 
 
 class ReferralReturned(Payload):
-    by: Text
+    by: Name
     reason: Text
 
 
@@ -244,9 +246,9 @@ class CaseFileReviewed(Payload):
 
 
 class SupervisionFinding(Payload):
-    body: Text
+    body: Name
     finding: Text
-    severity: Text
+    severity: Name
 
 
 class ReconsiderationDecided(Payload):
@@ -254,12 +256,12 @@ class ReconsiderationDecided(Payload):
     # Beyond DESIGN.md (optional): when the reconsideration was applied for. The surcharge
     # on a late fine does not accrue from then until this decision (APL Art. 73); DESIGN.md
     # names no event that starts a reconsideration.
-    applied_at: AwareDatetime | None = None
+    applied_at: Instant | None = None
 
 
 class LitigationDecided(Payload):
-    result: Text
-    applied_at: AwareDatetime | None = None  # when the suit was filed (as above)
+    result: Name
+    applied_at: Instant | None = None  # when the suit was filed (as above)
 
 
 class DueDiligenceExemption(Payload):
@@ -269,6 +271,14 @@ class DueDiligenceExemption(Payload):
 
 class CreditUpdated(Payload):
     change: Literal["record", "repair"]
+
+
+# Case 案件 (any stage)
+class CaseTransferred(Payload):
+    """移送管辖 / 指定管辖 (APL Arts. 25-26): the case moves to another division."""
+
+    to_jurisdiction: Annotated[str, Field(pattern=r"^[1-9][0-9]{1,11}$")]
+    reason: Text
 
 
 #: Every event type of DESIGN.md, `stage.name`, with its payload model.
@@ -327,6 +337,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "evaluation.due_diligence_exemption": DueDiligenceExemption,
     "evaluation.credit_updated": CreditUpdated,
     "evaluation.completed": Empty,
+    "case.transferred": CaseTransferred,
 }
 
 #: zh-CN labels of the stages, for people.
@@ -336,6 +347,7 @@ STAGE_LABELS: dict[str, str] = {
     "penalty": "处罚",
     "referral": "行刑衔接",
     "evaluation": "监督评价",
+    "case": "案件",
 }
 
 #: zh-CN labels of the event types, for people.
@@ -394,4 +406,5 @@ EVENT_LABELS: dict[str, str] = {
     "evaluation.due_diligence_exemption": "尽职免责",
     "evaluation.credit_updated": "信用修复/记录",
     "evaluation.completed": "评价完成",
+    "case.transferred": "移送管辖",
 }

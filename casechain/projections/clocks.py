@@ -35,7 +35,9 @@ class ClocksView:
     the referral ones: REFERRAL_DECISION, REFERRAL_TRANSFER, HANDOVER, the reconsideration window."""
 
     name = "deadlines"
-    version = 3  # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds
+    # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds;
+    # 4: a clock keeps its case's jurisdiction, and moves with case.transferred
+    version = 4
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -98,9 +100,10 @@ class ClocksView:
                due: datetime | tuple[datetime, str | None], *, part: str = "", days: int = 0,
                fine: float = 0.0, instant: bool = False, urgent: bool = False) -> None:
         base_due, note = due if isinstance(due, tuple) else (due, None)
+        held = next(iter(case.values()))["jurisdiction"] if case else record["jurisdiction"]
         case[(code, part)] = {
             "case_id": record["case_id"], "code": code, "part": part,
-            "jurisdiction": record["jurisdiction"], "started_at": record["occurred_at"],
+            "jurisdiction": held, "started_at": record["occurred_at"],
             "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
             "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
             "urgent": urgent, "note": note, "surcharge_pauses": None}
@@ -296,7 +299,16 @@ class ClocksView:
 
 
 Case = dict[tuple[str, str], dict[str, Any]]
+
+
+def _transferred(_: ClocksView, case: Case, record: dict[str, Any]) -> None:
+    """case.transferred: the case's clocks go with it to the new jurisdiction."""
+    for row in case.values():
+        row["jurisdiction"] = record["payload"]["to_jurisdiction"]
+
+
 _HANDLERS: dict[str, Any] = {
+    "case.transferred": _transferred,
     "penalty.case_filed": ClocksView._case_filed,
     "penalty.deadline_extended": ClocksView._deadline_extended,
     "penalty.clock_suspended": ClocksView._clock_suspended,

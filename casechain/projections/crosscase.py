@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from casechain.adapters.storage import chunks
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
+from casechain.domain.jurisdiction import jurisdiction_after
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
 from casechain.projections.machinery import Page, seen_before
@@ -37,7 +38,9 @@ class CrossCaseView:
     """行刑衔接 and 一户一档: per-case facts, decisions and inspections."""
 
     name = "crosscase"
-    version = 2  # 2: subject_kind (persons' ids are masked for some readers)
+    # 2: subject_kind (persons' ids are masked for some readers); 3: a case keeps the
+    # jurisdiction of its first event until case.transferred
+    version = 3
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -104,7 +107,7 @@ class CrossCaseView:
         inspections: list[dict[str, Any]] = []
         for r in relevant:
             row = rows.setdefault(r["case_id"], _blank(r))
-            row["jurisdiction"] = r["jurisdiction"]
+            row["jurisdiction"] = jurisdiction_after(row.get("jurisdiction"), r)
             _FOLDS[r["type"]](self, row, r, decisions, inspections)
         page.replace_case_rows(self.cases, stored, [rows[c] for c in case_ids])
         page.insert_rows(self.decisions, decisions, [d["case_id"] for d in decisions])
@@ -135,7 +138,7 @@ class CrossCaseView:
                  _: Any) -> None:
         p = r["payload"]
         decisions.append({
-            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": r["jurisdiction"],
+            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": row["jurisdiction"],
             "subject_id": row["subject_id"], "item_code": row["item_code"],
             "act_date": row["act_date"], "decided_at": r["occurred_at"],
             "outcome": p["outcome"], "fine": amount_of(p["penalties"], "fine"),
@@ -146,7 +149,7 @@ class CrossCaseView:
                    inspections: list[dict[str, Any]]) -> None:
         p = r["payload"]
         inspections.append({
-            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": r["jurisdiction"],
+            "case_id": r["case_id"], "seq": r["seq"], "jurisdiction": row["jurisdiction"],
             "subject_id": row["subject_id"], "at": r["occurred_at"], "joint": bool(p["joint"]),
             "violation_found": bool(p["violation_found"])})
 
@@ -250,6 +253,7 @@ def _inspection(row: Any) -> Inspection:
 
 
 _FOLDS: dict[str, Any] = {
+    "case.transferred": lambda *_: None,  # the case's row moves (in `apply`), nothing else
     **{kind: CrossCaseView._subject for kind in _SUBJECT_FROM},
     "penalty.investigation_concluded": CrossCaseView._concluded,
     "penalty.decided": CrossCaseView._decided,

@@ -187,8 +187,11 @@ class ViewStatus:
 class ProjectionRunner:
     """Keeps views up to date with the log: catch up, run beside the writer, rebuild."""
 
-    def __init__(self, store: CaseChainRecorder, views: Sequence[View], page: int = PAGE) -> None:
+    def __init__(self, store: CaseChainRecorder, views: Sequence[View], page: int = PAGE,
+                 source: CaseChainRecorder | None = None) -> None:
         self.store = store
+        #: Where the log is read (the store itself, but for a recomputation elsewhere).
+        self.source = source or store
         self.views = {view.name: view for view in views}
         self.page = page
         self.metadata = sa.MetaData()
@@ -346,7 +349,7 @@ class ProjectionRunner:
                 f"pg_advisory_xact_lock({_lock_key(name)})" for name in keys))
 
     def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:
-        states = self.store.select_states(start, self.page, stop=until)
+        states = self.source.select_states(start, self.page, stop=until)
         return [(position, codec.decode_record(state)) for position, state in states]
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
@@ -388,15 +391,31 @@ class ProjectionRunner:
         counts: dict[str, int] = {}
         with self.store.read() as conn:
             for name in sorted(self.tables):
-                for table in self.tables[name]:
-                    keys = [c for c in table.primary_key.columns] or list(table.columns)
-                    rows = conn.execute(sa.select(table).order_by(*keys)).all()
-                    counts[str(table.name)] = len(rows)
-                    sha.update(table.name.encode())
-                    for row in rows:
-                        sha.update(orjson.dumps([_plain(v) for v in row]))
+                self._hash_rows(conn, name, sha, counts)
         covered = min((self.position(name) for name in self.views), default=0)
         return sha.hexdigest(), covered, counts
+
+    def view_digests(self) -> dict[str, str]:
+        """A SHA-256 per view over its rows, in key order."""
+        digests = {}
+        with self.store.read() as conn:
+            for name in sorted(self.tables):
+                sha = hashlib.sha256()
+                self._hash_rows(conn, name, sha, {})
+                digests[name] = sha.hexdigest()
+        return digests
+
+    def _hash_rows(self, conn: Connection, name: str, sha: Any, counts: dict[str, int]) -> None:
+        # Rows are streamed: a view of millions of rows is hashed in constant memory.
+        for table in self.tables[name]:
+            keys = [c for c in table.primary_key.columns] or list(table.columns)
+            count = 0
+            sha.update(table.name.encode())
+            for row in conn.execution_options(yield_per=10_000).execute(
+                    sa.select(table).order_by(*keys)):
+                sha.update(orjson.dumps([_plain(v) for v in row]))
+                count += 1
+            counts[str(table.name)] = count
 
     @contextmanager
     def _view_transaction(self) -> Iterator[Connection]:

@@ -22,16 +22,19 @@ from casechain.projections.views import response_shares
 from casechain.service import CaseLog
 
 __all__ = ["BOARD_GROUPS", "alerts_as_of", "board_rows", "case_view", "count_rows", "cross_case_as_of",
-           "deadlines_as_of", "response_of", "statistics_of", "timeline_of"]
+           "deadlines_as_of", "response_of", "statistics_of", "timeline_of",
+           "without_outside_cases"]
 
 #: The columns the supervision board may be counted by.
 BOARD_GROUPS = ("district", "team", "stage", "state", "item_code")
 
 
-def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str) -> dict[str, Any]:
+def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str = ""
+              ) -> dict[str, Any]:
     """A case's stage, state and subject, and its audit timeline (who, what, when, from
     where, under which rule-pack version) from the timeline view, with payloads and hashes
-    from the log. `CaseNotFound` if no event of the case is recorded."""
+    from the log. `CaseNotFound` if no event of the case is recorded. The subject's earlier
+    penalties are listed inside `scope` only; those outside are counted."""
     records = case_log.case_records(case_id)
     file = CaseFile(case_id=case_id)  # folded from the records just read: one read
     for record in records:
@@ -43,12 +46,13 @@ def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str) -> dict
             "stage_label": STAGE_LABELS.get(file.stage or ""), "state": file.state,
             "referral_state": file.referral_state, "cycle": file.cycle, "seq": file.seq,
             "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
-            "item_code": file.item_code, "subject": _subject_view(case_log, file),
+            "item_code": file.item_code, "subject": _subject_view(case_log, file, scope),
             "timeline": timeline}
 
 
-def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
-    """The subject of the case and, for a filed case, whether this is a first offence."""
+def _subject_view(case_log: CaseLog, file: Any, scope: str) -> dict[str, Any] | None:
+    """The subject of the case and, for a filed case, whether this is a first offence (the
+    law counts penalties anywhere; ids, dates and fines are shown inside `scope` only)."""
     if not file.subject:
         return None
     view: dict[str, Any] = dict(file.subject)
@@ -57,10 +61,16 @@ def _subject_view(case_log: CaseLog, file: Any) -> dict[str, Any] | None:
         act_date = date.fromisoformat(file.act_date)
         earlier = earlier_penalties(decisions, item_code=file.item_code, act_date=act_date,
                                     case_id=file.case_id)
+        held = case_log.jurisdictions({d.case_id for d in earlier}) if scope else {}
+        inside = [d for d in earlier if (held.get(d.case_id) or "").startswith(scope)]
         view["first_offence"] = not earlier
         view["earlier_penalties"] = [{"case_id": d.case_id, "act_date": d.act_date.isoformat(),
                                       "decided_on": d.decided_on.isoformat(), "fine": d.fine}
-                                     for d in earlier]
+                                     for d in inside]
+        outside = len(earlier) - len(inside)
+        view["earlier_penalties_outside_scope"] = outside
+        if outside:
+            view["earlier_penalties_note"] = f"辖区外另有 {outside} 次处罚"
     return view
 
 
@@ -201,3 +211,54 @@ def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[st
                               .order_by(first.c.item_code)).all()
     return {"counts": [dict(r._mapping) for r in rows],
             "first_cases": [dict(r._mapping) for r in firsts]}
+
+
+#: What a scoped answer says in place of a case of another jurisdiction that the law needs
+#: (an earlier act added to a threshold, an earlier fine of the same act).
+OUTSIDE_CASE = "辖区外案件"
+
+
+def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> Any:
+    """`body` (JSON-ready) with every case id of another jurisdiction that it names beside
+    its own cases (`added_from`, `first_case_id`, and their mention in a detail) replaced by
+    "辖区外案件": the fact stays, the case, its place and its id do not (DESIGN.md: reads
+    across cases stay inside the scope)."""
+    if not scope:
+        return body
+    named = _named_cases(body)
+    if not named:
+        return body
+    view: Any = runner.views["crosscase"]
+    with runner.store.read() as conn:
+        held = {str(row[0]): str(row[1]) for row in conn.execute(
+            sa.select(view.cases.c.case_id, view.cases.c.jurisdiction)
+            .where(view.cases.c.case_id.in_(sorted(named))))}
+    outside = {case_id for case_id in named if not held.get(case_id, "").startswith(scope)}
+    return _replaced(body, sorted(outside, key=len, reverse=True)) if outside else body
+
+
+def _named_cases(body: Any) -> set[str]:
+    if isinstance(body, list):
+        return set().union(*(_named_cases(item) for item in body)) if body else set()
+    if not isinstance(body, dict):
+        return set()
+    found = {body["first_case_id"]} if isinstance(body.get("first_case_id"), str) else set()
+    added = body.get("added_from")
+    if isinstance(added, list):
+        found |= {case_id for case_id in added if isinstance(case_id, str)}
+    for value in body.values():
+        if isinstance(value, (dict, list)):
+            found |= _named_cases(value)
+    return found
+
+
+def _replaced(body: Any, outside: list[str]) -> Any:
+    if isinstance(body, list):
+        return [_replaced(item, outside) for item in body]
+    if isinstance(body, dict):
+        return {key: _replaced(value, outside) for key, value in body.items()}
+    if isinstance(body, str):
+        for case_id in outside:
+            if case_id in body:
+                body = body.replace(case_id, OUTSIDE_CASE)
+    return body

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.domain.calendar import SHANGHAI, WorkCalendar, local_day
+from casechain.domain.jurisdiction import jurisdiction_after
 from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
@@ -87,6 +88,7 @@ class BoardView:
     item, officers, subject — for counts and lists by any of them."""
 
     name = "board"
+    version = 2  # 2: the case's own jurisdiction (its first event's, or case.transferred's)
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
@@ -123,11 +125,11 @@ class BoardView:
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
         payload = r["payload"]
-        row.update(jurisdiction=r["jurisdiction"], district=r["jurisdiction"][:6],
-                   last_position=position)
+        held = jurisdiction_after(row.get("jurisdiction"), r)
+        row.update(jurisdiction=held, district=held[:6], last_position=position)
         if stage == "referral":
             row["referral_state"] = name
-        else:
+        elif stage != "case":  # case.transferred moves the case, not its stage
             row["stage"], row["state"] = stage, name
         if "item_code" in payload:
             row["item_code"] = payload["item_code"]

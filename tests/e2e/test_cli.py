@@ -192,3 +192,31 @@ def test_a_bad_log_setting_is_refused_by_name(tmp_path: Path, setting: dict[str,
                           env={**os.environ, **setting})
     assert proc.returncode != 0
     assert next(iter(setting)) in proc.stderr
+
+
+def test_import_refuses_hostile_lines_alone_and_the_store_stays_readable(tmp_path: Path
+                                                                         ) -> None:
+    """A line dated in the year 9999, one nested 1,000 deep and one over 256 KiB are each
+    reported with SCHEMA_INVALID and their line number; the lines around them are appended,
+    and `case show` and `projections rebuild` work afterwards (they once failed forever)."""
+    walk = case_walk("HZ-IMP")
+    future = envelope("supervision.clue_registered", "HZ-FUTURE",
+                      occurred_at="9999-12-31T23:59:59-12:00")
+    log = tmp_path / "hostile.jsonl"
+    deep = json.dumps(envelope("supervision.clue_registered", "HZ-DEEP")).replace(
+        '"payload": {', '"payload": {"extra": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + ", ")
+    big = json.dumps(envelope("supervision.clue_registered", "HZ-BIG",
+                              payload={"description": "x" * 300_000}))
+    lines = [json.dumps(walk[0]), json.dumps(future), deep, big,
+             *(json.dumps(e) for e in walk[1:])]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    db = str(tmp_path / "s.db")
+    imported = runner.invoke(app, ["import", str(log), "--db", db, "--json"])
+    shown = runner.invoke(app, ["case", "show", "HZ-IMP", "--db", db])
+    rebuilt = runner.invoke(app, ["projections", "rebuild", "--db", db])
+    summary = json.loads(imported.stdout)
+    assert imported.exit_code == 1
+    assert (summary["appended"], summary["rejected"]) == (18, 3)
+    assert [(r["line"], r["rejections"][0]["code"]) for r in summary["rejections"]] == [
+        (2, "SCHEMA_INVALID"), (3, "SCHEMA_INVALID"), (4, "SCHEMA_INVALID")]
+    assert (shown.exit_code, rebuilt.exit_code) == (0, 0), shown.output + rebuilt.output

@@ -183,33 +183,40 @@ def _consume_until(consumer: InboundConsumer, condition: Any, timeout: float = 6
 @pytest.mark.postgres
 def test_a_service_posts_a_whole_case_life_over_kafka_and_poison_goes_to_dead_letters(
         broker: Broker, store_url: str) -> None:
-    """A case's 18 events are appended from the inbound topic; a message that is not JSON
-    and an event that breaks the lifecycle go to the dead-letter topic with their codes;
-    the offsets are committed after the append."""
+    """A case's 18 events are appended from the inbound topic; a message that is not JSON,
+    an event that breaks the lifecycle, one nested 1,000 deep (it once stopped the consumer
+    on every start) and one over 256 KiB go to the dead-letter topic with their codes; the
+    offsets are committed after the append."""
     _, inbound, rejected = topic_names()
     broker.create_topics(inbound, rejected)
     walk = case_walk("HZ-KAFKA")
     wrong = envelope("penalty.decided", "HZ-NOT-FILED")
+    deep = orjson.dumps(envelope("supervision.clue_registered", "HZ-DEEP")).replace(
+        b'"payload":{', b'"payload":{"extra":' + b'{"a":' * 1000 + b"1" + b"}" * 1000 + b",")
+    big = orjson.dumps(envelope("supervision.clue_registered", "HZ-BIG",
+                                payload={"description": "x" * 300_000}))
     values = [orjson.dumps(e) for e in walk[:9]] + [b"{not json"] + [orjson.dumps(wrong)] + [
-        orjson.dumps(e) for e in walk[9:]]
+        deep, big] + [orjson.dumps(e) for e in walk[9:]]
     keys = [e["case_id"].encode() for e in walk[:9]] + [b"HZ-POISON", b"HZ-NOT-FILED"] + [
-        e["case_id"].encode() for e in walk[9:]]
+        b"HZ-DEEP", b"HZ-BIG"] + [e["case_id"].encode() for e in walk[9:]]
     _produce(broker, inbound, values, keys)
     log = open_case_log(store_url)
     try:
         consumer = InboundConsumer(log, KafkaSettings(
             broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
             group_id=f"g-{inbound}"), **FAST_GROUP)
-        _consume_until(consumer, lambda: consumer.stats.read == 20)
+        _consume_until(consumer, lambda: consumer.stats.read == 22)
         records = log.case_records("HZ-KAFKA")
     finally:
         log.close()
-    letters = broker.read_all(rejected, 2)
+    letters = broker.read_all(rejected, 4)
     codes = sorted(dict(r.headers)["code"].decode() for r in letters)  # type: ignore[attr-defined]
     bodies = [orjson.loads(r.value) for r in letters]  # type: ignore[attr-defined]
     assert [r["seq"] for r in records] == list(range(1, 19))
-    assert (consumer.stats.appended, consumer.stats.rejected) == (18, 2)
-    assert codes == ["LIFECYCLE_ORDER", "SCHEMA_INVALID"]
+    assert (consumer.stats.appended, consumer.stats.rejected) == (18, 4)
+    assert codes == ["LIFECYCLE_ORDER", "SCHEMA_INVALID", "SCHEMA_INVALID", "SCHEMA_INVALID"]
+    assert any("32 levels" in b["message"] for b in bodies)
+    assert any("256 KiB" in b["message"] for b in bodies)
     assert {b["source"]["topic"] for b in bodies} == {inbound}
     assert any(b["raw"] == "{not json" for b in bodies)
 

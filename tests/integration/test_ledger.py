@@ -22,6 +22,7 @@ from casechain.adapters.ledger import Ledger, generate_key, load_private_key
 from casechain.bootstrap import open_case_log
 from casechain.domain.hashing import record_hash
 from casechain.synthetic import generate
+from tests.pg import run_sql
 
 runner = CliRunner()
 CASES = 60  # 600 events: two complete chunks of 256 and a partial one
@@ -36,13 +37,7 @@ class Store:
     size: int
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
-        engine = sa.create_engine(self.url)
-        try:
-            with engine.begin() as conn:
-                result = conn.execute(sa.text(statement), params)
-                return list(result) if result.returns_rows else []
-        finally:
-            engine.dispose()
+        return run_sql(self.url, statement, **params)
 
     def state(self, position: int) -> bytes:
         (row,) = self.sql("SELECT state FROM casechain_events WHERE position = :p", p=position)

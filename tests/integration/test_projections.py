@@ -215,8 +215,9 @@ def test_small_pages_that_split_cases_give_the_same_rows(
 def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
     """A store written before views had versions, when the deadlines view had no
     `surcharge_pauses` and the crosscase view no `subject_kind` (both version 1): opening the
-    runner drops and recreates those views' tables with no position, the other views keep
-    theirs, and the next catch-up rebuilds them."""
+    runner drops and recreates those views' tables, and the board's (version 2 keeps a case's
+    own jurisdiction), with no position; the other views keep theirs, and the next catch-up
+    rebuilds them."""
     log = open_case_log(store_url)
     try:
         events = fill(log, 20)
@@ -229,7 +230,7 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
             conn.execute(sa.text("DELETE FROM casechain_view_versions"))
         reopened = open_projections(log)
         lags = {s.name: s.lag for s in reopened.status()}
-        assert lags == {name: (events if name in ("deadlines", "crosscase") else 0)
+        assert lags == {name: (events if name in ("deadlines", "crosscase", "board") else 0)
                         for name in lags}
         reopened.catch_up()
         assert reopened.digest()[0] == expected
@@ -249,7 +250,7 @@ def test_an_older_release_refuses_views_a_newer_one_upgraded(store_url: str) -> 
             conn.execute(sa.text("UPDATE casechain_view_versions SET version = 99 "
                                  "WHERE name = 'deadlines'"))
             rows = conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")).scalar()
-        with pytest.raises(StoreError, match="deadlines version 99, this release knows 3"):
+        with pytest.raises(StoreError, match="deadlines version 99, this release knows 4"):
             open_projections(log)
         done = subprocess.run([str(BIN / "casechain"), "alerts", "--db", store_url],
                               capture_output=True, text=True)

@@ -27,6 +27,7 @@ DESIGN_TYPES = {
     "evaluation": ["case_file_reviewed", "supervision_finding", "reconsideration_decided",
                    "litigation_decided", "due_diligence_exemption", "credit_updated",
                    "completed"],
+    "case": ["transferred"],
 }
 ALL_TYPES = sorted(f"{stage}.{name}" for stage, names in DESIGN_TYPES.items() for name in names)
 
