@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from casechain.adapters.importer import import_file
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.domain.bounds import EARLIEST
 from casechain.projections.queries import alerts_as_of
 
 __all__ = ["REPLAY_RECORDED_AT", "Replay", "compare", "replay"]
 
 #: The recording instant of replayed events (so that replays are comparable).
-REPLAY_RECORDED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+REPLAY_RECORDED_AT = EARLIEST  # domain.bounds: 2000-01-01T00:00:00Z
 
 
 @dataclass

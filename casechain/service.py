@@ -33,7 +33,7 @@ from casechain.adapters.storage import (
     WriteTransaction,
     map_db_errors,
 )
-from casechain.domain.bounds import FUTURE_SKEW
+from casechain.domain.bounds import EARLIEST, FUTURE_SKEW
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.envelope import Envelope, parse_envelope
@@ -502,7 +502,8 @@ def _future_problems(env: Envelope, now: _Now) -> list[Rejection]:
                 f"{env.recorded_at.isoformat()} lies in the future (after {latest.isoformat()})",
                 "recorded_at", env.recorded_at.isoformat()))
             return problems
-        latest = min(latest, env.recorded_at + FUTURE_SKEW)
+        if env.recorded_at != EARLIEST:  # a replay's fixed recording instant is not a clock
+            latest = min(latest, env.recorded_at + FUTURE_SKEW)
     if env.occurred_at > latest:
         problems.append(Rejection(
             "SCHEMA_INVALID", f"case {env.case_id}: field occurred_at "

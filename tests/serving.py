@@ -22,13 +22,14 @@ def issue(tokens: Path, principal: str, role: str, scope: str) -> str:
     return done.stdout.strip()
 
 
-def start_server(db: Path | str, tokens: Path, stdout: int | None = subprocess.PIPE
-                 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`casechain serve` on a free loopback port (the store a SQLite path or any URL), once
-    `/readyz` answers 200; its base URL."""
+def start_server(db: Path | str, tokens: Path, stdout: int | None = subprocess.PIPE,
+                 extra: tuple[str, ...] = ("--create",)) -> tuple[subprocess.Popen[bytes], str]:
+    """`casechain serve` on a free loopback port (the store a SQLite path or any URL; a new
+    one is created unless `extra` says otherwise), once `/readyz` answers 200; its base URL."""
     port = free_port()
     server = subprocess.Popen([CASECHAIN, "serve", "--db", str(db), "--tokens", str(tokens),
-                               "--port", str(port)], stdout=stdout, stderr=subprocess.PIPE)
+                               "--port", str(port), *extra], stdout=stdout,
+                              stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

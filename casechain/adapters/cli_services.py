@@ -17,8 +17,9 @@ import typer
 
 from casechain.adapters.cli import DbOption, KeyOption, RulesOption, _open, app, err, out
 from casechain.adapters.ledger import AutoCheckpoint, Ledger, load_private_key
+from casechain.adapters.storage import missing_sqlite_file
 from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import open_case_log, open_projections
+from casechain.bootstrap import db_url_from, open_case_log, open_projections
 from casechain.domain.access import ROLES
 from casechain.errors import CaseChainError
 
@@ -85,13 +86,22 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
           max_lag: Annotated[int, typer.Option("--max-lag", help="/readyz fails when a view "
                                                "lags more events than this")] = 100_000,
           key: KeyOption = None, checkpoint_every: CheckpointSecondsOption = 60.0,
-          checkpoint_events: CheckpointEventsOption = 10_000) -> None:
+          checkpoint_events: CheckpointEventsOption = 10_000,
+          create: Annotated[bool, typer.Option(
+              "--create", help="start on a new, empty SQLite store if the file does not exist "
+                               "(otherwise a missing file is an error: a store deleted or "
+                               "mistyped never starts empty unnoticed)")] = False) -> None:
     """The HTTP API (OpenAPI at /openapi.json, docs at /docs) on HOST:PORT; with --key it
     signs checkpoints of the log and the access log itself."""
     import uvicorn
 
     from casechain.adapters.http_api import Components, create_app
 
+    missing = missing_sqlite_file(db_url_from(db))
+    if missing is not None and not create:
+        err.print(f"[red]error:[/red] no SQLite store at {missing}: it was deleted, moved or "
+                  "mistyped. Pass --create to start a new, empty store there.")
+        raise typer.Exit(2)
     try:
         token_file = TokenFile(tokens)
         case_log = open_case_log(db, rules)

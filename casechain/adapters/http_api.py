@@ -289,9 +289,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PersistenceError)  # unreachable, lost, or its tables gone
     async def _store(request: Request, exc: Exception) -> Response:
         log.error("store.unavailable", path=request.url.path, error=str(exc).strip())
-        return ApiProblem(503, "STORE_UNAVAILABLE", "the event store cannot be reached; nothing "
-                          "was changed by this request — try again later (the server log "
-                          "has the details)").response(request.url.path)
+        if request.url.path == "/v1/events/batch":
+            # A batch goes in transactions of 1,000: those before the failure are stored.
+            detail = ("the event store failed during this batch; events of it may have been "
+                      "appended before the failure — send the whole batch again once the store "
+                      "is back: those already stored come back as duplicate, nothing twice")
+        else:
+            detail = ("the event store cannot be reached; nothing was changed by this request "
+                      "— try again later (the server log has the details)")
+        return ApiProblem(503, "STORE_UNAVAILABLE", detail).response(request.url.path)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> Response:

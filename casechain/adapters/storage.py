@@ -67,6 +67,7 @@ __all__ = [
     "create_store_engine",
     "insert_rows",
     "map_db_errors",
+    "missing_sqlite_file",
     "read_ahead",
     "replace_case_rows",
     "select_case_rows",
@@ -139,6 +140,16 @@ def create_store_engine(url: str) -> Engine:
         return sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or "
                      f"postgresql+psycopg://USER@HOST/DB")
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite store URL whose file does not exist yet; None otherwise (an
+    existing file, an in-memory store, PostgreSQL)."""
+    sa_url = sa.make_url(url)
+    if sa_url.get_backend_name() != "sqlite" or sa_url.database in (None, "", ":memory:"):
+        return None
+    path = str(sa_url.database)
+    return None if os.path.exists(path) else path
 
 
 class _FileIdentity:

@@ -512,3 +512,36 @@ def _writer_lock(url: str) -> Any:
             conn.rollback()
 
     return held()
+
+
+def test_serve_refuses_a_missing_sqlite_store_unless_asked_to_create_one(tmp_path: Path
+                                                                          ) -> None:
+    """A store deleted (or a path mistyped) is not silently replaced by an empty one when the
+    server starts again: exit 2 naming the file, and no file is made."""
+    import subprocess
+
+    from tests.serving import CASECHAIN
+    tokens = tmp_path / "tokens.yaml"
+    issue_token(tokens, "svc", ["service"], "330106", None)
+    missing = tmp_path / "gone.db"
+    done = subprocess.run([CASECHAIN, "serve", "--db", str(missing), "--tokens", str(tokens),
+                           "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "no SQLite store at" in done.stderr and "--create" in done.stderr
+    assert not missing.exists()
+
+
+def test_an_export_of_a_replay_store_imports_elsewhere(tmp_path: Path) -> None:
+    """Lines recorded by a replay carry its fixed instant (2000-01-01), which is not a clock:
+    their occurred_at is not held to it, and the export restores in another store."""
+    from casechain.replay import REPLAY_RECORDED_AT
+    replayed = open_case_log(f"sqlite:///{tmp_path / 'replay.db'}",
+                             clock=lambda: REPLAY_RECORDED_AT)
+    restored = open_case_log(f"sqlite:///{tmp_path / 'restored.db'}")
+    try:
+        list(replayed.append_many(case_walk("HZ-R")))
+        outcomes = list(restored.append_many(replayed.export()))
+    finally:
+        replayed.close()
+        restored.close()
+    assert [o.status for o in outcomes] == ["appended"] * 18

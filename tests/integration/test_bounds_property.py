@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +26,9 @@ from hypothesis import strategies as st
 from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.domain.calendar import instant
 from casechain.errors import CODES
+from casechain.replay import replay
 from tests.factories import PAYLOADS, case_walk, envelope
 
 #: Instants at the edges: far past and future, offsets that overflow, the bounds themselves.
@@ -177,5 +180,9 @@ def test_whatever_is_accepted_every_view_query_and_endpoint_reads(store_url: str
             every_read_answers(client)
             exported = list(case_log.export())
             assert len(exported) == case_log.store.max_notification_id()
+            log_file = tmp_path / "export.jsonl"
+            log_file.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in exported))
+            replayed = replay(log_file, None, instant("2025-12-31T18:00:00"))
+            assert (replayed.appended, replayed.rejected) == (len(exported), [])
     finally:
         case_log.close()
