@@ -4,7 +4,6 @@ never takes a reader, another client's request or the engine down (DESIGN.md, Bo
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,9 +257,11 @@ def test_a_case_stays_in_the_district_of_its_first_event_until_it_is_transferred
 @pytest.mark.postgres
 def test_an_officer_of_another_district_cannot_add_to_a_case_created_meanwhile(
         store_url: str, tmp_path: Path) -> None:
-    """Two servers on one store: a 330106 service creates VICTIM-x through one; an officer of
-    330107, whose server saw no such case a moment before, posts to it through the other —
-    refused OUT_OF_SCOPE inside the append, and 330106's supervisor still reads the case."""
+    """Two servers on one store: an officer of 330107 posts a batch whose last event is a
+    step of VICTIM-x through one; through the other, a 330106 service creates VICTIM-x at the worst
+    moment — after the first server accepted the request, just before its append transaction
+    began. The officer's event is refused OUT_OF_SCOPE (it once became seq 2 of 330106's
+    case), the rest of the batch is appended, and 330106's supervisor reads its case."""
     path = tmp_path / "tokens.yaml"
     officer = issue_token(path, "O1001", ["officer"], "330107", None)
     service = issue_token(path, "svc", ["service"], "330106", None)
@@ -270,17 +271,26 @@ def test_an_officer_of_another_district_cannot_add_to_a_case_created_meanwhile(
     try:
         with TestClient(create_app(apps[0], follow=False)) as one, \
                 TestClient(create_app(apps[1], follow=False)) as two:
-            assert logs[0].jurisdictions(["VICTIM-x"]) == {"VICTIM-x": None}  # seen absent
-            created = two.post("/v1/events", json=_clue("VICTIM-x"), headers=_auth(service))
+            created: list[int] = []
+            begin_write = logs[0].store.begin_write
+
+            def other_server_first() -> Any:
+                if not created:
+                    created.append(two.post("/v1/events", json=_clue("VICTIM-x"),
+                                            headers=_auth(service)).status_code)
+                return begin_write()
+
+            logs[0].store.begin_write = other_server_first  # type: ignore[method-assign]
             batch = [_clue(f"OWN-{n}", jurisdiction="330107001") for n in range(50)]
-            batch.append({**_clue("VICTIM-x", jurisdiction="330107001"),
-                          "event_id": str(uuid.uuid4())})
+            batch.append(envelope("supervision.dispatched", "VICTIM-x",
+                                  jurisdiction="330107001",
+                                  occurred_at="2025-03-03T09:05:00+08:00"))
             posted = one.post("/v1/events/batch", json=batch, headers=_auth(officer))
             read = one.get("/v1/cases/VICTIM-x", headers=_auth(supervisor))
     finally:
         for log in logs:
             log.close()
-    assert created.status_code == 201
+    assert created == [201]
     results = posted.json()["results"]
     assert [r["status"] for r in results[:50]] == ["appended"] * 50
     assert results[50]["status"] == "rejected"
