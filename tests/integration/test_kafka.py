@@ -327,3 +327,40 @@ def test_a_database_outage_delays_both_directions_and_loses_nothing(broker: Brok
             "HZ-DBDOWN": list(range(1, 19))}
     finally:
         log.close()
+
+
+def test_kafka_consume_with_a_key_signs_checkpoints_itself(broker: Broker, tmp_path: Path
+                                                           ) -> None:
+    """`casechain kafka consume --key K --checkpoint-events 5`, as a process: the events it
+    appends are covered by checkpoints it signs itself, which `verify` checks with the
+    public key."""
+    from casechain.adapters.kafka_bridge import wait_for
+    from casechain.adapters.ledger import Ledger, generate_key
+    _, inbound, rejected = topic_names()
+    broker.create_topics(inbound, rejected)
+    generate_key(tmp_path / "k.pem", tmp_path / "k.pub")
+    db = f"sqlite:///{tmp_path / 'casechain.db'}"
+    walk = case_walk("HZ-SIGNED")
+    _produce(broker, inbound, [orjson.dumps(e) for e in walk], [b"HZ-SIGNED"] * len(walk))
+    casechain = str(Path(sys.executable).parent / "casechain")
+    worker = subprocess.Popen(
+        [casechain, "kafka", "consume", "--db", db, "--bootstrap-servers", broker.bootstrap,
+         "--topic", inbound, "--dead-letter-topic", rejected, "--group", f"g-{inbound}",
+         "--max-poll-interval-ms", "6000", "--key", str(tmp_path / "k.pem"),
+         "--checkpoint-events", "5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open_case_log(db)
+    try:
+        ledger = Ledger(log.store)
+        signed = wait_for(lambda: (ledger.latest_checkpoint() or _NONE).tree_size == 18, 60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        log.close()
+    verified = subprocess.run([casechain, "verify", "--db", db, "--public-key",
+                               str(tmp_path / "k.pub")], capture_output=True, text=True)
+    assert signed
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+class _NONE:
+    tree_size = -1
