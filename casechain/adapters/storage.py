@@ -137,9 +137,37 @@ def create_store_engine(url: str) -> Engine:
     if sa_url.get_backend_name() == "postgresql":
         if sa_url.drivername == "postgresql":
             sa_url = sa_url.set(drivername="postgresql+psycopg")
-        return sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return _postgres_engine(sa_url)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or "
                      f"postgresql+psycopg://USER@HOST/DB")
+
+
+def _postgres_engine(sa_url: sa.URL) -> Engine:
+    """PostgreSQL through psycopg 3. Every new connection checks that the database is the one
+    the process first opened (its oid): a database dropped and created again under a running
+    server — even one given the tables again — fails as the store being unreachable
+    (STORE_DOWN) instead of being served as if it were the same store."""
+    engine = sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    first: list[int] = []
+
+    @sa_event.listens_for(engine, "connect")
+    def _same_database(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+            oid = int(cursor.fetchone()[0])
+        finally:
+            cursor.close()
+        dbapi_conn.commit()
+        if not first:
+            first.append(oid)
+        elif first[0] != oid:
+            import psycopg  # the driver's own class: map_db_errors maps it like any outage
+            raise psycopg.OperationalError(
+                f"the PostgreSQL database {sa_url.database} was dropped and created again "
+                "while this process had it open: restart it on the restored store")
+
+    return engine
 
 
 def missing_sqlite_file(url: str) -> str | None:

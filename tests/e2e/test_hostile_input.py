@@ -392,8 +392,9 @@ def test_a_sqlite_store_deleted_under_the_server_is_503_not_a_silent_201(
 @pytest.mark.postgres
 def test_a_postgres_database_dropped_and_recreated_under_the_server_is_503(
         pg_url: str, tmp_path: Path) -> None:
-    """A database dropped and created again (empty) under a running API answers 503 on
-    reads and appends instead of a 500 everywhere."""
+    """A database dropped and created again under a running API answers 503 on reads and
+    appends instead of a 500 everywhere — and still when someone has given the new database
+    the tables again: it is not the store the server opened."""
     import psycopg
 
     from tests.pg import ADMIN_DSN
@@ -410,10 +411,15 @@ def test_a_postgres_database_dropped_and_recreated_under_the_server_is_503(
                 conn.execute(f'CREATE DATABASE "{name}"')
             read = client.get("/v1/cases/DROP-1", headers=_auth(token))
             append = client.post("/v1/events", json=_clue("DROP-2"), headers=_auth(token))
+            open_case_log(pg_url).close()  # someone gives the new database the tables
+            again = client.post("/v1/events", json=_clue("DROP-3"), headers=_auth(token))
+            ready = client.get("/readyz")
     finally:
         case_log.close()
     assert (read.status_code, read.json()["code"]) == (503, "STORE_UNAVAILABLE")
     assert (append.status_code, append.json()["code"]) == (503, "STORE_UNAVAILABLE")
+    assert (again.status_code, again.json()["code"]) == (503, "STORE_UNAVAILABLE")
+    assert ready.status_code == 503 and "dropped and created again" in ready.json()["detail"]
 
 
 def _walk_in(case_id: str, jurisdiction: str, act_date: str) -> list[dict[str, Any]]:
