@@ -3,10 +3,24 @@
     CaseChainError
     ├── EventRejected          one envelope broke one or more rules; carries every Rejection
     ├── StoreError             the event store failed (database unreachable, schema missing)
-    │   └── StoreConflict      another writer got there first; the append may be retried
+    │   ├── StoreUnavailable   unreachable, connection lost, or not the store opened: retry
+    │   │   ├── StoreOperationalError, StoreInterfaceError      (adapters.storage)
+    │   ├── StoreConflict      another writer got there first; the append may be retried
+    │   └── StoreIntegrityError, StoreDataError, StoreProgrammingError, StoreInternalError,
+    │       StoreNotSupportedError, StoreDatabaseError          (adapters.storage)
+    │       — each also the eventsourcing library's class of the same name
     ├── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
     │   └── RulePackInvalid    (adapters.rulepack_files) a pack with problems, each located
-    └── CalendarUnknown        (domain.calendar) no holiday data for a date's year
+    ├── CalendarUnknown        (domain.calendar) no holiday data for a date's year
+    ├── CanonicalJSONError     (domain.hashing) a value with no RFC 8785 form; a ValueError too
+    ├── CaseNotFound           (service) no event recorded for a case id; a LookupError too
+    ├── TokenInvalid           (adapters.tokens) no, an unknown or an expired bearer token
+    ├── SigningKeyError        (adapters.ledger) a signing or public key cannot be used
+    └── ProofError             (adapters.proofs) a proof cannot be made or does not verify
+
+Exceptions that never leave the package: `ApiProblem` (the HTTP API's answer, turned into
+problem+json), `EventsRejected` (the pytest plugin's assertion failure), `_Moved` (a view
+moved by another worker; the runner starts again).
 
 A `Rejection` is a value, not an exception: the code from DESIGN.md ("Lifecycle and
 rejections"), the field it concerns, the offending value and a message written for the
@@ -26,6 +40,7 @@ __all__ = [
     "Rejection",
     "StoreConflict",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 #: Every rejection code, most fundamental first; rejections are reported in this order.
@@ -106,6 +121,11 @@ class EventRejected(CaseChainError):
 
 class StoreError(CaseChainError):
     """The event store failed; the message names the database and the operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, a connection was lost, or the store is not the one the
+    process opened (deleted, replaced, dropped); a long-running worker waits and retries."""
 
 
 class StoreConflict(StoreError):

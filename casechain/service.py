@@ -42,7 +42,7 @@ from casechain.domain.jurisdiction import check_jurisdiction
 from casechain.domain.law import amount_of
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.domain.subjects import SubjectDecision
-from casechain.errors import EventRejected, Rejection, StoreConflict
+from casechain.errors import CaseChainError, EventRejected, Rejection, StoreConflict
 
 __all__ = ["AppendOutcome", "CaseLog", "CaseNotFound", "Guard"]
 
@@ -52,7 +52,7 @@ BATCH_SIZE = 1000
 MAX_RETRIES = 20
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(CaseChainError, LookupError):
     """No event has been recorded for this case id."""
 
 

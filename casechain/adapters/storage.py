@@ -53,6 +53,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
+from casechain.errors import StoreError, StoreUnavailable
+
 __all__ = [
     "DEFAULT_DB_URL",
     "SCHEMA_LOCK",
@@ -78,37 +80,72 @@ DEFAULT_DB_URL = "sqlite:///./casechain.db"
 
 #: What a long-running worker rides out by waiting and trying again: the store unreachable
 #: or a connection lost (the library's classes, as `map_db_errors` raises them).
-STORE_DOWN = (OperationalError, InterfaceError)
+STORE_DOWN = (StoreUnavailable, OperationalError, InterfaceError)
 
 #: PostgreSQL advisory lock held while tables are created or reshaped (concurrent first
 #: starts of the store or of the views would race on CREATE TABLE IF NOT EXISTS).
 SCHEMA_LOCK = 7206534
 
+# The store's errors are CaseChain's (one error tree: StoreError, StoreUnavailable) and the
+# eventsourcing library's own classes at once, so that the library's code, which catches its
+# classes, and ours, which catches ours, both see what they expect.
+class StoreIntegrityError(StoreError, IntegrityError):
+    """A unique constraint held: another writer got the same case seq or event id in."""
+
+
+class StoreDataError(StoreError, DataError):
+    """The database refused a value."""
+
+
+class StoreOperationalError(StoreUnavailable, OperationalError):
+    """The store cannot be reached, the connection was lost, or it is not the store opened."""
+
+
+class StoreProgrammingError(StoreError, ProgrammingError):
+    """A statement the database does not know (its tables missing, say)."""
+
+
+class StoreInternalError(StoreError, InternalError):
+    """The database failed inside."""
+
+
+class StoreNotSupportedError(StoreError, NotSupportedError):
+    """The database cannot do what was asked."""
+
+
+class StoreInterfaceError(StoreUnavailable, InterfaceError):
+    """The driver lost or could not use its connection."""
+
+
+class StoreDatabaseError(StoreError, DatabaseError):
+    """Any other database error."""
+
+
 _ERROR_MAP: tuple[tuple[type[sa_exc.DBAPIError], type[PersistenceError]], ...] = (
-    (sa_exc.IntegrityError, IntegrityError),
-    (sa_exc.DataError, DataError),
-    (sa_exc.OperationalError, OperationalError),
-    (sa_exc.ProgrammingError, ProgrammingError),
-    (sa_exc.InternalError, InternalError),
-    (sa_exc.NotSupportedError, NotSupportedError),
-    (sa_exc.InterfaceError, InterfaceError),
-    (sa_exc.DatabaseError, DatabaseError),
+    (sa_exc.IntegrityError, StoreIntegrityError),
+    (sa_exc.DataError, StoreDataError),
+    (sa_exc.OperationalError, StoreOperationalError),
+    (sa_exc.ProgrammingError, StoreProgrammingError),
+    (sa_exc.InternalError, StoreInternalError),
+    (sa_exc.NotSupportedError, StoreNotSupportedError),
+    (sa_exc.InterfaceError, StoreInterfaceError),
+    (sa_exc.DatabaseError, StoreDatabaseError),
 )
 
 
 #: PEP 249 exception names, as every driver (sqlite3, psycopg) names its classes.
 _PEP249: dict[str, type[PersistenceError]] = {
-    "IntegrityError": IntegrityError, "DataError": DataError,
-    "OperationalError": OperationalError, "ProgrammingError": ProgrammingError,
-    "InternalError": InternalError, "NotSupportedError": NotSupportedError,
-    "InterfaceError": InterfaceError, "DatabaseError": DatabaseError,
+    "IntegrityError": StoreIntegrityError, "DataError": StoreDataError,
+    "OperationalError": StoreOperationalError, "ProgrammingError": StoreProgrammingError,
+    "InternalError": StoreInternalError, "NotSupportedError": StoreNotSupportedError,
+    "InterfaceError": StoreInterfaceError, "DatabaseError": StoreDatabaseError,
 }
 
 
 @contextmanager
 def map_db_errors() -> Iterator[None]:
     """Re-raise database errors (through SQLAlchemy, or straight from the driver on the COPY
-    path) as the eventsourcing library's own."""
+    path) as CaseChain's store errors, which are the eventsourcing library's classes too."""
     try:
         yield
     except sa_exc.DBAPIError as exc:

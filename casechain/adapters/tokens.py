@@ -28,7 +28,7 @@ import structlog
 import yaml
 
 from casechain.domain.access import ROLES, Principal
-from casechain.errors import ConfigurationError
+from casechain.errors import CaseChainError, ConfigurationError
 
 __all__ = ["TokenFile", "TokenInvalid", "issue_token", "token_hash"]
 
@@ -37,7 +37,7 @@ _SCOPE = re.compile(r"(?:[1-9][0-9]{0,11})?")
 log = structlog.get_logger("casechain.tokens")
 
 
-class TokenInvalid(Exception):
+class TokenInvalid(CaseChainError):
     """No token, an unknown token or an expired one; the message says which (never the token)."""
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 import rfc8785
 
+from casechain.errors import CaseChainError
+
 __all__ = [
     "GENESIS_HASH",
     "CanonicalJSONError",
@@ -34,7 +36,7 @@ GENESIS_HASH = "0" * 64
 _MAX_EXACT_INT = 2**53 - 1
 
 
-class CanonicalJSONError(ValueError):
+class CanonicalJSONError(CaseChainError, ValueError):
     """The value has no RFC 8785 form (e.g. an integer beyond ±2^53, NaN)."""
 
 
