@@ -6,15 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.stories import ORG, PERSON, SH, Story
+from tests.helpers import at
+from tests.stories import ORG, PERSON, Story
 
 FAKE_GOODS = "330221001"  # 伪劣产品: amount_involved ≥ 50,000 → 生产、销售伪劣产品罪
 FUMES = "330217001"  # 油烟净化设施: on the 首违不罚 list
 
-
-def at(text: str) -> datetime:
-    """A local (Asia/Shanghai) instant."""
-    return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
 def concluded(case_id: str, on: str, amount: float, subject: dict[str, Any] = ORG,

@@ -124,6 +124,8 @@ def _projections(db: str | None, rules: str | None) -> Iterator[tuple[CaseLog, P
 def _open(db: str | None, rules: str | None = None) -> CaseLog:
     try:
         return open_case_log(db, rules)
+    except StoreError:
+        raise  # `main` says it in one line, naming the kind of failure
     except CaseChainError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -829,8 +831,9 @@ def main() -> None:
     line on stderr and exit status 2, not a traceback."""
     try:
         app()
-    except PersistenceError as exc:
-        err.print(f"[red]error:[/red] the event store failed ({type(exc).__name__}): "
+    except PersistenceError as exc:  # ours are the library's classes too (Store…Error)
+        kind = type(exc).__name__.removeprefix("Store")
+        err.print(f"[red]error:[/red] the event store failed ({kind}): "
                   f"{escape(str(exc).strip())}", markup=True)
         sys.exit(2)
     except StoreError as exc:

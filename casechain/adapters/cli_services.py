@@ -21,7 +21,7 @@ from casechain.adapters.storage import missing_sqlite_file
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import db_url_from, open_case_log, open_projections
 from casechain.domain.access import ROLES
-from casechain.errors import CaseChainError
+from casechain.errors import CaseChainError, StoreError
 
 if TYPE_CHECKING:
     from casechain.adapters.kafka_bridge import KafkaSettings
@@ -105,6 +105,8 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
     try:
         token_file = TokenFile(tokens)
         case_log = open_case_log(db, rules)
+    except StoreError:
+        raise  # `main` says it in one line, naming the kind of failure
     except CaseChainError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

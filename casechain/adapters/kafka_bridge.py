@@ -20,7 +20,6 @@ are duplicates and append nothing.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -378,14 +377,3 @@ class _NotJson:
     @property
     def text(self) -> str:
         return (self.value or b"").decode("utf-8", errors="replace")
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
-    """Poll `condition` until true or `timeout` seconds pass (for workers and tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
-

@@ -352,7 +352,7 @@ def test_a_follower_that_fails_makes_readyz_503_until_it_recovers(api: Api,
     worker = threading.Thread(target=components.follow, args=(stop,), daemon=True)
     worker.start()
     try:
-        from casechain.adapters.kafka_bridge import wait_for
+        from tests.helpers import wait_for
         assert wait_for(lambda: components.follower_error is not None, 5)
         failing = client.get("/readyz")
         monkeypatch.undo()

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from casechain.adapters.kafka_bridge import wait_for
 from casechain.bootstrap import open_case_log, open_projections
 from tests.factories import case_walk
+from tests.helpers import wait_for
 from tests.kafka_broker import free_port
 from tests.pg import outage
 from tests.serving import CASECHAIN, issue, start_server

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,11 @@ from typer.testing import CliRunner
 
 from casechain.adapters.cli import app
 from tests.factories import OFFICERS, case_walk, write_log
-from tests.stories import PERSON, SH, Story
+from tests.helpers import at
+from tests.stories import PERSON, Story
 
 runner = CliRunner()
 
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
 def _decided(**kw: object) -> Callable[[], Story]:
@@ -55,8 +52,8 @@ def _notice() -> Story:
 
 def _hearing() -> Story:
     story = Story().filed(item="330217004").concluded().reviewed()
-    story.noticed(150000, hearing_right=True, at=_at("2025-09-30T10:00:00"))
-    story.decide(150000, level="light", at=_at("2025-10-14T10:00:00"))
+    story.noticed(150000, hearing_right=True, at=at("2025-09-30T10:00:00"))
+    story.decide(150000, level="light", at=at("2025-10-14T10:00:00"))
     return story
 
 

@@ -4,7 +4,6 @@ alerts"): one second before and after each due instant, holidays inside the peri
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,11 @@ from typer.testing import CliRunner
 
 from casechain.adapters.cli import app
 from tests.factories import write_log
-from tests.stories import SH, Story
+from tests.helpers import at
+from tests.stories import Story
 
 runner = CliRunner()
 
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
 def alerts(tmp_path: Path, story: Story, as_of: str, code: str) -> list[dict[str, object]]:

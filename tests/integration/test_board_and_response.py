@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from casechain.adapters.cli import app
 from tests.factories import OFFICERS, write_log
-from tests.stories import SH, Story
+from tests.helpers import at
+from tests.stories import Story
 
 runner = CliRunner()
 
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
 def imported(tmp_path: Path, *stories: Story) -> str:

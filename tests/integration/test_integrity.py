@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 from casechain.adapters import codec
 from casechain.adapters.cli import app
 from casechain.adapters.http_api import Components, create_app
-from casechain.adapters.kafka_bridge import wait_for
 from casechain.adapters.ledger import AutoCheckpoint, generate_key
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.hashing import record_hash
 from tests.factories import case_walk
+from tests.helpers import wait_for
 from tests.pg import run_sql
 
 runner = CliRunner()

@@ -19,11 +19,11 @@ from casechain.adapters.kafka_bridge import (
     InboundConsumer,
     KafkaSettings,
     OutboundPublisher,
-    wait_for,
 )
 from casechain.bootstrap import open_case_log
 from casechain.service import CaseLog
 from tests.factories import case_walk, envelope
+from tests.helpers import wait_for
 from tests.kafka_broker import Broker, topic_names
 from tests.pg import outage
 
@@ -334,7 +334,6 @@ def test_kafka_consume_with_a_key_signs_checkpoints_itself(broker: Broker, tmp_p
     """`casechain kafka consume --key K --checkpoint-events 5`, as a process: the events it
     appends are covered by checkpoints it signs itself, which `verify` checks with the
     public key."""
-    from casechain.adapters.kafka_bridge import wait_for
     from casechain.adapters.ledger import Ledger, generate_key
     _, inbound, rejected = topic_names()
     broker.create_topics(inbound, rejected)

@@ -6,21 +6,17 @@ another instrument is named.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 
 from tests.factories import OFFICERS
-from tests.stories import PERSON, SH, Judge, Story
+from tests.helpers import at
+from tests.stories import PERSON, Judge, Story
 
 
 @pytest.fixture
 def judge() -> Judge:
     return Judge()
 
-
-def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=SH)
 
 
 # -- LIFECYCLE_ORDER -------------------------------------------------------------------------

@@ -1,0 +1,25 @@
+"""Small helpers every kind of test shares: a local instant, and waiting for a condition."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from casechain.domain.calendar import SHANGHAI
+
+
+def at(text: str) -> datetime:
+    """A local (Asia/Shanghai) instant from its ISO form without an offset."""
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    """Poll `condition` until true or `timeout` seconds pass; whether it became true (a
+    worker's effect is awaited, never slept for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
