@@ -45,3 +45,19 @@ def case_log(store_url: str) -> Iterator[CaseLog]:
     log = CaseLog(store_url)
     yield log
     log.close()
+
+
+#: Fixtures that reach the PostgreSQL server, directly or through their parameters.
+_POSTGRES_FIXTURES = frozenset({"pg_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test that reaches PostgreSQL `postgres`, from the fixtures it uses (the
+    PostgreSQL run of `store_url` included), so `-m "not postgres"` tells the truth."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = bool(names & _POSTGRES_FIXTURES) or (
+            callspec is not None and callspec.params.get("store_url") == "postgres")
+        if on_postgres:
+            item.add_marker(pytest.mark.postgres)

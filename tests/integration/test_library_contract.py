@@ -6,6 +6,7 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +71,8 @@ class SQLiteStore:
 
 class PostgresStore:
     """Each test gets empty tables in the module's throw-away database."""
+
+    pytestmark: ClassVar[list[pytest.MarkDecorator]] = [pytest.mark.postgres]
 
     recorder_class: type[CaseChainRecorder] = CaseChainRecorder
 
