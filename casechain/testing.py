@@ -64,8 +64,10 @@ class Engine:
         """The supervision board, one row per case id."""
         import sqlalchemy as sa
 
+        from casechain.projections.views import views_of
+
         self.runner.catch_up(["board"])
-        table: Any = self.runner.views["board"].table  # type: ignore[attr-defined]
+        table = views_of(self.runner).board.table
         with self.case_log.store.read() as conn:
             return {row.case_id: dict(row._mapping) for row in conn.execute(sa.select(table))}
 

@@ -55,7 +55,7 @@ from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.errors import CaseChainError, StoreError
-from casechain.projections import PAGE, ProjectionRunner, response_shares
+from casechain.projections import PAGE, ProjectionRunner, response_shares, views_of
 from casechain.projections.queries import (
     BOARD_GROUPS,
     alerts_as_of,
@@ -420,7 +420,7 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
     with _projections(db, rules) as (case_log, runner):
         runner.catch_up(["response"])
         with case_log.store.read() as conn:
-            shares = response_shares(conn, runner.views["response"].table)  # type: ignore[attr-defined]
+            shares = response_shares(conn, views_of(runner).response.table)
     if as_json:
         _print_json(shares)
         return

@@ -8,8 +8,10 @@ from casechain.projections.views import (
     ResponseView,
     StatisticsView,
     TimelineView,
+    Views,
     default_views,
     response_shares,
+    views_of,
 )
 
 __all__ = [
@@ -23,7 +25,9 @@ __all__ = [
     "TimelineView",
     "View",
     "ViewStatus",
+    "Views",
     "default_views",
     "read_clocks",
     "response_shares",
+    "views_of",
 ]

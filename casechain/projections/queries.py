@@ -18,7 +18,7 @@ from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.projections.clocks import read_clocks
 from casechain.projections.machinery import ProjectionRunner
-from casechain.projections.views import response_shares
+from casechain.projections.views import response_shares, views_of
 from casechain.service import CaseLog
 
 __all__ = ["BOARD_GROUPS", "alerts_as_of", "board_rows", "case_view", "count_rows", "cross_case_as_of",
@@ -89,7 +89,7 @@ def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
 def timeline_of(runner: ProjectionRunner, case_id: str) -> list[dict[str, Any]]:
     """The audit-timeline rows of a case (caught up first), in seq order."""
     runner.catch_up(["timeline"])
-    table: Any = runner.views["timeline"].table  # type: ignore[attr-defined]
+    table = views_of(runner).timeline.table
     with runner.store.read() as conn:
         rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
                             .order_by(table.c.seq)).all()
@@ -102,7 +102,7 @@ def cross_case_as_of(runner: ProjectionRunner, moment: datetime,
     `scope`, over the rows its cases depend on only (their answers are the same; cases
     outside the scope are not all there)."""
     runner.catch_up(["crosscase"])
-    view: Any = runner.views["crosscase"]
+    view = views_of(runner).crosscase
     with runner.store.read() as conn:
         checks: CrossCase = view.checks(conn, moment, subject_id, scope)
     return checks
@@ -113,7 +113,7 @@ def person_subjects(runner: ProjectionRunner, subject_ids: set[str]) -> set[str]
     answer just read from the caught-up views: no catch-up again)."""
     if not subject_ids:
         return set()
-    view: Any = runner.views["crosscase"]
+    view = views_of(runner).crosscase
     with runner.store.read() as conn:
         persons: set[str] = view.persons(conn, subject_ids)
     return persons
@@ -143,7 +143,7 @@ def _running_deadlines(runner: ProjectionRunner, moment: datetime, scope: str | 
                        code: str | None) -> list[dict[str, Any]]:
     """The deadlines running at `moment`, as alert objects with their colour (the deadlines
     view already caught up)."""
-    table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
+    table = views_of(runner).deadlines.table
     with runner.store.read() as conn:
         clocks = list(read_clocks(conn, table, scope, code, running=moment))
     return [e.as_alert() for e in (evaluate(c, moment) for c in clocks) if e is not None]
@@ -158,7 +158,7 @@ def board_rows(runner: ProjectionRunner, scope: str | None = None,
                officer: str | None = None) -> list[dict[str, Any]]:
     """The supervision board's cases, filtered by scope, team, stage, state, item, officer."""
     runner.catch_up(["board"])
-    table: Any = runner.views["board"].table  # type: ignore[attr-defined]
+    table = views_of(runner).board.table
     c = table.c
     query = sa.select(table)
     for column, value in (filters or {}).items():
@@ -189,7 +189,7 @@ def response_of(runner: ProjectionRunner, scope: str | None = None) -> list[dict
     """1315 response shares per team and district (districts inside the scope)."""
     runner.catch_up(["response"])
     with runner.store.read() as conn:
-        shares = response_shares(conn, runner.views["response"].table)  # type: ignore[attr-defined]
+        shares = response_shares(conn, views_of(runner).response.table)
     # Rows are per district: a narrower scope (a street) covers none of them.
     return [s for s in shares if s["district"].startswith(scope or "")]
 
@@ -198,9 +198,9 @@ def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[st
     """Filed / decided / closed / referred per team, district and month, and the first case
     filed under each item (首案突破), for the districts inside the scope."""
     runner.catch_up(["statistics", "board"])
-    view: Any = runner.views["statistics"]
-    counts, first = view.counts, view.first
-    board: Any = runner.views["board"].table  # type: ignore[attr-defined]
+    views = views_of(runner)
+    counts, first = views.statistics.counts, views.statistics.first
+    board = views.board.table
     with runner.store.read() as conn:
         rows = conn.execute(sa.select(counts).where(counts.c.district.like(f"{scope or ''}%"))
                             .order_by(counts.c.month, counts.c.team, counts.c.district,
@@ -228,7 +228,7 @@ def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> An
     named = _named_cases(body)
     if not named:
         return body
-    view: Any = runner.views["crosscase"]
+    view = views_of(runner).crosscase
     with runner.store.read() as conn:
         held = {str(row[0]): str(row[1]) for row in conn.execute(
             sa.select(view.cases.c.case_id, view.cases.c.jurisdiction)

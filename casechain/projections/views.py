@@ -7,9 +7,10 @@ does not matter where the view says so, e.g. the first case per item keeps the e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,7 +21,7 @@ from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
-from casechain.projections.machinery import Page, seen_before
+from casechain.projections.machinery import Page, ProjectionRunner, seen_before
 
 __all__ = [
     "BoardView",
@@ -309,6 +310,40 @@ class StatisticsView:
         page.upsert_rows(self.cases, [{"case_id": k, "team": v} for k, v in sorted(teams.items())],
                          ["case_id"], lambda new: {"team": new.team})
         return teams | found
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Views:
+    """The default views of a runner, typed: `views_of(runner).board.table`."""
+
+    timeline: TimelineView
+    board: BoardView
+    statistics: StatisticsView
+    response: ResponseView
+    deadlines: ClocksView
+    crosscase: CrossCaseView
+
+
+def views_of(runner: ProjectionRunner) -> Views:
+    """The runner's default views by name, each of its own class (a runner built with other
+    views is a programming error, said as such)."""
+    found = runner.views
+    return Views(timeline=_one(found, "timeline", TimelineView),
+                 board=_one(found, "board", BoardView),
+                 statistics=_one(found, "statistics", StatisticsView),
+                 response=_one(found, "response", ResponseView),
+                 deadlines=_one(found, "deadlines", ClocksView),
+                 crosscase=_one(found, "crosscase", CrossCaseView))
+
+
+def _one(found: Mapping[str, Any], name: str, kind: type[T]) -> T:
+    view = found.get(name)
+    if not isinstance(view, kind):
+        raise TypeError(f"view {name} is a {type(view).__name__}, expected {kind.__name__}")
+    return view
 
 
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
