@@ -46,6 +46,7 @@ browser:
 test: $(VENV)/.test-installed services browser
 	$(BIN)/python -m ruff check casechain tests bench
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 ## bench: the benchmarks of docs/performance.md (several minutes)
@@ -63,6 +64,7 @@ lint: $(VENV)/.test-installed
 
 typecheck: $(VENV)/.test-installed
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

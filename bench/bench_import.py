@@ -37,8 +37,8 @@ def _peak_rss_mb() -> float:
 
 
 def run_casechain(url: str, log_path: str) -> dict[str, Any]:
-    from casechain.adapters.importer import import_file
     from casechain.adapters.logging import configure_logging
+    from casechain.application.importing import import_file
     from casechain.bootstrap import open_case_log
 
     configure_logging("json", "warning")
@@ -150,7 +150,7 @@ def main() -> None:
 
     import orjson
 
-    from casechain.synthetic import generate
+    from casechain.application.synthetic import generate
 
     results: dict[str, Any] = {"cases": args.cases, "events": args.cases * 10, "runs": []}
     stores = [kind for kind in args.stores.split(",") if kind and kind != "none"]
@@ -192,7 +192,7 @@ def _memory_series(sizes: str) -> list[dict[str, Any]]:
     """Peak RSS of `casechain import` for logs of growing size: flat means streamed."""
     import orjson
 
-    from casechain.synthetic import generate
+    from casechain.application.synthetic import generate
 
     series = []
     for cases in [int(n) for n in sizes.split(",") if n]:

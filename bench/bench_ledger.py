@@ -29,11 +29,11 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from casechain.adapters.importer import import_file  # noqa: E402
 from casechain.adapters.ledger import Ledger, generate_key  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
+from casechain.application.importing import import_file  # noqa: E402
+from casechain.application.synthetic import generate  # noqa: E402
 from casechain.bootstrap import open_case_log  # noqa: E402
-from casechain.synthetic import generate  # noqa: E402
 from tests.pg import create_database, drop_database  # noqa: E402
 
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def casechain_views(url: str, log_path: Path) -> dict[str, Any]:
-    from casechain.adapters.importer import import_file
     from casechain.adapters.logging import configure_logging
+    from casechain.application.importing import import_file
     from casechain.bootstrap import open_case_log, open_projections
 
     configure_logging("json", "warning")
@@ -107,7 +107,7 @@ def main() -> None:
 
     import orjson
 
-    from casechain.synthetic import generate
+    from casechain.application.synthetic import generate
     from tests.pg import create_database, drop_database
 
     results: dict[str, Any] = {}

@@ -52,11 +52,11 @@ def main() -> None:
 
     from casechain.adapters.logging import configure_logging
     from casechain.adapters.rulepack_files import calendar_of, load_pack
+    from casechain.application.queries import alerts_as_of, cross_case_as_of, deadlines_as_of
+    from casechain.application.simulation import simulate
     from casechain.bootstrap import open_case_log, open_projections
     from casechain.domain.deadlines import evaluate
     from casechain.projections import read_clocks
-    from casechain.projections.queries import alerts_as_of, cross_case_as_of, deadlines_as_of
-    from casechain.simulation import simulate
     from tests.pg import create_database, drop_database
 
     configure_logging("json", "warning")

@@ -2,9 +2,9 @@
 
     python bench/bench_replay.py [--cases 80000] [--json OUT]
 
-* simulation: `casechain.simulation.simulate` writing JSON Lines to a file, events/s;
+* simulation: `casechain.application.simulation.simulate` writing JSON Lines to a file, events/s;
 * import alone: the log imported into a fresh SQLite file (the `casechain import` path);
-* replay: `casechain.replay.replay` — import into a throw-away store plus every view rebuilt,
+* replay: `casechain.application.replay.replay` — import into a throw-away store plus every view rebuilt,
   the digest and the alerts — in the same run.
 
 Each of import and replay runs in its own process, so its peak RSS is its own.
@@ -31,7 +31,7 @@ def _simulate(cases: int, path: Path) -> dict[str, Any]:
     import orjson
 
     from casechain.adapters.rulepack_files import calendar_of, load_pack
-    from casechain.simulation import simulate
+    from casechain.application.simulation import simulate
 
     pack = load_pack()
     calendar = calendar_of(pack)
@@ -51,7 +51,7 @@ def _child(mode: str, log: str, folder: str) -> None:
     configure_logging("json", "warning")
     started = time.perf_counter()
     if mode == "import":
-        from casechain.adapters.importer import import_file
+        from casechain.application.importing import import_file
         from casechain.bootstrap import open_case_log
 
         case_log = open_case_log(f"sqlite:///{Path(folder) / 'import.db'}")
@@ -59,8 +59,8 @@ def _child(mode: str, log: str, folder: str) -> None:
         case_log.close()
         events = summary.appended
     else:
+        from casechain.application.replay import replay
         from casechain.domain.calendar import SHANGHAI
-        from casechain.replay import replay
 
         result = replay(Path(log), None, datetime(2026, 1, 1, tzinfo=SHANGHAI))
         events = result.appended

@@ -36,17 +36,14 @@ from kafka import KafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from casechain.adapters.http_api import Components, _append_all  # noqa: E402
-from casechain.adapters.kafka_bridge import (  # noqa: E402
-    InboundConsumer,
-    KafkaSettings,
-    OutboundPublisher,
-    wait_for,
-)
+from casechain.adapters.kafka_producer import KafkaSettings, OutboundPublisher  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
 from casechain.adapters.tokens import TokenFile, issue_token  # noqa: E402
+from casechain.application.synthetic import generate  # noqa: E402
 from casechain.bootstrap import open_case_log, open_projections  # noqa: E402
-from casechain.synthetic import generate  # noqa: E402
+from casechain.entrypoints.http.app import Components, _append_all  # noqa: E402
+from casechain.entrypoints.kafka_consumer import InboundConsumer  # noqa: E402
+from tests.helpers import wait_for  # noqa: E402
 from tests.kafka_broker import Broker, free_port, topic_names  # noqa: E402
 from tests.pg import create_database, drop_database  # noqa: E402
 

@@ -12,7 +12,7 @@ other faces):
     alerts = alerts_as_of(runner, instant("2025-12-31T18:00:00"))
 
 Names are loaded when first used, so `import casechain` stays cheap. Replays and what-if
-comparisons are `casechain.replay.replay` and `casechain.replay.compare`.
+comparisons are `casechain.application.replay.replay` and `casechain.application.replay.compare`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from casechain.application.case_log import AppendOutcome, CaseLog, CaseNotFound
+    from casechain.application.queries import (
+        alerts_as_of,
+        case_view,
+        cross_case_as_of,
+        deadlines_as_of,
+    )
     from casechain.bootstrap import open_case_log, open_projections, verify_projections
     from casechain.domain.calendar import instant
     from casechain.domain.envelope import Envelope, parse_envelope
@@ -33,13 +40,6 @@ if TYPE_CHECKING:
         StoreError,
         StoreUnavailable,
     )
-    from casechain.projections.queries import (
-        alerts_as_of,
-        case_view,
-        cross_case_as_of,
-        deadlines_as_of,
-    )
-    from casechain.service import AppendOutcome, CaseLog, CaseNotFound
 
 __all__ = [
     "AppendOutcome",
@@ -65,17 +65,17 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AppendOutcome": "casechain.service", "CaseLog": "casechain.service",
-    "CaseNotFound": "casechain.service",
+    "AppendOutcome": "casechain.application.case_log", "CaseLog": "casechain.application.case_log",
+    "CaseNotFound": "casechain.application.case_log",
     "CaseChainError": "casechain.errors", "ConfigurationError": "casechain.errors",
     "EventRejected": "casechain.errors", "Rejection": "casechain.errors",
     "StoreConflict": "casechain.errors", "StoreError": "casechain.errors",
     "StoreUnavailable": "casechain.errors",
     "Envelope": "casechain.domain.envelope", "parse_envelope": "casechain.domain.envelope",
     "instant": "casechain.domain.calendar",
-    "alerts_as_of": "casechain.projections.queries", "case_view": "casechain.projections.queries",
-    "cross_case_as_of": "casechain.projections.queries",
-    "deadlines_as_of": "casechain.projections.queries",
+    "alerts_as_of": "casechain.application.queries", "case_view": "casechain.application.queries",
+    "cross_case_as_of": "casechain.application.queries",
+    "deadlines_as_of": "casechain.application.queries",
     "open_case_log": "casechain.bootstrap", "open_projections": "casechain.bootstrap",
     "verify_projections": "casechain.bootstrap",
 }

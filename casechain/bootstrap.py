@@ -14,10 +14,10 @@ import structlog
 from casechain.adapters.logging import configure_logging
 from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.adapters.storage import DEFAULT_DB_URL, CaseChainRecorder, create_store_engine
+from casechain.application.case_log import CaseLog
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
 from casechain.projections import PAGE, ProjectionRunner, default_views
-from casechain.service import CaseLog
 
 __all__ = ["db_url_from", "law_book", "open_case_log", "open_projections", "rules_path_from",
            "verify_projections"]

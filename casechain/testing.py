@@ -56,7 +56,7 @@ class Engine:
     # -- reading ----------------------------------------------------------------------
     def timeline(self, case_id: str) -> list[dict[str, Any]]:
         """The audit-timeline rows of a case, in seq order."""
-        from casechain.projections.queries import timeline_of
+        from casechain.application.queries import timeline_of
 
         return timeline_of(self.runner, case_id)
 
@@ -74,19 +74,19 @@ class Engine:
     def alerts(self, as_of: str | datetime, code: str | None = None,
                scope: str | None = None) -> list[dict[str, Any]]:
         """The alerts as of an instant (no offset: Asia/Shanghai), as `casechain alerts`."""
-        from casechain.projections.queries import alerts_as_of
+        from casechain.application.queries import alerts_as_of
 
         return alerts_as_of(self.runner, _instant(as_of), scope, code)
 
     def referrals(self, as_of: str | datetime) -> list[dict[str, Any]]:
         """The referral view as of an instant."""
-        from casechain.projections.queries import cross_case_as_of
+        from casechain.application.queries import cross_case_as_of
 
         return cross_case_as_of(self.runner, _instant(as_of)).referrals()
 
     def subject(self, subject_id: str, as_of: str | datetime) -> dict[str, Any] | None:
         """The subject register (一户一档) as of an instant."""
-        from casechain.projections.queries import cross_case_as_of
+        from casechain.application.queries import cross_case_as_of
 
         return cross_case_as_of(self.runner, _instant(as_of), subject_id).subject(subject_id)
 

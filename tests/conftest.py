@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from casechain.adapters.logging import configure_logging
-from casechain.service import CaseLog
+from casechain.application.case_log import CaseLog
 from tests.pg import create_database, drop_database
 
 configure_logging("json", "warning")

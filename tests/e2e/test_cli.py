@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
+from casechain.entrypoints.cli.main import app
 from tests.factories import case_walk, envelope, write_log
 
 runner = CliRunner()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.entrypoints.http.app import Components, create_app
 from tests.factories import case_walk, envelope
 
 PROBLEM = "application/problem+json"
@@ -550,7 +550,7 @@ def test_serve_refuses_a_missing_sqlite_store_unless_asked_to_create_one(tmp_pat
 def test_an_export_of_a_replay_store_imports_elsewhere(tmp_path: Path) -> None:
     """Lines recorded by a replay carry its fixed instant (2000-01-01), which is not a clock:
     their occurred_at is not held to it, and the export restores in another store."""
-    from casechain.replay import REPLAY_RECORDED_AT
+    from casechain.application.replay import REPLAY_RECORDED_AT
     replayed = open_case_log(f"sqlite:///{tmp_path / 'replay.db'}",
                              clock=lambda: REPLAY_RECORDED_AT)
     restored = open_case_log(f"sqlite:///{tmp_path / 'restored.db'}")

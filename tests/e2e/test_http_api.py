@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.ledger import generate_key
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.entrypoints.http.app import Components, create_app
 from tests.factories import SUBJECT, case_walk, envelope
 
 ROLES = ("officer", "reviewer", "supervisor", "auditor", "service", "admin")

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.ledger import generate_key
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
+from casechain.entrypoints.http.app import Components, create_app
 from tests.factories import case_walk
 
 TOKENS: dict[str, str] = {}

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
+from casechain.application.replay import REPLAY_RECORDED_AT
 from casechain.bootstrap import open_case_log, open_projections
-from casechain.replay import REPLAY_RECORDED_AT
+from casechain.entrypoints.cli.main import app
 from tests.crosscase_stories import at, concluded, fined
 from tests.factories import write_log
 

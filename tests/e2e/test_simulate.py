@@ -10,8 +10,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
 from casechain.adapters.rulepack_files import load_pack
+from casechain.entrypoints.cli.main import app
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
+from casechain.entrypoints.cli.main import app
 from tests.factories import write_log
 from tests.helpers import at
 from tests.stories import Story

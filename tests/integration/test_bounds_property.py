@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.tokens import TokenFile, issue_token
+from casechain.application.replay import replay
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.calendar import instant
+from casechain.entrypoints.http.app import Components, create_app
 from casechain.errors import CODES
-from casechain.replay import replay
 from tests.factories import PAYLOADS, case_walk, envelope
 
 #: Instants at the edges: far past and future, offsets that overflow, the bounds themselves.

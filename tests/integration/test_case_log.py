@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from casechain.application.case_log import CaseLog
 from casechain.domain.case import Case
 from casechain.domain.hashing import GENESIS_HASH, event_hash
-from casechain.service import CaseLog
 from tests.factories import case_walk, envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_racing_threads_on_one_case_lose_and_duplicate_nothing(store_url: str) -
 _WRITER = """
 import json, sys
 from casechain.adapters.logging import configure_logging
-from casechain.service import CaseLog
+from casechain.application.case_log import CaseLog
 configure_logging("json", "warning")
 url, path = sys.argv[1], sys.argv[2]
 log = CaseLog(url)
@@ -220,7 +220,7 @@ def test_racing_processes_on_one_case_lose_and_duplicate_nothing(
 
 def test_an_unknown_case_is_reported_as_not_found(case_log: CaseLog) -> None:
     """Reading a case that has no events raises CaseNotFound, naming the case."""
-    from casechain.service import CaseNotFound
+    from casechain.application.case_log import CaseNotFound
 
     with pytest.raises(CaseNotFound, match="NOPE"):
         case_log.case_records("NOPE")

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from casechain.adapters.rulepack_files import calendar_of, load_pack
+from casechain.application.case_log import CaseLog
+from casechain.application.simulation import simulate
 from casechain.bootstrap import open_projections
-from casechain.service import CaseLog
-from casechain.simulation import simulate
 
 AS_OF = ("2025-03-15T09:00:00+08:00", "2025-07-01T00:00:00+08:00",
          "2025-12-31T18:00:00+08:00", "2026-06-30T00:00:00+08:00")

@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from casechain.adapters.rulepack_files import calendar_of, load_pack
+from casechain.application.case_log import CaseLog
+from casechain.application.simulation import simulate
 from casechain.bootstrap import open_projections
 from casechain.domain.deadlines import Clock, evaluate
 from casechain.projections import read_clocks
-from casechain.service import CaseLog
-from casechain.simulation import simulate
 from tests.factories import PAYLOADS, envelope
 
 

@@ -14,12 +14,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from casechain.adapters import codec
-from casechain.adapters.cli import app
-from casechain.adapters.http_api import Components, create_app
 from casechain.adapters.ledger import AutoCheckpoint, generate_key
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.hashing import record_hash
+from casechain.entrypoints.cli.main import app
+from casechain.entrypoints.http.app import Components, create_app
 from tests.factories import case_walk
 from tests.helpers import wait_for
 from tests.pg import run_sql

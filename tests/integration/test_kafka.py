@@ -15,13 +15,10 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from casechain.adapters.kafka_bridge import (
-    InboundConsumer,
-    KafkaSettings,
-    OutboundPublisher,
-)
+from casechain.adapters.kafka_producer import KafkaSettings, OutboundPublisher
+from casechain.application.case_log import CaseLog
 from casechain.bootstrap import open_case_log
-from casechain.service import CaseLog
+from casechain.entrypoints.kafka_consumer import InboundConsumer
 from tests.factories import case_walk, envelope
 from tests.helpers import wait_for
 from tests.kafka_broker import Broker, topic_names
@@ -264,28 +261,35 @@ def test_two_consumers_in_one_group_share_the_partitions(broker: Broker,
     assert case_log.store.max_notification_id() == 400
 
 
-def test_the_consumer_rides_out_a_broker_restart(broker: Broker, case_log: CaseLog) -> None:
-    """Envelopes sent before a broker restart and after it are all appended."""
-    _, inbound, rejected = topic_names()
-    broker.create_topics(inbound, rejected)
-    walk = case_walk("HZ-RESTART")
-    _produce(broker, inbound, [orjson.dumps(e) for e in walk[:9]], [b"HZ-RESTART"] * 9)
-    consumer = InboundConsumer(case_log, KafkaSettings(
-        broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
-        group_id=f"g-{inbound}"), **FAST_GROUP)
-    stop = threading.Event()
-    worker = threading.Thread(target=consumer.run, args=(stop, 0.5))
-    worker.start()
+def test_the_consumer_rides_out_a_broker_restart(case_log: CaseLog) -> None:
+    """Envelopes sent before a broker outage and after it are all appended. (The broker is
+    made unreachable rather than restarted: a Kafka cluster keeps its topics and offsets
+    through an outage, while Tansu, restarted, comes back empty, its offsets starting again
+    at 0 behind a consumer that had read to 9 — a flake of the test, not of the consumer.)"""
+    broker = Broker(gated=True)
+    broker.start()
     try:
-        assert wait_for(lambda: consumer.stats.appended == 9, 60)
-        broker.stop()
-        broker.start()
+        _, inbound, rejected = topic_names()
         broker.create_topics(inbound, rejected)
-        _produce(broker, inbound, [orjson.dumps(e) for e in walk[9:]], [b"HZ-RESTART"] * 9)
-        assert wait_for(lambda: consumer.stats.appended == 18, 90), consumer.stats
+        walk = case_walk("HZ-RESTART")
+        _produce(broker, inbound, [orjson.dumps(e) for e in walk[:9]], [b"HZ-RESTART"] * 9)
+        consumer = InboundConsumer(case_log, KafkaSettings(
+            broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
+            group_id=f"g-{inbound}"), **FAST_GROUP)
+        stop = threading.Event()
+        worker = threading.Thread(target=consumer.run, args=(stop, 0.5))
+        worker.start()
+        try:
+            assert wait_for(lambda: consumer.stats.appended == 9, 60)
+            with broker.unreachable():
+                assert not wait_for(lambda: consumer.stats.read > 9, 3)
+            _produce(broker, inbound, [orjson.dumps(e) for e in walk[9:]], [b"HZ-RESTART"] * 9)
+            assert wait_for(lambda: consumer.stats.appended == 18, 90), consumer.stats
+        finally:
+            stop.set()
+            worker.join(30)
     finally:
-        stop.set()
-        worker.join(30)
+        broker.stop()
     assert [r["seq"] for r in case_log.case_records("HZ-RESTART")] == list(range(1, 19))
 
 

@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from casechain.adapters import codec
-from casechain.adapters.cli import app
 from casechain.adapters.ledger import Ledger, generate_key, load_private_key
+from casechain.application.synthetic import generate
 from casechain.bootstrap import open_case_log
 from casechain.domain.hashing import record_hash
-from casechain.synthetic import generate
+from casechain.entrypoints.cli.main import app
 from tests.pg import run_sql
 
 runner = CliRunner()

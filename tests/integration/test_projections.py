@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from casechain.adapters.storage import replace_case_rows
+from casechain.application.case_log import CaseLog
+from casechain.application.synthetic import generate
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.errors import StoreError
 from casechain.projections import ProjectionRunner, machinery
-from casechain.service import CaseLog
-from casechain.synthetic import generate
 
 BIN = Path(sys.executable).parent
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
+from casechain.entrypoints.cli.main import app
 from tests.crosscase_stories import at, concluded, fined, inspection, minor_fumes, referred
 from tests.factories import write_log
 from tests.stories import ORG, PERSON, Story

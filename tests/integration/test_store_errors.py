@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from casechain.adapters.logging import configure_logging
 from casechain.adapters.storage import map_db_errors
-from casechain.service import CaseLog
+from casechain.application.case_log import CaseLog
 from tests.factories import case_walk, envelope
 
 PEP249 = ["IntegrityError", "DataError", "OperationalError", "ProgrammingError",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from casechain.adapters.cli import app
 from casechain.bootstrap import open_case_log
 from casechain.domain.subjects import is_first_offence
+from casechain.entrypoints.cli.main import app
 from tests.stories import SH, Story
 
 runner = CliRunner()

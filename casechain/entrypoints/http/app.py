@@ -1,7 +1,7 @@
 """The HTTP API (`casechain serve`): append events, ask the views, prove the log.
 
 FastAPI over the same use cases as the command line: `CaseLog.append_many` for appends (same
-validation, codes and idempotency as `import`), `casechain.projections.queries` for reads.
+validation, codes and idempotency as `import`), `casechain.application.queries` for reads.
 Every error is RFC 9457 problem+json carrying a DESIGN.md code; bad input is never a 500.
 
 Security: a bearer token (`adapters.tokens`) names a principal with roles and a jurisdiction
@@ -35,10 +35,23 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casechain.adapters.access_log import AccessLog
-from casechain.adapters.dashboard import register_dashboard
 from casechain.adapters.ledger import AutoCheckpoint, Ledger
-from casechain.adapters.proofs import ProofError, inclusion_document
 from casechain.adapters.tokens import TokenFile, TokenInvalid
+from casechain.application.case_log import AppendOutcome, CaseLog, CaseNotFound
+from casechain.application.proofs import ProofError, inclusion_document
+from casechain.application.queries import (
+    BOARD_GROUPS,
+    alerts_as_of,
+    board_rows,
+    case_view,
+    count_rows,
+    cross_case_as_of,
+    deadlines_as_of,
+    person_subjects,
+    response_of,
+    statistics_of,
+    without_outside_cases,
+)
 from casechain.domain.access import (
     READS,
     ROLE_LABELS,
@@ -53,22 +66,9 @@ from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.envelope import Envelope
+from casechain.entrypoints.http.dashboard import register_dashboard
 from casechain.errors import CaseChainError, Rejection, StoreError
 from casechain.projections.machinery import ProjectionRunner
-from casechain.projections.queries import (
-    BOARD_GROUPS,
-    alerts_as_of,
-    board_rows,
-    case_view,
-    count_rows,
-    cross_case_as_of,
-    deadlines_as_of,
-    person_subjects,
-    response_of,
-    statistics_of,
-    without_outside_cases,
-)
-from casechain.service import AppendOutcome, CaseLog, CaseNotFound
 
 __all__ = ["ApiProblem", "Components", "create_app"]
 

@@ -18,10 +18,10 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from casechain.adapters.ledger import Checkpoint, Ledger, key_id, public_pem
+from casechain.application.case_log import CaseLog, CaseNotFound
 from casechain.domain import merkle
 from casechain.domain.hashing import record_hash
 from casechain.errors import CaseChainError
-from casechain.service import CaseLog, CaseNotFound
 
 __all__ = [
     "CONSISTENCY_FORMAT",

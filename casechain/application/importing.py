@@ -12,8 +12,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from casechain.adapters.storage import bulk_gc
+from casechain.application.case_log import AppendOutcome, CaseLog
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
-from casechain.service import AppendOutcome, CaseLog
 
 __all__ = ["IMPORT_BATCH", "ImportSummary", "RejectedLine", "import_file"]
 

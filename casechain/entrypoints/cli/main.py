@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from casechain.adapters.importer import IMPORT_BATCH, RejectedLine, import_file
 from casechain.adapters.ledger import (
     Checkpoint,
     Ledger,
@@ -31,19 +30,29 @@ from casechain.adapters.ledger import (
     public_pem,
 )
 from casechain.adapters.logging import configure_logging
-from casechain.adapters.proofs import (
-    bundle,
-    check_document,
-    consistency_document,
-    inclusion_document,
-    read_document,
-)
 from casechain.adapters.rulepack_files import (
     DEFAULT_PACK,
     RulePackInvalid,
     catalogue_to_pack,
     check_pack_file,
     load_pack,
+)
+from casechain.application.case_log import CaseLog, CaseNotFound
+from casechain.application.importing import IMPORT_BATCH, RejectedLine, import_file
+from casechain.application.proofs import (
+    bundle,
+    check_document,
+    consistency_document,
+    inclusion_document,
+    read_document,
+)
+from casechain.application.queries import (
+    BOARD_GROUPS,
+    alerts_as_of,
+    board_rows,
+    case_view,
+    count_rows,
+    cross_case_as_of,
 )
 from casechain.bootstrap import (
     open_case_log,
@@ -56,15 +65,6 @@ from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.errors import CaseChainError, StoreError
 from casechain.projections import PAGE, ProjectionRunner, response_shares, views_of
-from casechain.projections.queries import (
-    BOARD_GROUPS,
-    alerts_as_of,
-    board_rows,
-    case_view,
-    count_rows,
-    cross_case_as_of,
-)
-from casechain.service import CaseLog, CaseNotFound
 
 __all__ = ["app", "main"]
 
@@ -760,7 +760,7 @@ def replay(log_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
     """Load LOG into a throw-away store (never your database), rebuild every view; print the
     per-view counts, the alerts and the projection digest. With --compare OLD_PACK: which
     events would be rejected and which alerts appear or disappear under --rules, per case."""
-    from casechain import replay as replaying
+    from casechain.application import replay as replaying
 
     moment = _instant(as_of)
     with _failing():
@@ -812,7 +812,7 @@ def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
     """Write a realistic synthetic log (nine teams, supervision and approval, hearings,
     referrals, late payments …), valid under the rule pack and deterministic for a seed."""
     from casechain.adapters.rulepack_files import calendar_of
-    from casechain.simulation import simulate as simulated
+    from casechain.application.simulation import simulate as simulated
 
     with _failing():
         pack = load_pack(rules_path_from(rules))
@@ -842,4 +842,4 @@ def main() -> None:
 
 
 # The service commands (serve, tokens, kafka) live in their own module and register here.
-from casechain.adapters import cli_services as _services  # noqa: E402, F401
+from casechain.entrypoints.cli import services as _services  # noqa: E402, F401

@@ -7,7 +7,7 @@ Items come from the rule pack; each fine is the middle of the item's "normal" be
 case's facts, and the notice carries a hearing right where the law gives one, so every event
 is valid under the pack. It is deterministic for a seed and streams, so its memory does not
 grow with the number of cases. `casechain simulate` uses the realistic simulator
-(`casechain.simulation`); this fixed ten-step shape stays for the benchmarks and tests that
+(`casechain.application.simulation`); this fixed ten-step shape stays for the benchmarks and tests that
 compare runs over time.
 """
 

@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from casechain.adapters.importer import import_file
+from casechain.application.importing import import_file
+from casechain.application.queries import alerts_as_of
 from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.bounds import EARLIEST
-from casechain.projections.queries import alerts_as_of
 
 __all__ = ["REPLAY_RECORDED_AT", "Replay", "compare", "replay"]
 

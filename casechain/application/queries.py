@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from casechain.application.case_log import CaseLog
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import evaluate
@@ -19,7 +20,6 @@ from casechain.domain.subjects import earlier_penalties
 from casechain.projections.clocks import read_clocks
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import response_shares, views_of
-from casechain.service import CaseLog
 
 __all__ = ["BOARD_GROUPS", "alerts_as_of", "board_rows", "case_view", "count_rows", "cross_case_as_of",
            "deadlines_as_of", "response_of", "statistics_of", "timeline_of",

@@ -1,6 +1,6 @@
 """Commands that run CaseChain as a service: `serve`, `tokens issue`, `kafka publish|consume`.
 
-Registered on the `casechain` command by `casechain.adapters.cli` (imported at its end).
+Registered on the `casechain` command by `casechain.entrypoints.cli.main` (imported at its end).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from casechain.adapters.cli import DbOption, KeyOption, RulesOption, _open, app, err, out
 from casechain.adapters.ledger import AutoCheckpoint, Ledger, load_private_key
 from casechain.adapters.storage import missing_sqlite_file
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import db_url_from, open_case_log, open_projections
 from casechain.domain.access import ROLES
+from casechain.entrypoints.cli.main import DbOption, KeyOption, RulesOption, _open, app, err, out
 from casechain.errors import CaseChainError, StoreError
 
 if TYPE_CHECKING:
-    from casechain.adapters.kafka_bridge import KafkaSettings
+    from casechain.adapters.kafka_producer import KafkaSettings
 
 __all__ = ["kafka_app", "tokens_app"]
 
@@ -95,7 +95,7 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
     signs checkpoints of the log and the access log itself."""
     import uvicorn
 
-    from casechain.adapters.http_api import Components, create_app
+    from casechain.entrypoints.http.app import Components, create_app
 
     missing = missing_sqlite_file(db_url_from(db))
     if missing is not None and not create:
@@ -139,7 +139,7 @@ ClientOption = Annotated[list[str] | None, typer.Option(
 
 
 def _kafka_settings(bootstrap: str, options: list[str] | None, **topics: str) -> KafkaSettings:
-    from casechain.adapters.kafka_bridge import KafkaSettings
+    from casechain.adapters.kafka_producer import KafkaSettings
     client: dict[str, object] = {}
     for option in options or []:
         key, sep, value = option.partition("=")
@@ -166,7 +166,7 @@ def kafka_publish(bootstrap: BootstrapOption, db: DbOption = None,
     resuming after the position tracked in the store; runs until SIGTERM/SIGINT."""
     from kafka.errors import KafkaError
 
-    from casechain.adapters.kafka_bridge import OutboundPublisher
+    from casechain.adapters.kafka_producer import OutboundPublisher
     settings = _kafka_settings(bootstrap, client_option, outbound_topic=topic)
     case_log = _open(db)
     publisher = OutboundPublisher(case_log.store, settings, page=page)
@@ -205,7 +205,7 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
     """Append envelopes from TOPIC in consumer group GROUP; rejections go to the dead-letter
     topic with their code; offsets are committed after the append. Runs until SIGTERM. With
     --key it signs checkpoints itself."""
-    from casechain.adapters.kafka_bridge import InboundConsumer
+    from casechain.entrypoints.kafka_consumer import InboundConsumer
     settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
                                dead_letter_topic=dead_letter_topic, group_id=group)
     case_log = _open(db, rules)

@@ -19,9 +19,9 @@ from collections.abc import Generator, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from casechain.application.synthetic import in_arrival_order
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
 from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
-from casechain.synthetic import in_arrival_order
 
 __all__ = ["TEAM_SHARES", "simulate"]
 
