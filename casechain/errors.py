@@ -9,6 +9,7 @@
     │   └── StoreIntegrityError, StoreDataError, StoreProgrammingError, StoreInternalError,
     │       StoreNotSupportedError, StoreDatabaseError          (adapters.storage)
     │       — each also the eventsourcing library's class of the same name
+    ├── QueryInvalid           (application) a question's parameter no answer can be given for
     ├── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
     │   └── RulePackInvalid    (adapters.rulepack_files) a pack with problems, each located
     ├── CalendarUnknown        (domain.calendar) no holiday data for a date's year
@@ -37,6 +38,7 @@ __all__ = [
     "CaseChainError",
     "ConfigurationError",
     "EventRejected",
+    "QueryInvalid",
     "Rejection",
     "StoreConflict",
     "StoreError",
@@ -134,3 +136,12 @@ class StoreConflict(StoreError):
 
 class ConfigurationError(CaseChainError):
     """A setting is unusable; the message names the setting and the value."""
+
+
+class QueryInvalid(CaseChainError):
+    """A parameter of a question (as_of, count_by, an alert code) no answer can be given for;
+    the message names the parameter, the value and what it may be."""
+
+    def __init__(self, field: str, value: object, why: str) -> None:
+        self.field, self.value = field, value
+        super().__init__(f"{field} {value!r} {why}")

@@ -220,3 +220,17 @@ def test_import_refuses_hostile_lines_alone_and_the_store_stays_readable(tmp_pat
     assert [(r["line"], r["rejections"][0]["code"]) for r in summary["rejections"]] == [
         (2, "SCHEMA_INVALID"), (3, "SCHEMA_INVALID"), (4, "SCHEMA_INVALID")]
     assert (shown.exit_code, rebuilt.exit_code) == (0, 0), shown.output + rebuilt.output
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["alerts", "--code", "NOPE"], "--code"), (["board", "--count-by", "colour"], "--count-by"),
+    (["alerts", "--as-of", "9999-12-31T23:59:59"], "--as-of"),
+    (["referrals", "--as-of", "yesterday"], "--as-of")])
+def test_a_question_no_answer_can_be_given_for_is_one_line_and_exit_2(
+        tmp_path: Path, args: list[str], named: str) -> None:
+    """The CLI and the API refuse the same parameters with the same rule (the application's
+    QueryInvalid): one line naming the option, exit status 2."""
+    result = runner.invoke(app, [*args, "--db", str(tmp_path / "s.db")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {named}: ")
+    assert len(result.output.strip().splitlines()) == 1

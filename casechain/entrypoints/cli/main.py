@@ -37,6 +37,7 @@ from casechain.adapters.rulepack_files import (
     check_pack_file,
     load_pack,
 )
+from casechain.application import supervision
 from casechain.application.case_log import CaseLog, CaseNotFound
 from casechain.application.importing import IMPORT_BATCH, RejectedLine, import_file
 from casechain.application.proofs import (
@@ -47,12 +48,7 @@ from casechain.application.proofs import (
     read_document,
 )
 from casechain.application.queries import (
-    BOARD_GROUPS,
-    alerts_as_of,
-    board_rows,
     case_view,
-    count_rows,
-    cross_case_as_of,
 )
 from casechain.bootstrap import (
     open_case_log,
@@ -60,11 +56,9 @@ from casechain.bootstrap import (
     rules_path_from,
     verify_projections,
 )
-from casechain.domain.calendar import instant
-from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import STAGE_LABELS
-from casechain.errors import CaseChainError, StoreError
-from casechain.projections import PAGE, ProjectionRunner, response_shares, views_of
+from casechain.errors import CaseChainError, QueryInvalid, StoreError
+from casechain.projections import PAGE, ProjectionRunner
 
 __all__ = ["app", "main"]
 
@@ -388,14 +382,11 @@ def board(db: DbOption = None, rules: RulesOption = None,
           as_json: JsonOption = False) -> None:
     """Supervision board (监管看板): cases filtered by scope, team, stage, state, item,
     officer — listed, or counted by one of them."""
-    if count_by is not None and count_by not in BOARD_GROUPS:
-        err.print(f"[red]error:[/red] --count-by {count_by!r} is not one of {', '.join(BOARD_GROUPS)}")
-        raise typer.Exit(2)
-    with _projections(db, rules) as (_, runner):
-        rows = board_rows(runner, scope, {"team": team, "stage": stage, "state": state,
-                                          "item_code": item}, officer)
-    if count_by:
-        counts = count_rows(rows, count_by)
+    with _projections(db, rules) as (_, runner), _asked():
+        rows = supervision.board(runner, scope, {"team": team, "stage": stage, "state": state,
+                                                 "item_code": item}, officer, count_by)
+    if isinstance(rows, dict):
+        counts = rows
         if as_json:
             _print_json(counts, sort_keys=True)
         else:
@@ -417,10 +408,8 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
                   as_json: JsonOption = False) -> None:
     """1315 response: urgent clues per team and district, and the share acknowledged within
     1, departed within 3 and arrived within 15 minutes."""
-    with _projections(db, rules) as (case_log, runner):
-        runner.catch_up(["response"])
-        with case_log.store.read() as conn:
-            shares = response_shares(conn, views_of(runner).response.table)
+    with _projections(db, rules) as (_, runner):
+        shares = supervision.urgent_response(runner)
     if as_json:
         _print_json(shares)
         return
@@ -448,11 +437,8 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
     """Alerts as of an instant: running deadlines that are yellow (20% or less left) or red
     (overdue), the referral checks and the subject-register checks across cases."""
     moment = _instant(as_of)
-    if code is not None and code not in ALERT_LABELS:
-        err.print(f"[red]error:[/red] --code {code!r} is not one of {', '.join(ALERT_LABELS)}")
-        raise typer.Exit(2)
-    with _projections(db, rules) as (_, runner):
-        listed = alerts_as_of(runner, moment, scope, code)
+    with _projections(db, rules) as (_, runner), _asked():
+        listed = supervision.supervision_alerts(runner, moment, scope, code)
     if as_json:
         _print_json(listed)
         return
@@ -471,10 +457,10 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
     and timings, and the referral rate per team and district."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner):
-        checks = cross_case_as_of(runner, moment, scope=scope)
-    rows, rates = checks.referrals(scope), checks.referral_rates(scope)
+        answer = supervision.referrals(runner, moment, scope)
+    rows, rates = answer["cases"], answer["rates"]
     if as_json:
-        _print_json({"as_of": moment.isoformat(), "cases": rows, "rates": rates})
+        _print_json(answer)
         return
     for row in rows:
         mark = "涉嫌犯罪" if row["threshold_met"] else "未达标准"
@@ -493,13 +479,10 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
     counted), colour (三色管理) and its alerts."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner):
-        checks = cross_case_as_of(runner, moment, subject_id)
-    register = checks.subject(subject_id)
+        register = supervision.subject_register(runner, moment, subject_id)
     if register is None:
         err.print(f"[red]error:[/red] no subject {subject_id!r} in the store")
         raise typer.Exit(1)
-    register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id]
-    register["as_of"] = moment.isoformat()
     if as_json:
         _print_json(register)
         return
@@ -520,11 +503,18 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
 
 
 def _instant(text: str | None) -> datetime:
+    with _asked("--as-of"):
+        return supervision.as_of(text)
+
+
+@contextmanager
+def _asked(option: str | None = None) -> Iterator[None]:
+    """A question's bad parameter is one line naming it, and exit status 2."""
     try:
-        return instant(text)
-    except ValueError as exc:
-        why = str(exc) if "2000-2099" in str(exc) else f"{text!r} is not an ISO 8601 instant"
-        err.print(f"[red]error:[/red] --as-of: {why} (e.g. 2025-10-15T09:00:00+08:00)")
+        yield
+    except QueryInvalid as exc:
+        shown = option or f"--{exc.field.replace('_', '-')}"
+        err.print(f"[red]error:[/red] {shown}: {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 

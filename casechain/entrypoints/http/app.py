@@ -22,7 +22,6 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 
 import orjson
@@ -37,18 +36,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from casechain.adapters.access_log import AccessLog
 from casechain.adapters.ledger import AutoCheckpoint, Ledger
 from casechain.adapters.tokens import TokenFile, TokenInvalid
+from casechain.application import supervision
 from casechain.application.case_log import AppendOutcome, CaseLog, CaseNotFound
 from casechain.application.proofs import ProofError, inclusion_document
 from casechain.application.queries import (
     BOARD_GROUPS,
-    alerts_as_of,
-    board_rows,
     case_view,
-    count_rows,
-    cross_case_as_of,
     deadlines_as_of,
     person_subjects,
-    response_of,
     statistics_of,
     without_outside_cases,
 )
@@ -63,11 +58,10 @@ from casechain.domain.access import (
     subject_ids_in,
 )
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
-from casechain.domain.calendar import instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.envelope import Envelope
 from casechain.entrypoints.http.dashboard import register_dashboard
-from casechain.errors import CaseChainError, Rejection, StoreError
+from casechain.errors import CaseChainError, QueryInvalid, Rejection, StoreError
 from casechain.projections.machinery import ProjectionRunner
 
 __all__ = ["ApiProblem", "Components", "create_app"]
@@ -184,19 +178,6 @@ def _principal_of(request: Request, credentials: Annotated[
 Caller = Annotated[Principal, Depends(_principal_of)]
 
 
-def _instant(text: str | None, name: str = "as_of") -> datetime:
-    try:
-        return instant(text)
-    except ValueError as exc:
-        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter {name}: {_why_not_instant(exc)}"
-                         " (e.g. 2025-10-15T09:00:00+08:00)", field=name, value=text) from None
-
-
-def _why_not_instant(exc: ValueError) -> str:
-    text = str(exc)
-    return text if "2000-2099" in text else "not an ISO 8601 instant"
-
-
 def _scope(principal: Principal, asked: str | None) -> str:
     """The scope of a listing: the asked prefix if it lies inside the token's, else 403."""
     if asked is None or asked == "":
@@ -269,6 +250,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiProblem)
     async def _problem(request: Request, exc: ApiProblem) -> Response:
         return exc.response(request.url.path)
+
+    @app.exception_handler(QueryInvalid)
+    async def _query(request: Request, exc: QueryInvalid) -> Response:
+        return ApiProblem(422, "SCHEMA_INVALID", f"query parameter {exc}", field=exc.field,
+                          value=exc.value if isinstance(exc.value, (str, int)) else None
+                          ).response(request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -611,12 +598,9 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         counted by one of district, team, stage, state, item_code."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        if count_by is not None and count_by not in BOARD_GROUPS:
-            raise ApiProblem(422, "SCHEMA_INVALID", f"count_by {count_by!r} is not one of "
-                             f"{', '.join(BOARD_GROUPS)}", field="count_by", value=count_by)
-        rows = components.read(lambda: board_rows(runner, where, {
-            "team": team, "stage": stage, "state": state, "item_code": item_code}, officer))
-        return count_rows(rows, count_by) if count_by else rows
+        return components.read(lambda: supervision.board(runner, where, {
+            "team": team, "stage": stage, "state": state, "item_code": item_code}, officer,
+            count_by))
 
     @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)")
     def alerts(principal: Caller, as_of: AsOf = None, scope: Scope = None,
@@ -626,12 +610,9 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         subject-register checks across cases; each with code, case_id, severity, due_at and
         a zh-CN detail naming the rule and article."""
         _require(principal, "supervision")
-        where, moment = _scope(principal, scope), _instant(as_of)
-        if code is not None and code not in ALERT_LABELS:
-            raise ApiProblem(422, "SCHEMA_INVALID", f"code {code!r} is not an alert code",
-                             field="code", value=code)
-        return _for_reader(components, principal,
-                           components.read(lambda: alerts_as_of(runner, moment, where, code)))
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return _for_reader(components, principal, components.read(
+            lambda: supervision.supervision_alerts(runner, moment, where, code)))
 
     @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)")
     def deadlines(principal: Caller, as_of: AsOf = None, scope: Scope = None,
@@ -639,18 +620,16 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                   ) -> list[dict[str, Any]]:
         """Every running statutory deadline with its colour, green ones included."""
         _require(principal, "supervision")
-        where, moment = _scope(principal, scope), _instant(as_of)
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return components.read(lambda: deadlines_as_of(runner, moment, where, code))
 
     @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view")
     def referrals(principal: Caller, as_of: AsOf = None, scope: Scope = None) -> dict[str, Any]:
         """Cases reaching a criminal threshold or with referral steps, and rates."""
         _require(principal, "supervision")
-        where, moment = _scope(principal, scope), _instant(as_of)
-        checks = components.read(lambda: cross_case_as_of(runner, moment, scope=where))
-        return _for_reader(components, principal, {
-            "as_of": moment.isoformat(), "cases": checks.referrals(where),
-            "rates": checks.referral_rates(where)})
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return _for_reader(components, principal, components.read(
+            lambda: supervision.referrals(runner, moment, where)))
 
     @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
              summary="Subject register (一户一档)")
@@ -658,18 +637,14 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         """A subject's cases and decisions inside the token's scope, inspections per year,
         colour (三色管理) and alerts."""
         _require(principal, "supervision")
-        moment = _instant(as_of)
-        checks = components.read(lambda: cross_case_as_of(runner, moment, subject_id))
-        register = checks.subject(subject_id, principal.scope)
+        moment = supervision.as_of(as_of)
+        register = components.read(lambda: supervision.subject_register(
+            runner, moment, subject_id, principal.scope))
         if register is None:
             raise ApiProblem(404, "NOT_FOUND", f"no subject {subject_id!r} is recorded")
         if not register["cases"] and register["outside_scope"]["cases"]:
             raise ApiProblem(403, "OUT_OF_SCOPE", f"subject {subject_id} has no case inside the "
                              f"token's scope {principal.scope}")
-        inside = {c["case_id"] for c in register["cases"]}
-        register["alerts"] = [a for a in checks.alerts() if a.get("subject_id") == subject_id
-                              and a["case_id"] in inside]
-        register["as_of"] = moment.isoformat()
         return _for_reader(components, principal, register)
 
     @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
@@ -684,7 +659,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         """Urgent clues per team and district: shares within 1 / 3 / 15 minutes."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return components.read(lambda: response_of(runner, where))
+        return components.read(lambda: supervision.urgent_response(runner, where))
 
 
 # -- audit: export, ledger, access log --------------------------------------------------------
