@@ -10,6 +10,8 @@
     │       StoreNotSupportedError, StoreDatabaseError          (adapters.storage)
     │       — each also the eventsourcing library's class of the same name
     ├── QueryInvalid           (application) a question's parameter no answer can be given for
+    ├── AccessRefused          (application) a read the principal may not make: OUT_OF_SCOPE,
+    │                          FORBIDDEN (its `code`)
     ├── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
     │   └── RulePackInvalid    (adapters.rulepack_files) a pack with problems, each located
     ├── CalendarUnknown        (domain.calendar) no holiday data for a date's year
@@ -35,6 +37,7 @@ from typing import Any
 
 __all__ = [
     "CODES",
+    "AccessRefused",
     "CaseChainError",
     "ConfigurationError",
     "EventRejected",
@@ -145,3 +148,15 @@ class QueryInvalid(CaseChainError):
     def __init__(self, field: str, value: object, why: str) -> None:
         self.field, self.value = field, value
         super().__init__(f"{field} {value!r} {why}")
+
+
+class AccessRefused(CaseChainError):
+    """A read the principal may not make: `code` is OUT_OF_SCOPE or FORBIDDEN; the message
+    names the principal's own scope or roles, never another jurisdiction; `extra` are
+    members for the answer (the field, the case id, the roles)."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        if code not in ("OUT_OF_SCOPE", "FORBIDDEN"):
+            raise ValueError(f"an access refusal is OUT_OF_SCOPE or FORBIDDEN, not {code!r}")
+        self.code, self.extra = code, extra
+        super().__init__(message)

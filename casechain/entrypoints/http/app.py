@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -36,32 +34,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from casechain.adapters.access_log import AccessLog
 from casechain.adapters.ledger import AutoCheckpoint, Ledger
 from casechain.adapters.tokens import TokenFile, TokenInvalid
-from casechain.application import supervision
+from casechain.application import authorisation, supervision
+from casechain.application.appending import GroupAppender, append_as
 from casechain.application.case_log import AppendOutcome, CaseLog, CaseNotFound
 from casechain.application.proofs import ProofError, inclusion_document
 from casechain.application.queries import (
     BOARD_GROUPS,
     case_view,
     deadlines_as_of,
-    person_subjects,
     statistics_of,
-    without_outside_cases,
 )
 from casechain.domain.access import (
     READS,
     ROLE_LABELS,
     Principal,
-    append_problems,
     mask_persons,
     may_read,
     sees_person_ids,
-    subject_ids_in,
 )
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 from casechain.domain.deadlines import ALERT_LABELS
-from casechain.domain.envelope import Envelope
 from casechain.entrypoints.http.dashboard import register_dashboard
-from casechain.errors import CaseChainError, QueryInvalid, Rejection, StoreError
+from casechain.errors import AccessRefused, CaseChainError, QueryInvalid, StoreError
 from casechain.projections.machinery import ProjectionRunner
 
 __all__ = ["ApiProblem", "Components", "create_app"]
@@ -179,25 +173,24 @@ Caller = Annotated[Principal, Depends(_principal_of)]
 
 
 def _scope(principal: Principal, asked: str | None) -> str:
-    """The scope of a listing: the asked prefix if it lies inside the token's, else 403."""
-    if asked is None or asked == "":
-        return principal.scope
-    if not (asked.isascii() and asked.isdigit()):
-        raise ApiProblem(422, "SCHEMA_INVALID", f"query parameter scope: {asked!r} is not a "
-                         "division-code prefix (digits)", field="scope", value=asked)
-    if principal.covers_scope(asked):
-        return asked
-    if asked and principal.scope.startswith(asked):
-        raise ApiProblem(403, "OUT_OF_SCOPE", f"scope {asked} is wider than the token's scope "
-                         f"{principal.scope}", field="scope", value=asked)
-    raise ApiProblem(403, "OUT_OF_SCOPE", f"scope {asked} lies outside the token's scope "
-                     f"{principal.scope}", field="scope", value=asked)
+    return authorisation.listing_scope(principal, asked)
 
 
 def _require(principal: Principal, kind: str) -> None:
-    if not may_read(principal.roles, kind):
-        raise ApiProblem(403, "FORBIDDEN", f"roles {', '.join(principal.roles)} may not read "
-                         f"{kind.replace('_', ' ')} here", roles=list(principal.roles))
+    authorisation.require_read(principal, kind)
+
+
+def _case_in_scope(components: Components, principal: Principal, case_id: str) -> str:
+    try:
+        return authorisation.case_in_scope(components.case_log, principal, case_id)
+    except CaseNotFound:
+        raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r} is recorded (未找到案件)",
+                         case_id=case_id) from None
+
+
+def _for_reader(components: Components, principal: Principal, body: T) -> T:
+    """The body as the principal may see it (application.authorisation.for_reader)."""
+    return components.read(lambda: authorisation.for_reader(components.runner, principal, body))
 
 
 # -- the application ------------------------------------------------------------------------
@@ -250,6 +243,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiProblem)
     async def _problem(request: Request, exc: ApiProblem) -> Response:
         return exc.response(request.url.path)
+
+    @app.exception_handler(AccessRefused)
+    async def _refused(request: Request, exc: AccessRefused) -> Response:
+        return ApiProblem(403, exc.code, str(exc), **exc.extra).response(request.url.path)
 
     @app.exception_handler(QueryInvalid)
     async def _query(request: Request, exc: QueryInvalid) -> Response:
@@ -354,100 +351,7 @@ def _too_large(size: int, limit: int) -> ApiProblem:
 def _append_all(components: Components, principal: Principal, raws: list[Any]
                 ) -> list[AppendOutcome]:
     """Authorise and append one principal's envelopes in order (no grouping)."""
-    return _append_items(components.case_log, [(principal, raw) for raw in raws])
-
-
-def _append_items(case_log: CaseLog, items: list[tuple[Principal, Any]]) -> list[AppendOutcome]:
-    """Append envelopes in order, each under its own principal, with the rules of import in
-    one batch. Whether the principal may append is decided inside the append transaction,
-    against the case as recorded then (`domain.access.append_problems`): one that may not
-    is rejected alone (OUT_OF_SCOPE / FORBIDDEN)."""
-    def guard(index: int, env: Envelope, held: str | None) -> list[Rejection]:
-        principal = items[index][0]
-        problems = append_problems(principal, env, held)
-        if problems:
-            log.info("event.refused", principal=principal.id, case_id=env.case_id,
-                     event_id=str(env.event_id), codes=[p.code for p in problems])
-        return problems
-
-    return list(case_log.append_many([raw for _, raw in items], guard=guard))
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass
-class _Request:
-    items: list[tuple[Principal, Any]]
-    done: Future[list[AppendOutcome]] = field(default_factory=Future)
-
-
-class GroupAppender:
-    """Appends concurrent requests together: whatever has queued while the previous group
-    was being written goes in one transaction (group commit). Each envelope is still judged
-    on its own and in arrival order; each request gets its own outcomes back."""
-
-    def __init__(self, case_log: CaseLog, max_group: int = 1000) -> None:
-        self.case_log = case_log
-        self.max_group = max_group
-        self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def submit(self, principal: Principal, raws: list[Any]) -> Future[list[AppendOutcome]]:
-        """Queue a request's envelopes; the future gives their outcomes, in order."""
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="casechain-appender")
-                self._thread.start()
-        request = _Request([(principal, raw) for raw in raws])
-        self._queue.put(request)
-        return request.done
-
-    def close(self) -> None:
-        """Finish what is queued and stop the appending thread."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group, size, last = [first], len(first.items), False
-            while size < self.max_group:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    last = True
-                    break
-                group.append(more)
-                size += len(more.items)
-            self._append(group)
-            if last:
-                return
-
-    def _append(self, group: list[_Request]) -> None:
-        try:
-            outcomes = _append_items(self.case_log, [i for r in group for i in r.items])
-        except BaseException as exc:  # the store failed: every waiter hears it
-            for request in group:
-                request.done.set_exception(exc)
-            return
-        start = 0
-        for request in group:
-            mine = outcomes[start:start + len(request.items)]
-            for index, outcome in enumerate(mine):
-                outcome.index = index
-            request.done.set_result(mine)
-            start += len(request.items)
+    return append_as(components.case_log, [(principal, raw) for raw in raws])
 
 
 def _routes_append(app: FastAPI, components: Components) -> None:
@@ -504,31 +408,6 @@ def _routes_append(app: FastAPI, components: Components) -> None:
 
 
 # -- cases -------------------------------------------------------------------------------------
-def _case_in_scope(components: Components, principal: Principal, case_id: str) -> str:
-    held = components.case_log.jurisdictions([case_id]).get(case_id)
-    if held is None:
-        raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r} is recorded (未找到案件)",
-                         case_id=case_id)
-    if not principal.covers(held):
-        raise ApiProblem(403, "OUT_OF_SCOPE", f"case {case_id} lies outside the token's scope "
-                         f"{principal.scope} (超出管辖范围)", case_id=case_id)
-    return held
-
-
-def _for_reader(components: Components, principal: Principal, body: T) -> T:
-    """The body with the cases of other jurisdictions it names replaced by "辖区外案件" (for
-    a scoped principal), and persons' ids masked unless one of the principal's roles needs
-    them (domain/access.py)."""
-    if principal.scope:
-        body = cast(T, components.read(lambda: without_outside_cases(
-            components.runner, body, principal.scope)))
-    if sees_person_ids(principal.roles):
-        return body
-    ids = subject_ids_in(body)
-    persons = components.read(lambda: person_subjects(components.runner, ids)) if ids else set()
-    return cast(T, mask_persons(body, persons))
-
-
 def _routes_cases(app: FastAPI, components: Components) -> None:
     @app.get("/v1/cases/{case_id}", tags=["cases"], summary="A case and its audit timeline (案件)")
     def get_case(case_id: str, principal: Caller) -> dict[str, Any]:
