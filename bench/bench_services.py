@@ -5,7 +5,7 @@
 * HTTP: `casechain serve` (one uvicorn process) on loopback; `--clients` threads, each with a
   keep-alive connection, post single events (`POST /v1/events`) of their own cases for
   `--seconds`; requests/s of 201 answers, latency median and 99th percentile. Baseline, same
-  run: the same append path (`http_api._append_all`: scope check, `CaseLog.append_many` of one
+  run: the same append path (`entrypoints.http.routes._append_all`: scope check, `CaseLog.append_many` of one
   event) called in-process in one thread for the same time. The load generator shares the
   machine's two cores with the server.
 * Kafka: `--kafka-events` envelopes are produced to an inbound topic of a Tansu broker first;
@@ -41,7 +41,8 @@ from casechain.adapters.logging import configure_logging  # noqa: E402
 from casechain.adapters.tokens import TokenFile, issue_token  # noqa: E402
 from casechain.application.synthetic import generate  # noqa: E402
 from casechain.bootstrap import open_case_log, open_projections  # noqa: E402
-from casechain.entrypoints.http.app import Components, _append_all  # noqa: E402
+from casechain.entrypoints.http.app import Components  # noqa: E402
+from casechain.entrypoints.http.routes import _append_all  # noqa: E402
 from casechain.entrypoints.kafka_consumer import InboundConsumer  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
 from tests.kafka_broker import Broker, free_port, topic_names  # noqa: E402

@@ -1,0 +1,81 @@
+"""What the HTTP API works on: the case log, its views, tokens, access log, ledger, the group
+appender and the follower thread that keeps views, ledger and checkpoints up.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import structlog
+from eventsourcing.persistence import PersistenceError
+
+from casechain.adapters.access_log import AccessLog
+from casechain.adapters.ledger import AutoCheckpoint, Ledger
+from casechain.adapters.tokens import TokenFile
+from casechain.application.appending import GroupAppender
+from casechain.application.case_log import CaseLog
+from casechain.errors import CaseChainError
+from casechain.projections.machinery import ProjectionRunner
+
+__all__ = ["Components"]
+
+log = structlog.get_logger("casechain.http")
+T = TypeVar("T")
+
+
+@dataclass
+class Components:
+    """What the API works on: the case log, its views, tokens, access log and ledger."""
+
+    case_log: CaseLog
+    runner: ProjectionRunner
+    tokens: TokenFile
+    max_lag: int = 100_000
+    follow_interval: float = 1.0
+    access_log: AccessLog = field(init=False)
+    ledger: Ledger = field(init=False)
+    appender: GroupAppender = field(init=False)
+    reading: threading.Lock = field(default_factory=threading.Lock)
+    follower: threading.Thread | None = None
+    follower_error: str | None = None
+    #: Signed checkpoints made by the follower itself (serve --key).
+    checkpoints: AutoCheckpoint | None = None
+
+    def __post_init__(self) -> None:
+        self.access_log = AccessLog(self.case_log.store)
+        self.ledger = Ledger(self.case_log.store)
+        self.appender = GroupAppender(self.case_log)
+
+    def follow(self, stop: threading.Event) -> None:
+        """Keep the views and the ledger caught up until `stop` is set. A failure is logged
+        and shown by /readyz until a later round succeeds; the thread never dies of one."""
+        self.follower_error = None
+        while not stop.wait(self.follow_interval):
+            try:
+                with self.reading:
+                    self.runner.catch_up()
+                    self.ledger.catch_up()
+                if self.checkpoints is not None:
+                    self.checkpoints.maybe()
+            except (CaseChainError, PersistenceError) as exc:  # say so, try again later
+                log.warning("follow.failed", error=str(exc).strip())
+                self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            except Exception as exc:  # a defect: keep the server answering, say so loudly
+                log.exception("follow.crashed")
+                self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+            else:
+                self.follower_error = None
+
+    def follower_state(self) -> str:
+        """"ok", or why the views and the ledger are not being kept up."""
+        if self.follower is not None and not self.follower.is_alive():
+            return "the follower thread has stopped"
+        return f"failing: {self.follower_error}" if self.follower_error else "ok"
+
+    def read(self, query: Callable[[], T]) -> T:
+        """Run a query of the views (one at a time: each catches its views up first)."""
+        with self.reading:
+            return query()

@@ -1,0 +1,413 @@
+"""The routes of the HTTP API: appends, cases, supervision, audit, health.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from casechain.application import supervision
+from casechain.application.appending import append_as
+from casechain.application.case_log import AppendOutcome, CaseNotFound
+from casechain.application.proofs import ProofError, inclusion_document
+from casechain.application.queries import (
+    BOARD_GROUPS,
+    case_view,
+    deadlines_as_of,
+    statistics_of,
+)
+from casechain.domain.access import (
+    READS,
+    ROLE_LABELS,
+    Principal,
+    mask_persons,
+    may_read,
+    sees_person_ids,
+)
+from casechain.domain.bounds import MAX_ENVELOPE_BYTES
+from casechain.domain.deadlines import ALERT_LABELS
+from casechain.entrypoints.http.auth import (
+    Caller,
+    _case_in_scope,
+    _for_reader,
+    _require,
+    _scope,
+)
+from casechain.entrypoints.http.components import Components
+from casechain.entrypoints.http.problems import (
+    _PROBLEM_SCHEMA,
+    _STATUS,
+    MAX_BATCH,
+    MAX_BATCH_BYTES,
+    PROBLEM,
+    ApiProblem,
+)
+from casechain.errors import StoreError
+
+__all__ = ["register_routes"]
+
+log = structlog.get_logger("casechain.http")
+
+
+# -- appends ---------------------------------------------------------------------------------
+_EXAMPLE_EVENT = {
+    "event_id": "5b0e7c52-3f0c-4c53-9d5e-0f4b1c7d9a01", "case_id": "HZ-2025-0000001",
+    "type": "supervision.clue_registered", "occurred_at": "2025-03-03T09:15:00+08:00",
+    "actor": {"id": "officer-0001", "role": "officer", "cert_no": "33010600001"},
+    "jurisdiction": "330106001",
+    "payload": {"subject": {"id": "P68018465858", "name": "张三", "kind": "person"},
+                "source": "patrol", "urgent": False, "description": "占道经营"},
+}
+
+
+_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["index", "status"],
+    "properties": {"index": {"type": "integer"},
+                   "status": {"type": "string", "enum": ["appended", "duplicate", "rejected"]},
+                   "case_id": {"type": ["string", "null"]},
+                   "event_id": {"type": ["string", "null"]},
+                   "seq": {"type": "integer"}, "position": {"type": "integer"},
+                   "rejections": {"type": "array", "items": {"type": "object"}}}}
+
+
+def _envelope_body(example: Any, many: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "array", "items": {"type": "object"}} if many else {
+        "type": "object", "required": ["event_id", "case_id", "type", "occurred_at", "actor",
+                                       "jurisdiction", "payload"]}
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": body, "examples": {"event": {"summary": "a clue registered on patrol",
+                                               "value": example}}}}}}
+
+
+async def _json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body, read no further than `limit` bytes (413 beyond it)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise ApiProblem(422, "SCHEMA_INVALID", f"the body is not JSON ({exc})") from None
+
+
+def _too_large(size: int, limit: int) -> ApiProblem:
+    return ApiProblem(413, "SCHEMA_INVALID", f"the body is at least {size:,} bytes; at most "
+                      f"{limit:,} are accepted here (an envelope is at most 256 KiB; keep "
+                      "documents in the evidence store and send their sha256)",
+                      field="body", value=size)
+
+
+def _append_all(components: Components, principal: Principal, raws: list[Any]
+                ) -> list[AppendOutcome]:
+    """Authorise and append one principal's envelopes in order (no grouping)."""
+    return append_as(components.case_log, [(principal, raw) for raw in raws])
+
+
+def _routes_append(app: FastAPI, components: Components) -> None:
+    @app.post("/v1/events", tags=["append"], status_code=201,
+              summary="Append one event (追加事件)",
+              openapi_extra=_envelope_body(_EXAMPLE_EVENT),
+              responses={200: {"description": "a duplicate: this event_id is recorded already",
+                               "content": {"application/json": {"schema": _OUTCOME_SCHEMA}}},
+                         201: {"description": "appended",
+                               "content": {"application/json": {"schema": _OUTCOME_SCHEMA}}},
+                         409: {"description": "CONCURRENCY_CONFLICT",
+                               "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}})
+    async def append_one(request: Request, principal: Caller) -> Response:
+        """Append one envelope with the rules of `import`: validated, judged against the
+        lifecycle and the rule pack in force, chained. The same event_id again is a
+        duplicate (200), not an error. A rejection lists every broken rule, most
+        fundamental first, as problem+json with the first rule's code."""
+        raw = await _json_body(request, MAX_ENVELOPE_BYTES)
+        (outcome,) = await asyncio.wrap_future(components.appender.submit(principal, [raw]))
+        if outcome.status == "rejected":
+            first = outcome.rejections[0]
+            raise ApiProblem(_STATUS.get(first.code, 422), first.code,
+                             "; ".join(r.message for r in outcome.rejections),
+                             case_id=outcome.case_id, event_id=outcome.event_id,
+                             rejections=[r.as_dict() for r in outcome.rejections])
+        return JSONResponse(outcome.as_dict(), status_code=201 if outcome.status == "appended"
+                            else 200)
+
+    @app.post("/v1/events/batch", tags=["append"], summary="Append a batch (批量追加)",
+              openapi_extra=_envelope_body([_EXAMPLE_EVENT], many=True),
+              responses={200: {"description": "one result per event, in order",
+                               "content": {"application/json": {"schema": {
+                                   "type": "object", "properties": {
+                                       "appended": {"type": "integer"},
+                                       "duplicates": {"type": "integer"},
+                                       "rejected": {"type": "integer"},
+                                       "results": {"type": "array", "items": _OUTCOME_SCHEMA}}}}}}})
+    async def append_batch(request: Request, principal: Caller) -> Response:
+        """Append a JSON array of envelopes in order, each judged on its own — per-event
+        results, like `import`: a rejected event does not stop the others (a later event of
+        the same case is judged against what was appended before it)."""
+        raws = await _json_body(request, MAX_BATCH_BYTES)
+        if not isinstance(raws, list):
+            raise ApiProblem(422, "SCHEMA_INVALID", "the body must be a JSON array of envelopes")
+        if len(raws) > MAX_BATCH:
+            raise ApiProblem(422, "SCHEMA_INVALID", f"a batch holds at most {MAX_BATCH} events; "
+                             f"this one has {len(raws)}", field="body", value=len(raws))
+        outcomes = await asyncio.wrap_future(components.appender.submit(principal, raws))
+        counts = {s: sum(1 for o in outcomes if o.status == s)
+                  for s in ("appended", "duplicate", "rejected")}
+        return JSONResponse({"appended": counts["appended"], "duplicates": counts["duplicate"],
+                             "rejected": counts["rejected"],
+                             "results": [o.as_dict() for o in outcomes]})
+
+
+# -- cases -------------------------------------------------------------------------------------
+def _routes_cases(app: FastAPI, components: Components) -> None:
+    @app.get("/v1/cases/{case_id}", tags=["cases"], summary="A case and its audit timeline (案件)")
+    def get_case(case_id: str, principal: Caller) -> dict[str, Any]:
+        """Stage, state, subject and every event with actor, source, occurred and recorded
+        times and the rule-pack version in force. The read is itself recorded."""
+        _require(principal, "case")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.read", case_id)
+        try:
+            body = components.read(lambda: case_view(components.case_log, components.runner,
+                                                     case_id, principal.scope))
+        except CaseNotFound:
+            raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
+        return _for_reader(components, principal, body)
+
+    @app.get("/v1/cases/{case_id}/events", tags=["cases"],
+             summary="Export a case as JSON Lines (导出)",
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                              "description": "one exported envelope a line"}})
+    def export_case(case_id: str, principal: Caller) -> Response:
+        """The case's events as exported envelopes, one a line, importable elsewhere. For
+        roles that do not need persons' ids (supervisor, auditor) the ids are masked, and such
+        an export is for reading only: its hashes no longer match (re-import refuses it)."""
+        _require(principal, "case")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.export", case_id)
+        records = components.case_log.case_records(case_id)
+        if not sees_person_ids(principal.roles):
+            records = [mask_persons(record, set()) for record in records]
+        return Response(b"".join(orjson.dumps(r) + b"\n" for r in records),
+                        media_type="application/x-ndjson")
+
+    @app.get("/v1/cases/{case_id}/proof", tags=["ledger"],
+             summary="Inclusion proof of a case's events (存在性证明)")
+    def case_proof(case_id: str, principal: Caller,
+                   seq: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+        """Inclusion proofs against the latest signed checkpoint; check them offline with
+        `casechain verify-proof` and the public key."""
+        _require(principal, "ledger")
+        _case_in_scope(components, principal, case_id)
+        components.access_log.record(principal, "case.proof", case_id)
+        try:
+            with components.reading:
+                components.ledger.catch_up()
+                return inclusion_document(components.case_log, components.ledger, case_id, seq)
+        except ProofError as exc:
+            raise ApiProblem(409, "PROOF_UNAVAILABLE", str(exc), case_id=case_id) from None
+
+
+# -- supervision ----------------------------------------------------------------------------
+AsOf = Annotated[str | None, Query(description="ISO 8601 instant; no offset means Asia/Shanghai; "
+                                               "default now", examples=["2025-10-15T09:00:00+08:00"])]
+Scope = Annotated[str | None, Query(description="division-code prefix inside the token's scope",
+                                    examples=["330106"])]
+
+
+def _routes_supervision(app: FastAPI, components: Components) -> None:
+    runner = components.runner
+
+    @app.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)")
+    def board(principal: Caller, scope: Scope = None, team: str | None = None,
+              stage: str | None = None, state: str | None = None, item_code: str | None = None,
+              officer: str | None = None,
+              count_by: Annotated[str | None, Query(
+                  json_schema_extra={"enum": list(BOARD_GROUPS)})] = None) -> Any:
+        """Cases by jurisdiction prefix, team, stage, state, item and officer: listed, or
+        counted by one of district, team, stage, state, item_code."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        return components.read(lambda: supervision.board(runner, where, {
+            "team": team, "stage": stage, "state": state, "item_code": item_code}, officer,
+            count_by))
+
+    @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)")
+    def alerts(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+               code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
+               ) -> list[dict[str, Any]]:
+        """Yellow (20% or less left), red (overdue) and info deadlines, and the referral and
+        subject-register checks across cases; each with code, case_id, severity, due_at and
+        a zh-CN detail naming the rule and article."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return _for_reader(components, principal, components.read(
+            lambda: supervision.supervision_alerts(runner, moment, where, code)))
+
+    @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)")
+    def deadlines(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+                  code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
+                  ) -> list[dict[str, Any]]:
+        """Every running statutory deadline with its colour, green ones included."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return components.read(lambda: deadlines_as_of(runner, moment, where, code))
+
+    @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view")
+    def referrals(principal: Caller, as_of: AsOf = None, scope: Scope = None) -> dict[str, Any]:
+        """Cases reaching a criminal threshold or with referral steps, and rates."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return _for_reader(components, principal, components.read(
+            lambda: supervision.referrals(runner, moment, where)))
+
+    @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
+             summary="Subject register (一户一档)")
+    def subject(subject_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
+        """A subject's cases and decisions inside the token's scope, inspections per year,
+        colour (三色管理) and alerts."""
+        _require(principal, "supervision")
+        moment = supervision.as_of(as_of)
+        register = components.read(lambda: supervision.subject_register(
+            runner, moment, subject_id, principal.scope))
+        if register is None:
+            raise ApiProblem(404, "NOT_FOUND", f"no subject {subject_id!r} is recorded")
+        if not register["cases"] and register["outside_scope"]["cases"]:
+            raise ApiProblem(403, "OUT_OF_SCOPE", f"subject {subject_id} has no case inside the "
+                             f"token's scope {principal.scope}")
+        return _for_reader(components, principal, register)
+
+    @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
+    def statistics(principal: Caller, scope: Scope = None) -> dict[str, Any]:
+        """Filed / decided / closed / referred per team, district and month; 首案突破."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        return components.read(lambda: statistics_of(runner, where))
+
+    @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
+    def response(principal: Caller, scope: Scope = None) -> list[dict[str, Any]]:
+        """Urgent clues per team and district: shares within 1 / 3 / 15 minutes."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        return components.read(lambda: supervision.urgent_response(runner, where))
+
+
+# -- audit: export, ledger, access log --------------------------------------------------------
+def _routes_audit(app: FastAPI, components: Components) -> None:
+    @app.get("/v1/export", tags=["audit"], summary="Export a range of the log as JSON Lines",
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                              "description": "one exported envelope a line, streamed"}})
+    def export_range(principal: Caller,
+                     after: Annotated[int, Query(ge=0, description="position to start after")] = 0,
+                     until: Annotated[int | None, Query(ge=1)] = None) -> Response:
+        """Events in global order, streamed, those of cases inside the token's scope only."""
+        _require(principal, "export")
+        components.access_log.record(principal, "log.export", f"positions {after + 1}-{until or ''}")
+        return StreamingResponse(_export_lines(components, principal, after, until),
+                                 media_type="application/x-ndjson")
+
+    @app.get("/v1/ledger", tags=["ledger"], summary="Ledger head and latest checkpoint")
+    def ledger(principal: Caller) -> dict[str, Any]:
+        """The tree size, root, and the latest signed checkpoint."""
+        _require(principal, "ledger")
+        with components.reading:
+            components.ledger.catch_up()
+            size, root = components.ledger.root()
+            latest = components.ledger.latest_checkpoint()
+        return {"tree_size": size, "root_hash": root.hex(),
+                "latest_checkpoint": latest.as_dict() if latest else None}
+
+    @app.get("/v1/ledger/verification", tags=["ledger"], summary="Verify the whole log (校验)")
+    def verification(principal: Caller) -> dict[str, Any]:
+        """Recompute every case chain and the tree; compare every stored checkpoint."""
+        _require(principal, "ledger")
+        with components.reading:
+            components.ledger.catch_up()
+            return components.ledger.verify().as_dict()
+
+    @app.get("/v1/access-log", tags=["audit"], summary="Who read which audit trail (查阅记录)")
+    def access_log(principal: Caller, case_id: str | None = None,
+                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+        """The latest access-log entries (newest first), and whether the chain is intact."""
+        _require(principal, "access_log")
+        entries, head, problem = components.access_log.verify()
+        listed = components.access_log.entries(case_id, limit)
+        if principal.scope:  # only the reads of cases inside the scope (DESIGN.md, scoped reads)
+            held = components.case_log.jurisdictions({e["resource"] for e in listed})
+            listed = [e for e in listed if (held.get(e["resource"]) or "").startswith(
+                principal.scope)]
+        return {"entries": listed, "count": entries,
+                "head_hash": head, "intact": problem is None,
+                "problem": problem.as_dict() if problem else None}
+
+
+def _export_lines(components: Components, principal: Principal, after: int,
+                  until: int | None) -> Iterator[bytes]:
+    page: list[bytes] = []
+    for record in components.case_log.export(after=after):
+        if until is not None and record["position"] > until:
+            break
+        if principal.covers(record.get("jurisdiction")):
+            page.append(orjson.dumps(record) + b"\n")
+        if len(page) >= 500:
+            yield b"".join(page)
+            page = []
+    if page:
+        yield b"".join(page)
+
+
+# -- health ----------------------------------------------------------------------------------
+def _routes_health(app: FastAPI, components: Components) -> None:
+    @app.get("/healthz", tags=["health"], summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        """Always 200 while the server answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The store answers and the views keep up",
+             responses={503: {"description": "not ready",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}})
+    def readyz() -> Response:
+        """200 when the store answers and no view lags more than the configured events."""
+        try:
+            statuses = components.runner.status()
+        except (StoreError, PersistenceError) as exc:
+            return JSONResponse({"ready": False, "store": "unreachable",
+                                 "detail": str(exc).strip()}, status_code=503)
+        views = {s.name: {"position": s.position, "lag": s.lag} for s in statuses}
+        worst = max((s.lag for s in statuses), default=0)
+        follower = components.follower_state()
+        ready = worst <= components.max_lag and follower == "ok"
+        return JSONResponse({"ready": ready, "store": "ok", "follower": follower,
+                             "max_lag": components.max_lag, "views": views},
+                            status_code=200 if ready else 503)
+
+    @app.get("/v1/whoami", tags=["health"], summary="Who the token speaks for (当前身份)")
+    def whoami(principal: Caller) -> dict[str, Any]:
+        """The principal, its roles (with zh-CN labels), scope, expiry and the kinds of
+        reading it may make; the dashboard shows only what these allow."""
+        return {"principal": principal.id, "roles": list(principal.roles),
+                "role_labels": [ROLE_LABELS.get(r, r) for r in principal.roles],
+                "scope": principal.scope,
+                "expires_at": principal.expires_at.isoformat() if principal.expires_at else None,
+                "reads": [kind for kind in READS if may_read(principal.roles, kind)],
+                "sees_person_ids": sees_person_ids(principal.roles)}
+
+
+def register_routes(app: FastAPI, components: Components) -> None:
+    """Every route of the API on `app`."""
+    _routes_append(app, components)
+    _routes_cases(app, components)
+    _routes_supervision(app, components)
+    _routes_audit(app, components)
+    _routes_health(app, components)
