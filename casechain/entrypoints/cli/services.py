@@ -1,6 +1,6 @@
 """Commands that run CaseChain as a service: `serve`, `tokens issue`, `kafka publish|consume`.
 
-Registered on the `casechain` command by `casechain.entrypoints.cli.main` (imported at its end).
+Registered on the `casechain` command when `casechain.entrypoints.cli.main` imports it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from casechain.adapters.storage import missing_sqlite_file
 from casechain.adapters.tokens import TokenFile, issue_token
 from casechain.bootstrap import db_url_from, open_case_log, open_projections
 from casechain.domain.access import ROLES
-from casechain.entrypoints.cli.main import DbOption, KeyOption, RulesOption, _open, app, err, out
+from casechain.entrypoints.cli.common import DbOption, KeyOption, RulesOption, _open, app, err, out
 from casechain.errors import CaseChainError, StoreError
 
 if TYPE_CHECKING:

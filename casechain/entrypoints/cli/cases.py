@@ -1,0 +1,137 @@
+"""The commands on the log and its cases: import, export, case show."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from casechain.adapters.ledger import (
+    Ledger,
+)
+from casechain.application.case_log import CaseNotFound
+from casechain.application.importing import IMPORT_BATCH, RejectedLine, import_file
+from casechain.application.queries import (
+    case_view,
+)
+from casechain.entrypoints.cli.common import (
+    DbOption,
+    JsonOption,
+    RulesOption,
+    _open,
+    _print_json,
+    _projections,
+    app,
+    case_app,
+    err,
+    out,
+)
+
+
+# -- import -------------------------------------------------------------------------
+@app.command("import")
+def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one envelope a line",
+                                                     exists=True, dir_okay=False)],
+            db: DbOption = None, rules: RulesOption = None, as_json: JsonOption = False,
+            batch_size: Annotated[int, typer.Option(min=1, max=50_000,
+                                                    help="Envelopes per transaction")
+                                  ] = IMPORT_BATCH,
+            ledger: Annotated[bool, typer.Option(
+                "--ledger/--no-ledger", help="Bring the Merkle ledger up to date afterwards")
+                              ] = True) -> None:
+    """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
+    case_log = _open(db, rules)
+    try:
+        with _progress(log_file) as progress:
+            task = progress.add_task("import", total=log_file.stat().st_size)
+            summary = import_file(
+                case_log, log_file, batch_size=batch_size,
+                on_bytes=lambda n: progress.advance(task, n),
+                on_rejected=None if as_json else _print_rejected)
+        if ledger:
+            Ledger(case_log.store).catch_up()
+    finally:
+        case_log.close()
+    if as_json:
+        _print_json(summary.as_dict())
+    else:
+        out.print(f"{summary.lines} lines: {summary.appended} appended, "
+                  f"{summary.duplicates} duplicate, {summary.rejected} rejected "
+                  f"(导入 {summary.appended} 条，重复 {summary.duplicates} 条，"
+                  f"拒绝 {summary.rejected} 条)")
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+def _print_rejected(entry: RejectedLine) -> None:
+    for rejection in entry.rejections:
+        out.print(f"line {entry.line}: {rejection['code']} {rejection['message']}", markup=False)
+
+
+def _progress(path: Path) -> Progress:
+    return Progress(TextColumn(f"importing {path.name}"), BarColumn(), DownloadColumn(),
+                    TimeRemainingColumn(), console=err, disable=not err.is_terminal,
+                    transient=False)
+
+
+# -- export -------------------------------------------------------------------------
+@app.command()
+def export(db: DbOption = None,
+           case: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
+           output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                       help="File to write [default: stdout]")] = None
+           ) -> None:
+    """Write the log (or one case) as JSON Lines with the engine-set fields."""
+    case_log = _open(db)
+    target = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for record in case_log.export(case):
+            target.write(orjson.dumps(record) + b"\n")
+    except CaseNotFound:
+        err.print(f"[red]error:[/red] no case {case!r} in {case_log.db_url}")
+        raise typer.Exit(1) from None
+    finally:
+        if output:
+            target.close()
+        else:
+            target.flush()
+        case_log.close()
+
+
+# -- case show ----------------------------------------------------------------------
+@case_app.command("show")
+def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
+              as_json: JsonOption = False) -> None:
+    """A case's current stage and state and its full timeline (who, what, when, from where,
+    under which rule-pack version), read from the audit-timeline view."""
+    with _projections(db, rules) as (case_log, runner):
+        try:
+            view = case_view(case_log, runner, case_id)
+        except CaseNotFound:
+            err.print(f"[red]error:[/red] no case {case_id!r} in {case_log.db_url} (未找到案件)")
+            raise typer.Exit(1) from None
+    subject_view, timeline = view["subject"], view["timeline"]
+    if as_json:
+        _print_json(view)
+        return
+    out.print(f"案件 {case_id} · {view['stage_label']} {view['stage']} · state {view['state']}"
+              + (f" · 行刑衔接 {view['referral_state']}" if view["referral_state"] else "")
+              + f" · seq {view['seq']} · cycle {view['cycle']} · {view['jurisdiction']}",
+              markup=False)
+    if subject_view:
+        first = subject_view.get("first_offence")
+        note = "" if first is None else (" · 首次违法 first offence" if first else
+                                         f" · 此前已处罚 {len(subject_view['earlier_penalties'])} 次")
+        out.print(f"当事人 {subject_view['name']} ({subject_view['kind']}) · 事项 {view['item_code']}"
+                  f"{note}", markup=False)
+    for entry in timeline:
+        actor = entry["actor"]
+        who = " ".join(str(actor[k]) for k in ("id", "role", "org") if actor.get(k))
+        cert = f" 执法证 {actor['cert_no']}" if actor.get("cert_no") else ""
+        out.print(f"{entry['seq']:>4}  {entry['occurred_at']}  {entry['label']} {entry['type']}  "
+                  f"by {who}{cert}  via {entry.get('source') or '-'}  "
+                  f"recorded {entry['recorded_at']}  position {entry['position']}", markup=False)

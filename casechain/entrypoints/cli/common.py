@@ -1,0 +1,152 @@
+"""What every command of the `casechain` command line shares: the application object and its
+groups, the consoles, the common options, and opening the store."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from casechain.adapters.ledger import (
+    Ledger,
+)
+from casechain.adapters.logging import configure_logging
+from casechain.application import supervision
+from casechain.application.case_log import CaseLog
+from casechain.bootstrap import (
+    open_case_log,
+    open_projections,
+)
+from casechain.errors import CaseChainError, QueryInvalid, StoreError
+from casechain.projections import ProjectionRunner
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="CaseChain: the full, traceable record of enforcement cases (全程留痕).")
+case_app = typer.Typer(no_args_is_help=True, help="Read one case.")
+app.add_typer(case_app, name="case")
+rules_app = typer.Typer(no_args_is_help=True, help="Rule packs: check them, build them.")
+app.add_typer(rules_app, name="rules")
+projections_app = typer.Typer(no_args_is_help=True, help="Read models: status, rebuild, digest.")
+app.add_typer(projections_app, name="projections")
+subject_app = typer.Typer(no_args_is_help=True, help="The subject register (一户一档).")
+app.add_typer(subject_app, name="subject")
+keys_app = typer.Typer(no_args_is_help=True, help="Ed25519 keys that sign checkpoints.")
+app.add_typer(keys_app, name="keys")
+
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+DbOption = Annotated[str | None, typer.Option("--db", envvar="CASECHAIN_DB",
+                                              help="Store URL or SQLite path "
+                                                   "[default: sqlite:///./casechain.db]")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+RulesOption = Annotated[str | None, typer.Option("--rules", envvar="CASECHAIN_RULES",
+                                                 help="Rule pack YAML [default: the bundled pack]")]
+
+
+@app.callback()
+def _main(log_format: Annotated[str | None, typer.Option(
+              "--log-format", envvar="CASECHAIN_LOG_FORMAT", help="auto, json or console")] = None,
+          log_level: Annotated[str | None, typer.Option(
+              "--log-level", envvar="CASECHAIN_LOG_LEVEL", help="debug, info, warning")] = None
+          ) -> None:
+    try:
+        configure_logging(log_format, log_level or "warning")
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _print_json(value: Any, sort_keys: bool = False) -> None:
+    """One JSON document on stdout (UTF-8, zh-CN as is)."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else 0
+    sys.stdout.write(orjson.dumps(value, option=option).decode() + "\n")
+
+
+@contextmanager
+def _projections(db: str | None, rules: str | None) -> Iterator[tuple[CaseLog, ProjectionRunner]]:
+    """The case log and its projection runner, closed afterwards."""
+    case_log = _open(db, rules)
+    try:
+        yield case_log, open_projections(case_log, rules)
+    finally:
+        case_log.close()
+
+
+def _open(db: str | None, rules: str | None = None) -> CaseLog:
+    try:
+        return open_case_log(db, rules)
+    except StoreError:
+        raise  # `main` says it in one line, naming the kind of failure
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+# -- options of the questions ------------------------------------------------------------------------------
+AsOfOption = Annotated[str | None, typer.Option(
+    "--as-of", help="Instant to evaluate at, ISO 8601 (no offset: Asia/Shanghai) "
+                    "[default: now]")]
+ScopeOption = Annotated[str | None, typer.Option(
+    "--scope", help="Division-code prefix, e.g. 330106")]
+_SEVERITY_LABELS = {"red": "红", "yellow": "黄", "info": "提示"}
+
+
+
+
+def _instant(text: str | None) -> datetime:
+    with _asked("--as-of"):
+        return supervision.as_of(text)
+
+
+@contextmanager
+def _asked(option: str | None = None) -> Iterator[None]:
+    """A question's bad parameter is one line naming it, and exit status 2."""
+    try:
+        yield
+    except QueryInvalid as exc:
+        shown = option or f"--{exc.field.replace('_', '-')}"
+        err.print(f"[red]error:[/red] {shown}: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+# -- the ledger -----------------------------------------------------------------------------
+KeyOption = Annotated[str | None, typer.Option(
+    "--key", envvar="CASECHAIN_SIGNING_KEY", help="Ed25519 private key (PEM) that signs")]
+PublicKeyOption = Annotated[str | None, typer.Option(
+    "--public-key", envvar="CASECHAIN_PUBLIC_KEY",
+    help="Ed25519 public key (PEM) [default: the public half of --key]")]
+
+
+@contextmanager
+def _failing(code: int = 2) -> Iterator[None]:
+    """Print a CaseChain error in one line and exit with `code`."""
+    try:
+        yield
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(code) from None
+
+
+@contextmanager
+def _ledger(db: str | None, up_to_date: bool = True) -> Iterator[tuple[CaseLog, Ledger]]:
+    """The case log and its ledger (brought up to date unless told not to), closed
+    afterwards."""
+    case_log = _open(db)
+    try:
+        ledger = Ledger(case_log.store)
+        if up_to_date:
+            with _failing(1):
+                ledger.catch_up()
+        yield case_log, ledger
+    finally:
+        case_log.close()
+
+

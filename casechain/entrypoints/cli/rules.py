@@ -1,0 +1,77 @@
+"""The rule-pack commands: rules check, rules import-catalogue."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from casechain.adapters.rulepack_files import (
+    DEFAULT_PACK,
+    RulePackInvalid,
+    catalogue_to_pack,
+    check_pack_file,
+    load_pack,
+)
+from casechain.bootstrap import (
+    rules_path_from,
+)
+from casechain.entrypoints.cli.common import (
+    JsonOption,
+    _print_json,
+    err,
+    out,
+    rules_app,
+)
+from casechain.errors import CaseChainError
+
+
+# -- rules ---------------------------------------------------------------------------
+@rules_app.command("check")
+def rules_check(pack: Annotated[str | None, typer.Argument(
+                    help="Rule pack YAML [default: CASECHAIN_RULES, else the bundled pack]")
+                ] = None, as_json: JsonOption = False) -> None:
+    """Check a rule pack; list every problem with its location; exit 1 if there is any."""
+    pack = rules_path_from(pack) or DEFAULT_PACK
+    try:
+        problems = check_pack_file(pack)
+    except CaseChainError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        _print_json({"pack": str(pack), "problems": [
+            {"location": p.location, "line": p.line, "message": p.message} for p in problems]})
+    else:
+        for problem in problems:
+            out.print(f"{pack}:{problem}", markup=False)
+        if not problems:
+            loaded = load_pack(pack)
+            items = sum(len(v.items) for v in loaded.versions)
+            out.print(f"{pack}: ok — {len(loaded.versions)} version(s), {items} item(s) "
+                      f"(规则包校验通过)", markup=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+@rules_app.command("import-catalogue")
+def rules_import_catalogue(
+        catalogue: Annotated[Path, typer.Argument(help="Catalogue spreadsheet saved as CSV (UTF-8)",
+                                                  exists=True, dir_okay=False)],
+        output: Annotated[Path, typer.Option("-o", "--output", help="Pack YAML to write")
+                          ] = Path("rules.yaml"),
+        effective_from: Annotated[str, typer.Option("--effective-from")] = "2021-07-15",
+        name: Annotated[str, typer.Option("--name")] = "imported catalogue") -> None:
+    """Turn a catalogue spreadsheet (CSV) into a rule pack YAML; report every bad cell."""
+    try:
+        pack = catalogue_to_pack(catalogue, effective_from=date.fromisoformat(effective_from),
+                                 name=name)
+    except RulePackInvalid as exc:
+        for problem in exc.problems:
+            out.print(f"{catalogue}:{problem}", markup=False)
+        raise typer.Exit(1) from None
+    output.write_text(yaml.safe_dump(pack, allow_unicode=True, sort_keys=False),
+                      encoding="utf-8")
+    out.print(f"wrote {len(pack['versions'][0]['items'])} items to {output}")
