@@ -39,7 +39,6 @@ __all__ = [
     "Instant",
     "Name",
     "Text",
-    "bounded_instant",
     "structural_problems",
 ]
 
@@ -75,33 +74,16 @@ def _two_decimals(value: float | int) -> float | int:
 
 
 #: An amount in yuan: a JSON number (never a boolean or a string), 0 to 10^12, two decimals.
-Amount = Annotated[
-    Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
-    | Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)],
-    AfterValidator(_two_decimals)]
+Amount = (Annotated[float, Field(strict=True, ge=0, le=MAX_AMOUNT, allow_inf_nan=False),
+                    AfterValidator(_two_decimals)]
+          | Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)])
 
 
-def bounded_instant(value: datetime) -> datetime:
-    """`value` if it lies from 2000-01-01 to 2100-01-01 (UTC); ValueError otherwise."""
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the instant lies outside the years 2000-2099") from None
-    if not EARLIEST <= utc < LATEST:
-        raise ValueError("the instant lies outside the years 2000-2099")
-    return value
-
-
-def _bounded_date(value: date) -> date:
-    if not date(1980, 1, 1) <= value < LATEST.date():
-        raise ValueError("the date lies outside the years 1980-2099")
-    return value
-
-
-#: An instant with an offset, between 2000-01-01 and 2100-01-01.
-Instant = Annotated[AwareDatetime, AfterValidator(bounded_instant)]
+#: An instant with an offset, between 2000-01-01 and 2100-01-01 (compared in UTC by the
+#: validator itself: no Python call per value, no overflow for the year 9999 at -12:00).
+Instant = Annotated[AwareDatetime, Field(ge=EARLIEST, lt=LATEST)]
 #: A calendar date of the business (an act, a permit's end), from 1980 to 2099.
-BusinessDate = Annotated[date, AfterValidator(_bounded_date)]
+BusinessDate = Annotated[date, Field(ge=date(1980, 1, 1), lt=LATEST.date())]
 
 # Escaped C0 controls other than \t \n \r, DEL and C1 controls as orjson writes them.
 # A backslash before the escape (an escaped backslash) makes a false alarm, never a miss:
@@ -113,35 +95,36 @@ _BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 def structural_problems(raw: dict[str, Any]) -> list[Rejection]:
     """Why `raw` cannot be an envelope whatever its fields say: too deep, too large, not
     JSON, or holding a string with a control character or longer than free text may be."""
-    where = _where(raw)
-    deep = _too_deep(raw)
-    if deep is not None:
-        return [Rejection("SCHEMA_INVALID", f"{where}field {deep} is nested more than "
-                          f"{MAX_DEPTH} levels deep; an envelope is at most {MAX_DEPTH} levels",
-                          deep, None)]
     try:
-        data = orjson.dumps(raw)
+        data = orjson.dumps(raw)  # refuses nesting beyond 255, surrogates, non-JSON values
     except (orjson.JSONEncodeError, TypeError) as exc:
-        return [_not_json(raw, where, exc)]
+        return _too_deep_problems(raw, _where(raw)) or [_not_json(raw, _where(raw), exc)]
+    if data.count(b"{") + data.count(b"[") > MAX_DEPTH:  # brackets in strings count: a bound
+        deep = _too_deep_problems(raw, _where(raw))
+        if deep:
+            return deep
+    if len(data) <= MAX_TEXT and not _SUSPECT.search(data):
+        return []  # the usual envelope: nothing more to look at
+    where = _where(raw)
     problems = []
     if len(data) > MAX_ENVELOPE_BYTES:
         problems.append(Rejection(
             "SCHEMA_INVALID", f"{where}the envelope is {len(data):,} bytes as JSON; at most "
             f"{MAX_ENVELOPE_BYTES:,} bytes (256 KiB) are accepted — keep documents in the "
             "evidence store and send their sha256", None, len(data)))
-    if _SUSPECT.search(data) or len(data) > MAX_TEXT:
-        for path, text in _strings(raw):
-            if _BAD_CHAR.search(text):
-                bad = _BAD_CHAR.search(text)
-                assert bad is not None
-                problems.append(Rejection(
-                    "SCHEMA_INVALID", f"{where}field {path} holds the control character "
-                    f"U+{ord(bad.group()):04X} at position {bad.start()}; only line breaks and "
-                    "tabs are allowed, in free text", path, None))
-            elif len(text) > MAX_TEXT:
-                problems.append(Rejection(
-                    "SCHEMA_INVALID", f"{where}field {path} is {len(text):,} characters long; "
-                    f"free text is at most {MAX_TEXT:,}", path, None))
+    # A string holds a control character, or is longer than free text may be.
+    for path, text in _strings(raw):
+        if _BAD_CHAR.search(text):
+            bad = _BAD_CHAR.search(text)
+            assert bad is not None
+            problems.append(Rejection(
+                "SCHEMA_INVALID", f"{where}field {path} holds the control character "
+                f"U+{ord(bad.group()):04X} at position {bad.start()}; only line breaks and "
+                "tabs are allowed, in free text", path, None))
+        elif len(text) > MAX_TEXT:
+            problems.append(Rejection(
+                "SCHEMA_INVALID", f"{where}field {path} is {len(text):,} characters long; "
+                f"free text is at most {MAX_TEXT:,}", path, None))
     return problems
 
 
@@ -150,6 +133,14 @@ def _where(raw: dict[str, Any]) -> str:
     if isinstance(case_id, str) and len(case_id) <= MAX_ID and not _BAD_CHAR.search(case_id):
         return f"case {case_id}: "
     return ""
+
+
+def _too_deep_problems(raw: object, where: str) -> list[Rejection]:
+    deep = _too_deep(raw)
+    if deep is None:
+        return []
+    return [Rejection("SCHEMA_INVALID", f"{where}field {deep} is nested more than {MAX_DEPTH} "
+                      f"levels deep; an envelope is at most {MAX_DEPTH} levels", deep, None)]
 
 
 def _too_deep(raw: object) -> str | None:
