@@ -349,9 +349,10 @@ class CaseLog(Application[UUID]):
 
     def _prepare(self, file: CaseFile, env: Envelope, now: _Now, guard: Guard | None,
                  index: int) -> tuple[dict[str, Any] | None, list[Rejection]]:
-        rejections = _future_problems(env, now)
-        if rejections:  # the rules would compute with an instant nobody has reached
-            return None, rejections
+        if env.hash is not None or env.occurred_at > now.latest:  # rare: look closer
+            rejections = _future_problems(env, now)
+            if rejections:  # the rules would compute with an instant nobody has reached
+                return None, rejections
         if guard is not None:
             refused = guard(index, env, file.jurisdiction if file.seq else None)
             if refused:  # the caller learns nothing of a case it may not touch
