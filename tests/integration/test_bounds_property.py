@@ -54,7 +54,8 @@ HOSTILE: st.SearchStrategy[Any] = st.one_of(
         lambda depth: _nested(depth)),
 )
 READS = ["/v1/board", "/v1/alerts", "/v1/deadlines", "/v1/referrals", "/v1/statistics",
-         "/v1/response", "/v1/export", "/v1/access-log", "/v1/ledger"]
+         "/v1/response", "/v1/export", "/v1/access-log", "/v1/ledger", "/v1/ledger/verification",
+         "/v1/whoami", "/healthz", "/readyz"]
 AS_OF = ["2024-03-01T00:00:00", "2025-12-31T18:00:00", "2026-06-30T23:59:59"]
 
 
@@ -153,6 +154,8 @@ def test_whatever_is_accepted_every_view_query_and_endpoint_reads(store_url: str
             for path in (f"/v1/cases/{case_id}", f"/v1/cases/{case_id}/events"):
                 answer = client.get(path, headers=admin)
                 assert answer.status_code == 200, (path, answer.text[:500])
+            proof = client.get(f"/v1/cases/{case_id}/proof", headers=admin)
+            assert proof.status_code in (200, 409), proof.text[:500]  # 409: no checkpoint yet
         subjects = client.get("/v1/subjects/91330106MA27XXXX0A", params={"as_of": AS_OF[1]},
                               headers=admin)
         assert subjects.status_code in (200, 404), subjects.text[:500]
