@@ -25,7 +25,7 @@ Exceptions that never leave the package: `ApiProblem` (the HTTP API's answer, tu
 problem+json), `EventsRejected` (the pytest plugin's assertion failure), `_Moved` (a view
 moved by another worker; the runner starts again).
 
-A `Rejection` is a value, not an exception: the code from DESIGN.md ("Lifecycle and
+A `Rejection` is a value, not an exception: the code from docs/contract.md ("Lifecycle and
 rejections"), the field it concerns, the offending value and a message written for the
 officer who has to fix the submission.
 """

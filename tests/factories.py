@@ -10,7 +10,7 @@ from typing import Any
 SUBJECT = {"id": "91330106MA27XXXX0A", "name": "杭州某某餐饮有限公司", "kind": "organisation"}
 OFFICERS = [{"id": "O1001", "cert_no": "33010012345"}, {"id": "O1002", "cert_no": "33010012346"}]
 
-#: A valid payload for every event type of DESIGN.md.
+#: A valid payload for every event type of docs/contract.md.
 PAYLOADS: dict[str, dict[str, Any]] = {
     "approval.granted": {"subject": SUBJECT, "permit_no": "JY33010600012345",
                          "item_code": "330217001", "valid_until": "2029-12-31"},

@@ -640,7 +640,7 @@ class AutoCheckpoint:
     whenever `every_events` events were appended, or `every_seconds` passed with something
     new (events or access-log entries), since the last one. Events recorded after the last
     checkpoint are the only ones a writer with database access could still rewrite unseen,
-    so the interval bounds that window (DESIGN.md, Ledger)."""
+    so the interval bounds that window (docs/contract.md, Ledger)."""
 
     def __init__(self, ledger: Ledger, key: Ed25519PrivateKey, every_seconds: float = 60.0,
                  every_events: int = 10_000,

@@ -1,4 +1,4 @@
-"""Who may read what, once for every entrypoint (DESIGN.md: tokens carry roles and a
+"""Who may read what, once for every entrypoint (docs/contract.md: tokens carry roles and a
 jurisdiction scope; reads across cases stay inside it; persons' ids are masked for roles that
 do not need them). Appends are authorised inside the append transaction instead
 (`application.appending`).

@@ -221,7 +221,7 @@ OUTSIDE_CASE = "辖区外案件"
 def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> Any:
     """`body` (JSON-ready) with every case id of another jurisdiction that it names beside
     its own cases (`added_from`, `first_case_id`, and their mention in a detail) replaced by
-    "辖区外案件": the fact stays, the case, its place and its id do not (DESIGN.md: reads
+    "辖区外案件": the fact stays, the case, its place and its id do not (docs/contract.md: reads
     across cases stay inside the scope)."""
     if not scope:
         return body

@@ -115,7 +115,7 @@ RELAYED_ROLES = frozenset({"officer", "reviewer", "service"})
 def append_problems(principal: Principal, env: Envelope, held: str | None) -> list[Rejection]:
     """Why `principal` may not append `env` to a case recorded under `held` (None: a new
     case); empty when it may. A refusal names the token's scope, never another
-    jurisdiction's code (DESIGN.md: refusals do not reveal another jurisdiction)."""
+    jurisdiction's code (docs/contract.md: refusals do not reveal another jurisdiction)."""
     problems: list[Rejection] = []
     outside = f"outside the token's scope {principal.scope or '(all)'}"
     if not principal.covers(env.jurisdiction):

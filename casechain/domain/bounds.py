@@ -1,4 +1,4 @@
-"""The bounds of an envelope (DESIGN.md, "Bounds"): what is accepted stays readable.
+"""The bounds of an envelope (docs/errors.md, "Bounds"): what is accepted stays readable.
 
 Every view, query, export and replay must read whatever the engine accepts, on SQLite and
 PostgreSQL alike, so the envelope is bounded before it is judged: nesting, size, control

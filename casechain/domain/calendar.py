@@ -6,7 +6,7 @@ pack for years it does not know yet (its tables end with 2026). A date outside b
 explicit `CalendarUnknown` naming the date and the year — never a weekends-only guess.
 The package's `find_workday` is not used: it is off by one when counting starts on a rest day.
 
-Conventions (DESIGN.md, "Deadlines and alerts"): the day of the triggering event is not
+Conventions (docs/contract.md, "Deadlines and alerts"): the day of the triggering event is not
 counted; a day-based period is due at the end (24:00 Asia/Shanghai) of its last day; a
 calendar-day period whose last day is a rest day ends on the next working day.
 """

@@ -447,7 +447,7 @@ class CrossCase:
         """一户一档: the subject's cases, decisions, fines, inspections per year, colour.
 
         With `scope` (a division-code prefix) only the cases inside it are shown and counted
-        (DESIGN.md: reads across cases stay inside the scope); what lies outside is given as
+        (docs/contract.md: reads across cases stay inside the scope); what lies outside is given as
         counts alone, without case ids, amounts or places ("辖区外另有 1 次处罚")."""
         every_case = self._by_subject.get(subject_id, [])
         every_decision = self._decisions_of.get(subject_id, [])

@@ -84,7 +84,7 @@ class Evaluation:
     surcharge: float
 
     def as_alert(self) -> dict[str, Any]:
-        """The alert object of DESIGN.md: code, case_id, severity, due_at, detail."""
+        """The alert object of docs/contract.md: code, case_id, severity, due_at, detail."""
         label, rule, source = ALERT_LABELS[self.clock.code]
         part = f" ({self.clock.part})" if self.clock.part else ""
         detail = f"{label}{part}: {rule} — {source}"

@@ -1,4 +1,4 @@
-"""The event envelope of DESIGN.md: what services send and what `export` writes.
+"""The event envelope of the contract (docs/contract.md): what services send and what `export` writes.
 
 `parse_envelope` turns one decoded JSON object into an `Envelope` or raises
 `EventRejected` with every schema problem at once, each naming the field and the value.
@@ -28,7 +28,7 @@ __all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "Role", "par
 CaseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 #: An administrative division code (3301 city, 330106 district, 330106001 street), ASCII digits.
 Jurisdiction = Annotated[str, Field(pattern=r"^[1-9][0-9]{1,11}$")]
-#: The roles a token may carry and an actor may name (DESIGN.md, Interfaces).
+#: The roles a token may carry and an actor may name (docs/contract.md, Interfaces).
 Role = Literal["officer", "reviewer", "supervisor", "auditor", "service", "admin"]
 Count = Annotated[int, Field(strict=True, ge=0, le=10**9)]
 Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -161,7 +161,7 @@ def _type_rejections(event_type: object) -> list[Rejection]:
     hint = f"; {stage} types are {', '.join(known)}" if known else ""
     return [Rejection("UNKNOWN_EVENT_TYPE",
                       f"field type: value {_shown(event_type)} is not an event type of the contract "
-                      f"(DESIGN.md, event types){hint}", "type", event_type)]
+                      f"(docs/contract.md, event types){hint}", "type", event_type)]
 
 
 def _schema_rejections(exc: ValidationError, *, event_type: str | None,

@@ -1,4 +1,4 @@
-"""The per-case hash chain of DESIGN.md ("Ledger").
+"""The per-case hash chain of docs/contract.md ("Ledger").
 
 `hash = SHA-256(RFC 8785 canonical JSON of the hashed fields)` where the hashed fields are
 the stored business fields of the envelope plus the engine-set `seq`, `recorded_at` and

@@ -1,6 +1,6 @@
 """A case's jurisdiction (管辖): fixed by its first event, moved only by `case.transferred`.
 
-DESIGN.md revision 2: later events may name the case's division or another one inside the
+The contract (docs/contract.md): later events may name the case's division or another one inside the
 same district (the first six digits: a street's case handled by the district, or the
 reverse); moving a case anywhere else takes `case.transferred` {to_jurisdiction, reason}
 (移送管辖 / 指定管辖, APL Arts. 25-26). Anything else is `OUT_OF_SCOPE`. The case log checks

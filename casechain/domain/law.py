@@ -1,4 +1,4 @@
-"""The legal rules of DESIGN.md ("Lifecycle and rejections"), read from the rule pack.
+"""The legal rules of docs/contract.md ("Lifecycle and rejections"), read from the rule pack.
 
 `LawBook` is the rule book the engine consults before appending: the lifecycle
 (`LIFECYCLE_ORDER`) and, per event type, the rules of the Administrative Penalty Law (APL,

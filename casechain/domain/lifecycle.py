@@ -112,7 +112,7 @@ REFERRAL_AFTER: dict[str, frozenset[str | None]] = {
                                     "materials_handed_over"}),
 }
 
-_ARTICLE = "lifecycle (DESIGN.md; APL Art. 47 full-process record)"
+_ARTICLE = "lifecycle (docs/contract.md; APL Art. 47 full-process record)"
 
 
 def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:

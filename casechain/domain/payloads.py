@@ -1,4 +1,4 @@
-"""Payload models for every event type of DESIGN.md, with the required fields.
+"""Payload models for every event type of docs/contract.md, with the required fields.
 
 Payloads accept extra fields (a service may send more detail than the contract asks
 for; it is stored as sent), but each required field must be present and well-formed.
@@ -180,8 +180,8 @@ class CollectiveDiscussionHeld(Payload):
 class DeadlineExtended(Payload):
     days: Days
     approved_by: Name
-    # Beyond DESIGN.md (optional): which deadline. DESIGN.md's table extends a seal or
-    # seizure by 30 days "if extended" but names no event for it; this is the closest one.
+    # Beyond the contract (optional): which deadline. Its table extends a seal or seizure
+    # by 30 days "if extended" but names no event for it; this is the closest one.
     deadline: Literal["decision", "measure"] = "decision"
     # The measure_imposed event's seq.
     measure_seq: Annotated[int, Field(strict=True, ge=1, le=10**6)] | None = None
@@ -253,9 +253,9 @@ class SupervisionFinding(Payload):
 
 class ReconsiderationDecided(Payload):
     result: Literal["upheld", "changed", "revoked", "confirmed_illegal"]
-    # Beyond DESIGN.md (optional): when the reconsideration was applied for. The surcharge
-    # on a late fine does not accrue from then until this decision (APL Art. 73); DESIGN.md
-    # names no event that starts a reconsideration.
+    # Beyond the contract (optional): when the reconsideration was applied for. The
+    # surcharge on a late fine does not accrue from then until this decision (APL Art. 73);
+    # the contract names no event that starts a reconsideration.
     applied_at: Instant | None = None
 
 
@@ -281,7 +281,7 @@ class CaseTransferred(Payload):
     reason: Text
 
 
-#: Every event type of DESIGN.md, `stage.name`, with its payload model.
+#: Every event type of docs/contract.md, `stage.name`, with its payload model.
 PAYLOADS: dict[str, type[Payload]] = {
     "approval.granted": ApprovalGranted,
     "approval.rejected": ApprovalRejected,

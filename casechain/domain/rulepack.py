@@ -1,4 +1,4 @@
-"""The rule pack: law and local practice as data (DESIGN.md, "Rule pack").
+"""The rule pack: law and local practice as data (docs/contract.md, "Rule pack").
 
 A pack holds versions, each in force from its `effective_from`; the version in force on an
 event's `occurred_at` judges it, so a catalogue change never rewrites history. A version has
@@ -156,7 +156,7 @@ class Item(Strict):
 
 
 class General(Strict):
-    """The national rules of DESIGN.md, with their parameters."""
+    """The national rules of docs/contract.md, with their parameters."""
 
     limitation_years: int = 2
     long_limitation_years: int = 5

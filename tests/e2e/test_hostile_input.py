@@ -1,5 +1,5 @@
 """Hostile input and hostile insiders: one bad envelope is rejected alone, with its code, and
-never takes a reader, another client's request or the engine down (DESIGN.md, Bounds)."""
+never takes a reader, another client's request or the engine down (docs/errors.md, Bounds)."""
 
 from __future__ import annotations
 

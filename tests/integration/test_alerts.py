@@ -1,4 +1,4 @@
-"""Statutory deadlines and their alerts at the boundary instants (DESIGN.md "Deadlines and
+"""Statutory deadlines and their alerts at the boundary instants (docs/contract.md "Deadlines and
 alerts"): one second before and after each due instant, holidays inside the periods."""
 
 from __future__ import annotations

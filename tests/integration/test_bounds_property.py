@@ -1,4 +1,4 @@
-"""Whatever CaseChain accepts, every view, query, export and replay reads (DESIGN.md, Bounds).
+"""Whatever CaseChain accepts, every view, query, export and replay reads (docs/errors.md, Bounds).
 
 A Hypothesis property over generated envelopes: valid ones of every type, and the same with
 one field replaced by a hostile value (control characters, surrogates, very long text,

@@ -1,4 +1,4 @@
-"""The case log's storage contract, run on SQLite and on PostgreSQL (DESIGN.md, envelope)."""
+"""The case log's storage contract, run on SQLite and on PostgreSQL (docs/contract.md, envelope)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Proof that history was not rewritten: `casechain verify` after tampering directly in the
 database with SQL — on SQLite and PostgreSQL — and the proofs and bundles offline
-(DESIGN.md "Ledger")."""
+(docs/contract.md "Ledger")."""
 
 from __future__ import annotations
 

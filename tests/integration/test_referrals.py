@@ -1,5 +1,5 @@
 """行刑衔接 and subject-register alerts at their boundary instants, through the CLI
-(DESIGN.md "Deadlines and alerts"; Decree 310 Arts. 3, 5, 9, 11, 12; APL Arts. 29, 33)."""
+(docs/contract.md "Deadlines and alerts"; Decree 310 Arts. 3, 5, 9, 11, 12; APL Arts. 29, 33)."""
 
 from __future__ import annotations
 

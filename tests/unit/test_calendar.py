@@ -1,4 +1,4 @@
-"""Working days with the statutory calendar (APL Art. 85; DESIGN.md "Deadlines and alerts")."""
+"""Working days with the statutory calendar (APL Art. 85; docs/contract.md "Deadlines and alerts")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The cross-case rules on hand-made facts: thresholds by amount, by adding earlier acts, and
-by the repeat rule at exactly two years (DESIGN.md "Rule pack"; 《刑法》 as the pack cites)."""
+by the repeat rule at exactly two years (docs/contract.md "Rule pack"; 《刑法》 as the pack cites)."""
 
 from __future__ import annotations
 

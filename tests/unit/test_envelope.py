@@ -1,4 +1,4 @@
-"""The envelope and the payload of every event type (DESIGN.md, "Event types and payloads")."""
+"""The envelope and the payload of every event type (docs/contract.md, "Event types and payloads")."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ DESIGN_TYPES = {
 }
 ALL_TYPES = sorted(f"{stage}.{name}" for stage, names in DESIGN_TYPES.items() for name in names)
 
-# Required payload fields per type, as DESIGN.md lists them.
+# Required payload fields per type, as docs/contract.md lists them.
 REQUIRED = {
     "approval.granted": ["subject", "permit_no", "item_code", "valid_until"],
     "supervision.clue_registered": ["subject", "source", "urgent", "description"],

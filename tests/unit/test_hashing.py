@@ -1,4 +1,4 @@
-"""The hash chain's canonical JSON is RFC 8785's (DESIGN.md, "Ledger")."""
+"""The hash chain's canonical JSON is RFC 8785's (docs/contract.md, "Ledger")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The law in the engine: each rule of DESIGN.md on both sides of its boundary.
+"""The law in the engine: each rule of docs/contract.md on both sides of its boundary.
 
 Article numbers are those of the Administrative Penalty Law (APL, 2021 revision) unless
 another instrument is named.
@@ -91,7 +91,7 @@ def test_after_closing_only_evaluation_and_referral_follow(judge: Judge) -> None
 
 
 def test_a_case_starts_only_at_approval_supervision_or_penalty(judge: Judge) -> None:
-    """A case may not start with a decision or an evaluation (DESIGN.md lifecycle)."""
+    """A case may not start with a decision or an evaluation (docs/contract.md lifecycle)."""
     assert judge.codes(Story("A").decide()) == ["LIFECYCLE_ORDER"]
     assert judge.codes(Story("B").add("evaluation.completed")) == ["LIFECYCLE_ORDER"]
     assert judge.codes(Story("C").add("supervision.clue_registered")) == []
@@ -99,7 +99,7 @@ def test_a_case_starts_only_at_approval_supervision_or_penalty(judge: Judge) -> 
 
 
 def test_the_stage_moves_forward_only(judge: Judge) -> None:
-    """Once filed, a supervision step of the same cycle is refused (DESIGN.md lifecycle)."""
+    """Once filed, a supervision step of the same cycle is refused (docs/contract.md lifecycle)."""
     story = Story().filed()
     story.add("supervision.dispatched")
     assert "LIFECYCLE_ORDER" in judge.last(story)
@@ -168,7 +168,7 @@ def test_life_and_health_items_have_five_years(judge: Judge) -> None:
 
 # -- UNKNOWN_ITEM ----------------------------------------------------------------------------
 def test_an_item_not_in_the_catalogue_is_refused(judge: Judge) -> None:
-    """item_code must be in the catalogue in force on occurred_at (DESIGN.md rule pack)."""
+    """item_code must be in the catalogue in force on occurred_at (docs/contract.md rule pack)."""
     assert judge.codes(Story("A").filed(item="999999999").events[-1]) == ["UNKNOWN_ITEM"]
     assert judge.codes(Story("B").filed(item="330217001").events[-1]) == []
 

@@ -1,4 +1,4 @@
-"""Masking persons' ids (DESIGN.md: masked in views for roles that do not need them)."""
+"""Masking persons' ids (docs/contract.md: masked in views for roles that do not need them)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 FastAPI over the same use cases as the command line: `CaseLog.append_many` for appends (same
 validation, codes and idempotency as `import`), `casechain.application.queries` for reads.
-Every error is RFC 9457 problem+json carrying a DESIGN.md code; bad input is never a 500.
+Every error is RFC 9457 problem+json carrying a docs/contract.md code; bad input is never a 500.
 
 Security: a bearer token (`adapters.tokens`) names a principal with roles and a jurisdiction
 scope (`domain.access`). Appends outside the scope are `OUT_OF_SCOPE`, event types the roles

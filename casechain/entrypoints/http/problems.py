@@ -41,7 +41,7 @@ _TITLES = {
 
 
 class ApiProblem(Exception):
-    """An RFC 9457 problem: HTTP status, DESIGN.md code, detail, and extra members."""
+    """An RFC 9457 problem: HTTP status, docs/contract.md code, detail, and extra members."""
 
     def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(detail)

@@ -343,7 +343,7 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
         _require(principal, "access_log")
         entries, head, problem = components.access_log.verify()
         listed = components.access_log.entries(case_id, limit)
-        if principal.scope:  # only the reads of cases inside the scope (DESIGN.md, scoped reads)
+        if principal.scope:  # only the reads of cases inside the scope (docs/contract.md, scoped reads)
             held = components.case_log.jurisdictions({e["resource"] for e in listed})
             listed = [e for e in listed if (held.get(e["resource"]) or "").startswith(
                 principal.scope)]
