@@ -15,6 +15,7 @@
     ├── ConfigurationError     a setting (database URL, rule pack, log format) is unusable
     │   └── RulePackInvalid    (adapters.rulepack_files) a pack with problems, each located
     ├── CalendarUnknown        (domain.calendar) no holiday data for a date's year
+    ├── InstantOutOfRange      (domain.calendar) an as_of outside 2000-2099; a ValueError too
     ├── CanonicalJSONError     (domain.hashing) a value with no RFC 8785 form; a ValueError too
     ├── CaseNotFound           (service) no event recorded for a case id; a LookupError too
     ├── TokenInvalid           (adapters.tokens) no, an unknown or an expired bearer token

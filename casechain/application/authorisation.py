@@ -12,7 +12,11 @@ from __future__ import annotations
 from typing import Any, TypeVar, cast
 
 from casechain.application.case_log import CaseLog, CaseNotFound
-from casechain.application.queries import person_subjects, without_outside_cases
+from casechain.application.queries import (
+    case_jurisdictions,
+    person_subjects,
+    without_outside_cases,
+)
 from casechain.domain.access import (
     Principal,
     mask_persons,
@@ -23,7 +27,7 @@ from casechain.domain.access import (
 from casechain.errors import AccessRefused, QueryInvalid
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["case_in_scope", "for_reader", "listing_scope", "require_read"]
+__all__ = ["accesses_inside", "case_in_scope", "for_reader", "listing_scope", "require_read"]
 
 T = TypeVar("T")
 
@@ -74,3 +78,12 @@ def for_reader(runner: ProjectionRunner, principal: Principal, body: T) -> T:
     ids = subject_ids_in(shown)
     persons = person_subjects(runner, ids) if ids else set()
     return cast(T, mask_persons(shown, persons))
+
+
+def accesses_inside(runner: ProjectionRunner, principal: Principal,
+                    entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The access-log entries a scoped principal may see: reads of cases inside its scope."""
+    if not principal.scope:
+        return entries
+    held = case_jurisdictions(runner, {e["resource"] for e in entries})
+    return [e for e in entries if held.get(e["resource"], "").startswith(principal.scope)]

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from casechain.adapters.storage import chunks
 from casechain.application.case_log import CaseLog
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
@@ -21,9 +22,20 @@ from casechain.projections.clocks import read_clocks
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import response_shares, views_of
 
-__all__ = ["BOARD_GROUPS", "alerts_as_of", "board_rows", "case_view", "count_rows", "cross_case_as_of",
-           "deadlines_as_of", "response_of", "statistics_of", "timeline_of",
-           "without_outside_cases"]
+__all__ = [
+    "BOARD_GROUPS",
+    "alerts_as_of",
+    "board_rows",
+    "case_jurisdictions",
+    "case_view",
+    "count_rows",
+    "cross_case_as_of",
+    "deadlines_as_of",
+    "response_of",
+    "statistics_of",
+    "timeline_of",
+    "without_outside_cases",
+]
 
 #: The columns the supervision board may be counted by.
 BOARD_GROUPS = ("district", "team", "stage", "state", "item_code")
@@ -228,13 +240,21 @@ def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> An
     named = _named_cases(body)
     if not named:
         return body
-    view = views_of(runner).crosscase
-    with runner.store.read() as conn:
-        held = {str(row[0]): str(row[1]) for row in conn.execute(
-            sa.select(view.cases.c.case_id, view.cases.c.jurisdiction)
-            .where(view.cases.c.case_id.in_(sorted(named))))}
+    held = case_jurisdictions(runner, named)
     outside = {case_id for case_id in named if not held.get(case_id, "").startswith(scope)}
     return _replaced(body, sorted(outside, key=len, reverse=True)) if outside else body
+
+
+def case_jurisdictions(runner: ProjectionRunner, case_ids: set[str]) -> dict[str, str]:
+    """Each recorded case's jurisdiction, from the board view (one row a case, caught up)."""
+    runner.catch_up(["board"])
+    board = views_of(runner).board.table
+    held: dict[str, str] = {}
+    with runner.store.read() as conn:
+        for chunk in chunks(sorted(case_ids), 900):
+            held.update((str(row[0]), str(row[1])) for row in conn.execute(
+                sa.select(board.c.case_id, board.c.jurisdiction).where(board.c.case_id.in_(chunk))))
+    return held
 
 
 def _named_cases(body: Any) -> set[str]:

@@ -19,7 +19,7 @@ from casechain.application.queries import (
     cross_case_as_of,
     response_of,
 )
-from casechain.domain.calendar import instant
+from casechain.domain.calendar import InstantOutOfRange, instant
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import QueryInvalid
 from casechain.projections.machinery import ProjectionRunner
@@ -34,8 +34,8 @@ def as_of(text: str | None, name: str = "as_of") -> datetime:
     try:
         return instant(text)
     except ValueError as exc:
-        why = ("lies outside the years 2000-2099 that CaseChain records" if "2000-2099" in
-               str(exc) else "is not an ISO 8601 instant")
+        why = ("lies outside the years 2000-2099 that CaseChain records"
+               if isinstance(exc, InstantOutOfRange) else "is not an ISO 8601 instant")
         raise QueryInvalid(name, text, f"{why} (e.g. 2025-10-15T09:00:00+08:00)") from None
 
 

@@ -22,8 +22,8 @@ import chinese_calendar
 from casechain.domain.bounds import EARLIEST, LATEST
 from casechain.errors import CaseChainError
 
-__all__ = ["SHANGHAI", "CalendarUnknown", "WorkCalendar", "YearTable", "end_of_day", "instant",
-           "local_day"]
+__all__ = ["SHANGHAI", "CalendarUnknown", "InstantOutOfRange", "WorkCalendar", "YearTable",
+           "end_of_day", "instant", "local_day"]
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -38,10 +38,17 @@ def instant(text: str | None) -> datetime:
     try:
         utc = moment.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"{text} lies outside the years 2000-2099") from None
+        raise InstantOutOfRange(text) from None
     if not EARLIEST <= utc < LATEST:
-        raise ValueError(f"{text} lies outside the years 2000-2099 that CaseChain records")
+        raise InstantOutOfRange(text)
     return moment
+
+
+class InstantOutOfRange(CaseChainError, ValueError):
+    """An instant outside the years 2000-2099 that CaseChain records."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"{text} lies outside the years 2000-2099 that CaseChain records")
 
 
 def local_day(moment: str) -> str:

@@ -54,21 +54,19 @@ def served(store_url: str, tmp_path: Path) -> Iterator[tuple[str, Path, Componen
             assert posted.json()["appended"] == 18
             read = client.get("/v1/cases/HZ-A", headers={"Authorization": f"Bearer {supervisor}"})
             assert read.status_code == 200
-            assert wait_for(lambda: (components.ledger.latest_checkpoint() or _Empty).tree_size
-                            == 18 and components.checkpoints is not None, 10)
+            assert wait_for(lambda: _latest(components, "tree_size") == 18, 10)
             client.post("/v1/events/batch", json=case_walk("HZ-B")[:6],
                         headers={"Authorization": f"Bearer {service}"})
-            assert wait_for(lambda: (components.ledger.latest_checkpoint() or _Empty)
-                            .tree_size == 24 and (components.ledger.latest_checkpoint()
-                                                  or _Empty).access_size == 1, 10)
+            assert wait_for(lambda: _latest(components, "tree_size") == 24
+                            and _latest(components, "access_size") == 1, 10)
             yield store_url, public, components, client, supervisor
     finally:
         case_log.close()
 
 
-class _Empty:
-    tree_size = -1
-    access_size = -1
+def _latest(components: Components, name: str) -> Any:
+    """A field of the latest checkpoint (None before the first)."""
+    return getattr(components.ledger.latest_checkpoint(), name, None)
 
 
 @pytest.mark.postgres

@@ -60,11 +60,11 @@ class Components:
                     self.ledger.catch_up()
                 if self.checkpoints is not None:
                     self.checkpoints.maybe()
-            except (CaseChainError, PersistenceError) as exc:  # say so, try again later
-                log.warning("follow.failed", error=str(exc).strip())
-                self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
-            except Exception as exc:  # a defect: keep the server answering, say so loudly
-                log.exception("follow.crashed")
+            except Exception as exc:  # say so, keep answering, try again next round
+                if isinstance(exc, (CaseChainError, PersistenceError)):
+                    log.warning("follow.failed", error=str(exc).strip())
+                else:  # a defect: with its traceback
+                    log.exception("follow.crashed")
                 self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
             else:
                 self.follower_error = None

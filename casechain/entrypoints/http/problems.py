@@ -56,14 +56,6 @@ class ApiProblem(Exception):
         return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
 
 
-_OUTCOME_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["index", "status"],
-    "properties": {"index": {"type": "integer"},
-                   "status": {"type": "string", "enum": ["appended", "duplicate", "rejected"]},
-                   "case_id": {"type": ["string", "null"]},
-                   "event_id": {"type": ["string", "null"]},
-                   "seq": {"type": "integer"}, "position": {"type": "integer"},
-                   "rejections": {"type": "array", "items": {"type": "object"}}}}
 _PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["type", "code", "title", "status", "detail"],
     "properties": {"type": {"type": "string"}, "code": {"type": "string"},

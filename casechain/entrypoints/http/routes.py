@@ -13,7 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from casechain.application import supervision
+from casechain.application import authorisation, supervision
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
 from casechain.application.proofs import ProofError, inclusion_document
@@ -342,11 +342,8 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
         """The latest access-log entries (newest first), and whether the chain is intact."""
         _require(principal, "access_log")
         entries, head, problem = components.access_log.verify()
-        listed = components.access_log.entries(case_id, limit)
-        if principal.scope:  # only the reads of cases inside the scope (docs/contract.md, scoped reads)
-            held = components.case_log.jurisdictions({e["resource"] for e in listed})
-            listed = [e for e in listed if (held.get(e["resource"]) or "").startswith(
-                principal.scope)]
+        listed = components.read(lambda: authorisation.accesses_inside(
+            components.runner, principal, components.access_log.entries(case_id, limit)))
         return {"entries": listed, "count": entries,
                 "head_hash": head, "intact": problem is None,
                 "problem": problem.as_dict() if problem else None}
