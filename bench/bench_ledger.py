@@ -33,7 +33,7 @@ from casechain.adapters.ledger import Ledger, generate_key  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
 from casechain.application.importing import import_file  # noqa: E402
 from casechain.application.synthetic import generate  # noqa: E402
-from casechain.bootstrap import open_case_log  # noqa: E402
+from casechain.bootstrap import open_case_log, recorder_of  # noqa: E402
 from tests.pg import create_database, drop_database  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def _append(url: str, log: Path, ledger_on: bool) -> dict[str, float]:
         tree = 0.0
         if ledger_on:
             started = time.perf_counter()
-            Ledger(case_log.store).catch_up()
+            Ledger(recorder_of(case_log)).catch_up()
             tree = time.perf_counter() - started
     finally:
         case_log.close()
@@ -81,7 +81,7 @@ def _verify_and_proofs(log: Path, folder: Path) -> dict[str, Any]:
         case_log = open_case_log(url)
         try:
             import_file(case_log, log)
-            ledger = Ledger(case_log.store)
+            ledger = Ledger(recorder_of(case_log))
             key = generate_key(folder / "bench.pem", folder / "bench.pub")
             started = time.perf_counter()
             checkpoint = ledger.checkpoint(key)

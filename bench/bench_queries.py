@@ -54,7 +54,7 @@ def main() -> None:
     from casechain.adapters.rulepack_files import calendar_of, load_pack
     from casechain.application.queries import alerts_as_of, cross_case_as_of, deadlines_as_of
     from casechain.application.simulation import simulate
-    from casechain.bootstrap import open_case_log, open_projections
+    from casechain.bootstrap import open_case_log, open_projections, recorder_of
     from casechain.domain.deadlines import evaluate
     from casechain.projections import read_clocks
     from tests.pg import create_database, drop_database
@@ -75,7 +75,7 @@ def main() -> None:
         print(f"{len(events)} events of {args.cases} cases on PostgreSQL")
 
         def clocks(scope: str, moment: datetime, running: bool) -> int:
-            with log.store.read() as conn:
+            with recorder_of(log).read() as conn:
                 read = list(read_clocks(conn, table, scope, None,
                                         running=moment if running else None))
             return sum(1 for c in read if evaluate(c, moment) is not None)

@@ -4,7 +4,7 @@
 
 * simulation: `casechain.application.simulation.simulate` writing JSON Lines to a file, events/s;
 * import alone: the log imported into a fresh SQLite file (the `casechain import` path);
-* replay: `casechain.application.replay.replay` — import into a throw-away store plus every view rebuilt,
+* replay: `casechain.bootstrap.replay_log` — import into a throw-away store plus every view rebuilt,
   the digest and the alerts — in the same run.
 
 Each of import and replay runs in its own process, so its peak RSS is its own.
@@ -59,7 +59,7 @@ def _child(mode: str, log: str, folder: str) -> None:
         case_log.close()
         events = summary.appended
     else:
-        from casechain.application.replay import replay
+        from casechain.bootstrap import replay_log as replay
         from casechain.domain.calendar import SHANGHAI
 
         result = replay(Path(log), None, datetime(2026, 1, 1, tzinfo=SHANGHAI))

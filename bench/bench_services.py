@@ -38,10 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from casechain.adapters.kafka_producer import KafkaSettings, OutboundPublisher  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
-from casechain.adapters.tokens import TokenFile, issue_token  # noqa: E402
+from casechain.adapters.tokens import issue_token  # noqa: E402
 from casechain.application.synthetic import generate  # noqa: E402
-from casechain.bootstrap import open_case_log, open_projections  # noqa: E402
-from casechain.entrypoints.http.app import Components  # noqa: E402
+from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of  # noqa: E402
 from casechain.entrypoints.http.routes import _append_all  # noqa: E402
 from casechain.entrypoints.kafka_consumer import InboundConsumer  # noqa: E402
 from tests.helpers import wait_for  # noqa: E402
@@ -64,7 +63,7 @@ def bench_in_process(seconds: float, events: list[dict[str, Any]], tokens: Path)
     url = create_database()
     case_log = open_case_log(url)
     try:
-        components = Components(case_log, open_projections(case_log), TokenFile(tokens))
+        components = open_service(case_log, open_projections(case_log), tokens)
         principal = components.tokens.principal(_TOKENS["service"])
         done, started = 0, time.perf_counter()
         for event in events:
@@ -180,7 +179,7 @@ def bench_kafka(events: list[dict[str, Any]]) -> dict[str, Any]:
             stop.set()
             worker.join(60)
             assert consumer.stats.appended == len(events), consumer.stats
-            publisher = OutboundPublisher(case_log.store, KafkaSettings(
+            publisher = OutboundPublisher(recorder_of(case_log), KafkaSettings(
                 broker.bootstrap, outbound_topic=outbound), page=2000)
             published_started = time.perf_counter()
             while publisher.publish_page():

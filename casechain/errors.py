@@ -18,7 +18,7 @@
     ├── InstantOutOfRange      (domain.calendar) an as_of outside 2000-2099; a ValueError too
     ├── CanonicalJSONError     (domain.hashing) a value with no RFC 8785 form; a ValueError too
     ├── CaseNotFound           (service) no event recorded for a case id; a LookupError too
-    ├── TokenInvalid           (adapters.tokens) no, an unknown or an expired bearer token
+    ├── TokenInvalid           no, an unknown or an expired bearer token
     ├── SigningKeyError        (adapters.ledger) a signing or public key cannot be used
     └── ProofError             (adapters.proofs) a proof cannot be made or does not verify
 
@@ -36,8 +36,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 __all__ = [
     "CODES",
+    "STORE_DOWN",
     "AccessRefused",
     "CaseChainError",
     "ConfigurationError",
@@ -47,6 +50,7 @@ __all__ = [
     "StoreConflict",
     "StoreError",
     "StoreUnavailable",
+    "TokenInvalid",
 ]
 
 #: Every rejection code, most fundamental first; rejections are reported in this order.
@@ -134,6 +138,11 @@ class StoreUnavailable(StoreError):
     process opened (deleted, replaced, dropped); a long-running worker waits and retries."""
 
 
+#: What "the store cannot be reached now" is raised as: ours, and the library's own classes
+#: (which our mapped errors also are) where the library raises them itself.
+STORE_DOWN: tuple[type[Exception], ...] = (StoreUnavailable, OperationalError, InterfaceError)
+
+
 class StoreConflict(StoreError):
     """Another writer appended to the same case, or the same event id, first."""
 
@@ -161,3 +170,7 @@ class AccessRefused(CaseChainError):
             raise ValueError(f"an access refusal is OUT_OF_SCOPE or FORBIDDEN, not {code!r}")
         self.code, self.extra = code, extra
         super().__init__(message)
+
+
+class TokenInvalid(CaseChainError):
+    """No token, an unknown token or an expired one; the message says which (never the token)."""

@@ -68,7 +68,7 @@ class Engine:
 
         self.runner.catch_up(["board"])
         table = views_of(self.runner).board.table
-        with self.case_log.store.read() as conn:
+        with self.runner.store.read() as conn:
             return {row.case_id: dict(row._mapping) for row in conn.execute(sa.select(table))}
 
     def alerts(self, as_of: str | datetime, code: str | None = None,
@@ -134,6 +134,12 @@ class Engine:
         lines += [f"  {r['seq']:>3}  {r['occurred_at']}  {r['type']:36} {r['label']}  "
                   f"by {r['actor_id']} ({r['actor_role']})" for r in rows]
         return "\n".join(lines)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Release the store (and its temporary folder)."""

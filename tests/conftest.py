@@ -49,11 +49,14 @@ def case_log(store_url: str) -> Iterator[CaseLog]:
 
 #: Fixtures that reach the PostgreSQL server, directly or through their parameters.
 _POSTGRES_FIXTURES = frozenset({"pg_url"})
+#: Fixtures that start something taking seconds: a Kafka broker, a browser.
+_SLOW_FIXTURES = frozenset({"broker", "browser", "page"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test that reaches PostgreSQL `postgres`, from the fixtures it uses (the
-    PostgreSQL run of `store_url` included), so `-m "not postgres"` tells the truth."""
+    """Mark each test from the fixtures it uses: `postgres` when it reaches PostgreSQL (the
+    PostgreSQL run of `store_url` included), `slow` when it starts a Kafka broker or a
+    browser, so `-m "not postgres"` and `-m "not slow"` tell the truth."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
@@ -61,3 +64,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             callspec is not None and callspec.params.get("store_url") == "postgres")
         if on_postgres:
             item.add_marker(pytest.mark.postgres)
+        if names & _SLOW_FIXTURES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import IO
 
 import httpx2 as httpx
 
+from tests.helpers import wait_for
 from tests.kafka_broker import free_port
 
 CASECHAIN = str(Path(sys.executable).with_name("casechain"))
@@ -23,21 +24,24 @@ def issue(tokens: Path, principal: str, role: str, scope: str) -> str:
 
 
 def start_server(db: Path | str, tokens: Path, stdout: int | None = subprocess.PIPE,
-                 extra: tuple[str, ...] = ("--create",)) -> tuple[subprocess.Popen[bytes], str]:
+                 extra: tuple[str, ...] = ("--create",), stderr: IO[bytes] | int = subprocess.PIPE
+                 ) -> tuple[subprocess.Popen[bytes], str]:
     """`casechain serve` on a free loopback port (the store a SQLite path or any URL; a new
     one is created unless `extra` says otherwise), once `/readyz` answers 200; its base URL."""
     port = free_port()
     server = subprocess.Popen([CASECHAIN, "serve", "--db", str(db), "--tokens", str(tokens),
                                "--port", str(port), *extra], stdout=stdout,
-                              stderr=subprocess.PIPE)
+                              stderr=stderr)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return server, base
+            return httpx.get(f"{base}/readyz").status_code == 200
         except httpx.TransportError:
-            time.sleep(0.1)
+            return False
+
+    if wait_for(ready, 30):
+        return server, base
     server.kill()
-    _, stderr = server.communicate(timeout=10)
-    raise RuntimeError(f"casechain serve was not ready within 30 s: {stderr.decode()[-2000:]}")
+    _, said = server.communicate(timeout=10)
+    raise RuntimeError(f"casechain serve was not ready within 30 s: {(said or b'').decode()[-2000:]}")

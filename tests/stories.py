@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import uuid
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -14,7 +13,7 @@ from casechain.domain.envelope import parse_envelope
 from casechain.domain.law import LawBook
 from casechain.domain.rulepack import RulePack
 from casechain.errors import EventRejected
-from tests.factories import OFFICERS, PAYLOADS
+from tests.factories import OFFICERS, PAYLOADS, envelope
 
 SH = timezone(timedelta(hours=8))
 ORG = {"id": "91330106MA27XXXX0A", "name": "杭州某某餐饮有限公司", "kind": "organisation"}
@@ -35,10 +34,9 @@ class Story:
         self.clock = at or self.clock + timedelta(days=1)
         body = copy.deepcopy(PAYLOADS[event_type])
         body.update(payload)
-        event = {"event_id": str(uuid.uuid4()), "case_id": self.case_id, "type": event_type,
-                 "occurred_at": self.clock.isoformat(), "jurisdiction": "330106001",
-                 "actor": {"id": "O1001", "role": "officer", "cert_no": "33010012345"},
-                 "payload": body, "source": "test"}
+        event = envelope(event_type, self.case_id, occurred_at=self.clock.isoformat(),
+                         actor={"id": "O1001", "role": "officer", "cert_no": "33010012345"},
+                         payload=body, source="test")
         self.events.append(event)
         return event
 

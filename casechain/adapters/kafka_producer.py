@@ -25,8 +25,8 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from casechain.adapters import codec
-from casechain.adapters.storage import STORE_DOWN, CaseChainRecorder, map_db_errors
-from casechain.errors import CaseChainError, ConfigurationError
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.errors import STORE_DOWN, CaseChainError, ConfigurationError
 
 __all__ = ["KafkaSettings", "OutboundPublisher"]
 
@@ -36,6 +36,10 @@ log = structlog.get_logger("casechain.kafka")
 PASSED_THROUGH = ("security_protocol", "sasl_mechanism", "sasl_plain_username",
                   "sasl_plain_password", "ssl_cafile", "ssl_certfile", "ssl_keyfile",
                   "ssl_password", "ssl_check_hostname", "client_id", "request_timeout_ms")
+
+
+#: The position cannot be read: the store is down or failing.
+_UNREADABLE: tuple[type[Exception], ...] = (*STORE_DOWN, CaseChainError)
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ class OutboundPublisher:
     def _safe_position(self) -> int | None:
         try:
             return self.position()
-        except (CaseChainError, *STORE_DOWN):
+        except _UNREADABLE:
             return None
 
 

@@ -35,7 +35,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from eventsourcing.persistence import Tracking
 
 from casechain.adapters.access_log import AccessLog
-from casechain.adapters.storage import CaseChainRecorder, bulk_gc, map_db_errors, read_ahead
+from casechain.adapters.storage import CaseChainRecorder, map_db_errors
+from casechain.batching import bulk_gc, read_ahead
 from casechain.domain import merkle
 from casechain.domain.hashing import GENESIS_HASH, canonical_json, record_hash
 from casechain.errors import CaseChainError
@@ -236,12 +237,11 @@ class Verification:
 
 
 # -- the ledger -----------------------------------------------------------------------------
-class Ledger:
-    """The tree and the checkpoints of one store."""
+class LedgerTables:
+    """The ledger's tables: the tree's stored nodes, the chunks of 256 leaf hashes, the
+    signed checkpoints and the access-log head each one signed."""
 
-    def __init__(self, store: CaseChainRecorder, origin: str = "casechain") -> None:
-        self.store = store
-        self.origin = origin
+    def __init__(self) -> None:
         self.metadata = sa.MetaData()
         self.nodes = sa.Table(
             "casechain_merkle_nodes", self.metadata,
@@ -274,8 +274,19 @@ class Ledger:
             sa.Column("size", sa.BigInteger(), nullable=False),
             sa.Column("head", sa.String(64), nullable=False),
         )
+
+
+class Ledger:
+    """The tree and the checkpoints of one store."""
+
+    def __init__(self, store: CaseChainRecorder, origin: str = "casechain") -> None:
+        self.store = store
+        self.origin = origin
+        tables = LedgerTables()
+        self.nodes, self.chunks = tables.nodes, tables.chunks
+        self.checkpoints, self.checkpoint_access = tables.checkpoints, tables.checkpoint_access
         with map_db_errors(), store.engine.begin() as conn:
-            self.metadata.create_all(conn, checkfirst=True)
+            tables.metadata.create_all(conn, checkfirst=True)
         self.access_log = AccessLog(store)
 
     # -- keeping the tree ---------------------------------------------------------------
@@ -457,93 +468,125 @@ class Ledger:
                on_page: Callable[[int], None] | None = None) -> Verification:
         """Recompute every case chain and the tree from the events; compare with the stored
         nodes, every stored checkpoint and the checkpoints held outside (`against`)."""
-        result = Verification(signatures_checked=public_key is not None)
-        stored = self.stored_checkpoints()
-        outside = against or []
-        for cp in outside:
-            if public_key is None or not cp.signature_valid(public_key):
-                result.problems.append(Problem(
-                    "checkpoint signature", f"the outside checkpoint of size {cp.tree_size} "
-                    f"issued {cp.issued_at} does not verify with the public key given"))
-        for cp in stored:
-            if public_key is not None and not cp.signature_valid(public_key):
-                result.problems.append(Problem(
-                    "checkpoint signature", f"stored checkpoint of size {cp.tree_size} issued "
-                    f"{cp.issued_at} does not verify with the public key (key id "
-                    f"{key_id(public_key)}; it names {cp.key_id})"))
-        targets: dict[int, list[tuple[str, Checkpoint]]] = {}
-        for kind, cps in (("stored", stored), ("outside", outside)):
+        return Audit(self, public_key, against or []).run(on_page)
+
+
+class Audit:
+    """One verification of a ledger: the checkpoints' signatures, every event's place in
+    its case chain, every leaf against the recorded chunks, every checkpoint's root, the
+    access log against the heads the checkpoints signed."""
+
+    def __init__(self, ledger: Ledger, public_key: Ed25519PublicKey | None,
+                 outside: list[Checkpoint]) -> None:
+        self.ledger = ledger
+        self.public_key = public_key
+        self.stored = ledger.stored_checkpoints()
+        self.outside = outside
+        self.result = Verification(signatures_checked=public_key is not None)
+        self.targets: dict[int, list[tuple[str, Checkpoint]]] = {}
+        for kind, cps in (("stored", self.stored), ("outside", outside)):
             for cp in cps:
-                targets.setdefault(cp.tree_size, []).append((kind, cp))
-        with self.store.read() as conn:
-            recorded = {int(r.idx): bytes(r.leaves) for r in conn.execute(sa.select(self.chunks))}
-        frontier = merkle.Frontier()
-        heads: dict[str, tuple[int, str]] = {}
+                self.targets.setdefault(cp.tree_size, []).append((kind, cp))
+        self.frontier = merkle.Frontier()
+        self.heads: dict[str, tuple[int, str]] = {}
+        self.first_bad_leaf: int | None = None
+
+    def run(self, on_page: Callable[[int], None] | None) -> Verification:
+        """Walk the log once; every problem found, in log order."""
+        result = self.result
+        self._signatures()
+        with self.ledger.store.read() as conn:
+            recorded = {int(r.idx): bytes(r.leaves)
+                        for r in conn.execute(sa.select(self.ledger.chunks))}
         expected_position = 1
-        first_bad_leaf: int | None = None
         with bulk_gc():  # a million small objects live; cyclic GC passes would rescan them
             for position, state in self._states(on_page):
                 if position != expected_position:
-                    result.problems.append(Problem(
+                    self._problem(Problem(
                         "missing events", f"positions {expected_position}…{position - 1} are "
-                        "missing: events were deleted", expected_position))
-                    first_bad_leaf = first_bad_leaf or expected_position
+                        "missing: events were deleted", expected_position), expected_position)
                 expected_position = position + 1
-                problem, case_id, seq, digest = _check_event(position, state, heads)
-                if problem is not None:
-                    result.problems.append(problem)
-                    first_bad_leaf = first_bad_leaf or position
-                try:
-                    leaf = merkle.leaf_hash(digest or "")
-                except ValueError:
-                    leaf = hashlib.sha256(b"\x00" + state).digest()
-                at = position - 1
-                blob = recorded.get(at // CHUNK)
-                offset = at % CHUNK * 32
-                if (blob is not None and offset < len(blob) and blob[offset:offset + 32] != leaf
-                        and problem is None):
-                    result.problems.append(Problem(
-                        "leaf", f"the event now at position {position} is not the one recorded "
-                        "there: it was replaced, moved, or rewritten with a recomputed hash chain",
-                        position, case_id, seq))
-                    first_bad_leaf = first_bad_leaf or position
-                frontier.add(leaf)
-                for kind, cp in targets.get(frontier.size, []):
-                    if frontier.root().hex() != cp.root_hash:
-                        result.problems.append(Problem(
-                            "checkpoint root", f"the {kind} checkpoint signed {cp.issued_at} says "
-                            f"the first {cp.tree_size} events have root {cp.root_hash}; they now "
-                            f"have root {frontier.root().hex()}: events up to position "
-                            f"{cp.tree_size} were changed, inserted, removed or reordered",
-                            first_bad_leaf))
-                    result.checkpoints_checked += 1
-        result.events = frontier.size
-        result.cases = len(heads)
-        result.tree_size = frontier.size
-        result.root_hash = frontier.root().hex()
-        for size, pending in sorted(targets.items()):
-            if size > frontier.size:
-                for kind, cp in pending:
-                    result.problems.append(Problem(
-                        "truncated", f"the {kind} checkpoint signed {cp.issued_at} covers "
-                        f"{cp.tree_size} events but the log has {frontier.size}: events "
-                        f"{frontier.size + 1}…{cp.tree_size} were removed",
-                        frontier.size + 1))
-                    result.checkpoints_checked += 1
-        result.problems += self._access_problems(stored + outside)
+                self._event(position, state, recorded)
+        result.events = result.tree_size = self.frontier.size
+        result.cases = len(self.heads)
+        result.root_hash = self.frontier.root().hex()
+        self._truncated()
+        result.problems += self._access_problems(self.stored + self.outside)
         result.problems.sort(key=lambda p: (p.position is None, p.position or 0))
         return result
+
+    def _problem(self, problem: Problem, bad_leaf: int | None = None) -> None:
+        self.result.problems.append(problem)
+        if bad_leaf is not None:
+            self.first_bad_leaf = self.first_bad_leaf or bad_leaf
+
+    def _signatures(self) -> None:
+        key = self.public_key
+        for cp in self.outside:
+            if key is None or not cp.signature_valid(key):
+                self._problem(Problem(
+                    "checkpoint signature", f"the outside checkpoint of size {cp.tree_size} "
+                    f"issued {cp.issued_at} does not verify with the public key given"))
+        for cp in self.stored:
+            if key is not None and not cp.signature_valid(key):
+                self._problem(Problem(
+                    "checkpoint signature", f"stored checkpoint of size {cp.tree_size} issued "
+                    f"{cp.issued_at} does not verify with the public key (key id "
+                    f"{key_id(key)}; it names {cp.key_id})"))
+
+    def _event(self, position: int, state: bytes, recorded: dict[int, bytes]) -> None:
+        """One event: its case chain, its leaf against the recorded chunk, the checkpoints
+        whose size it completes."""
+        problem, case_id, seq, digest = _check_event(position, state, self.heads)
+        if problem is not None:
+            self._problem(problem, position)
+        try:
+            leaf = merkle.leaf_hash(digest or "")
+        except ValueError:
+            leaf = hashlib.sha256(b"\x00" + state).digest()
+        at = position - 1
+        blob = recorded.get(at // CHUNK)
+        offset = at % CHUNK * 32
+        if (blob is not None and offset < len(blob) and blob[offset:offset + 32] != leaf
+                and problem is None):
+            self._problem(Problem(
+                "leaf", f"the event now at position {position} is not the one recorded "
+                "there: it was replaced, moved, or rewritten with a recomputed hash chain",
+                position, case_id, seq), position)
+        self.frontier.add(leaf)
+        for kind, cp in self.targets.get(self.frontier.size, []):
+            root = self.frontier.root().hex()
+            if root != cp.root_hash:
+                self._problem(Problem(
+                    "checkpoint root", f"the {kind} checkpoint signed {cp.issued_at} says "
+                    f"the first {cp.tree_size} events have root {cp.root_hash}; they now "
+                    f"have root {root}: events up to position {cp.tree_size} were changed, "
+                    "inserted, removed or reordered", self.first_bad_leaf))
+            self.result.checkpoints_checked += 1
+
+    def _truncated(self) -> None:
+        """Checkpoints that cover more events than the log now has."""
+        size = self.frontier.size
+        for covers, pending in sorted(self.targets.items()):
+            if covers > size:
+                for kind, cp in pending:
+                    self._problem(Problem(
+                        "truncated", f"the {kind} checkpoint signed {cp.issued_at} covers "
+                        f"{cp.tree_size} events but the log has {size}: events "
+                        f"{size + 1}…{cp.tree_size} were removed", size + 1))
+                    self.result.checkpoints_checked += 1
 
     def _access_problems(self, checkpoints: list[Checkpoint]) -> list[Problem]:
         """The access log against the heads the checkpoints signed: an entry edited, a
         tail trimmed, or the chain written anew after the fact."""
         signed = [cp for cp in checkpoints if cp.access_size]
-        entries, _, broken = self.access_log.verify()
+        access_log = self.ledger.access_log
+        entries, _, broken = access_log.verify()
         problems = []
         if broken is not None:
             problems.append(Problem("access log", f"access-log entry {broken.seq}: "
                                     f"{broken.detail}"))
-        heads = self.access_log.hashes_at({cp.access_size or 0 for cp in signed})
+        heads = access_log.hashes_at({cp.access_size or 0 for cp in signed})
         for cp in signed:
             size = cp.access_size or 0
             if size > entries and broken is None:
@@ -560,12 +603,11 @@ class Ledger:
     def _states(self, on_page: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
         """(position, state) of every event in order, the next page read while this one is
         checked."""
-        for rows in read_ahead(lambda after: self.store.select_states(after, _PAGE), 0, _PAGE):
+        store = self.ledger.store
+        for rows in read_ahead(lambda after: store.select_states(after, _PAGE), 0, _PAGE):
             yield from rows
             if on_page:
                 on_page(len(rows))
-
-
 
 
 def _small_root(leaves: list[bytes]) -> bytes:

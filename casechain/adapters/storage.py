@@ -17,13 +17,11 @@ library's own recorder test suites, see tests/integration/test_library_contract.
 
 from __future__ import annotations
 
-import gc
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +29,6 @@ import sqlalchemy as sa
 from eventsourcing.persistence import (
     DatabaseError,
     DataError,
-    InfrastructureFactory,
     IntegrityError,
     InterfaceError,
     InternalError,
@@ -46,41 +43,29 @@ from eventsourcing.persistence import (
     Subscription,
     Tracking,
 )
-from eventsourcing.utils import Environment
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from casechain.errors import StoreError, StoreUnavailable
+from casechain.adapters import codec
+from casechain.errors import STORE_DOWN, StoreError, StoreUnavailable
 
 __all__ = [
-    "DEFAULT_DB_URL",
     "SCHEMA_LOCK",
     "STORE_DOWN",
     "CaseChainAggregateRecorder",
     "CaseChainRecorder",
-    "Factory",
     "StoreTables",
     "WriteTransaction",
-    "bulk_gc",
-    "chunks",
     "create_store_engine",
-    "insert_rows",
     "map_db_errors",
     "missing_sqlite_file",
-    "read_ahead",
-    "replace_case_rows",
-    "select_case_rows",
-    "upsert_rows",
 ]
 
-DEFAULT_DB_URL = "sqlite:///./casechain.db"
 
 #: What a long-running worker rides out by waiting and trying again: the store unreachable
 #: or a connection lost (the library's classes, as `map_db_errors` raises them).
-STORE_DOWN = (StoreUnavailable, OperationalError, InterfaceError)
 
 #: PostgreSQL advisory lock held while tables are created or reshaped (concurrent first
 #: starts of the store or of the views would race on CREATE TABLE IF NOT EXISTS).
@@ -347,7 +332,64 @@ class WriteTransaction:
             self.conn.close()
 
 
-class CaseChainRecorder(ProcessRecorder):
+class _TrackingRows:
+    """The tracking half of the recorder (the library's `TrackingRecorder`): one row per
+    application or view, its last processed position, never moved back."""
+
+    is_postgres: bool
+    _tracking: sa.Table
+
+    def write(self) -> AbstractContextManager[Connection]:  # the recorder's
+        raise NotImplementedError
+
+    def read(self) -> AbstractContextManager[Connection]:  # the recorder's
+        raise NotImplementedError
+
+    @property
+    def tracking_table(self) -> sa.Table:
+        """The table of tracked positions (`application_name`, `notification_id`)."""
+        return self._tracking
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.write() as conn:
+            self._insert_tracking_in(conn, tracking)
+
+    def _insert_tracking_in(self, conn: Connection, tracking: Tracking) -> None:
+        t = self._tracking.c
+        query = sa.select(t.notification_id).where(t.application_name == tracking.application_name)
+        if self.is_postgres:  # two workers on one view: the second waits, then sees the first
+            query = query.with_for_update()
+        current = conn.execute(query).scalar()
+        if current is not None and current >= tracking.notification_id:
+            raise IntegrityError(f"tracking {tracking.application_name!r} is already at "
+                                 f"{current}, not below {tracking.notification_id}")
+        if current is None:
+            conn.execute(self._tracking.insert().values(
+                application_name=tracking.application_name,
+                notification_id=tracking.notification_id))
+        else:
+            conn.execute(self._tracking.update().where(
+                t.application_name == tracking.application_name).values(
+                notification_id=tracking.notification_id))
+
+    def track_in(self, conn: Connection, tracking: Tracking) -> None:
+        """Record a tracked position inside the caller's transaction (refuses going back)."""
+        self._insert_tracking_in(conn, tracking)
+
+    def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
+        """Remove a tracked position (a view about to be rebuilt from the start)."""
+        t = self._tracking.c
+        conn.execute(self._tracking.delete().where(t.application_name == application_name))
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        t = self._tracking.c
+        with self.read() as conn:
+            value = conn.execute(sa.select(t.notification_id).where(
+                t.application_name == application_name)).scalar()
+        return None if value is None else int(value)
+
+
+class CaseChainRecorder(_TrackingRows, ProcessRecorder):
     """Application, aggregate and tracking recorder on SQLAlchemy Core.
 
     `insert_events(stored_events, event_ids=[...], tracking=...)`: the optional
@@ -360,6 +402,7 @@ class CaseChainRecorder(ProcessRecorder):
         self._events = self.tables.events
         self._tracking = self.tables.tracking
         self.is_postgres = engine.dialect.name == "postgresql"
+        self.outages = STORE_DOWN
         mark = "%s" if self.is_postgres else "?"
         self._insert_sql = (
             f"INSERT INTO {self._events.name} (position, originator_id, originator_version, "
@@ -373,9 +416,7 @@ class CaseChainRecorder(ProcessRecorder):
         with map_db_errors(), self.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
             conn.begin()
-            if self.is_postgres:
-                # Serialise concurrent first starts (CREATE TABLE IF NOT EXISTS races).
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+            self.schema_lock(conn)  # concurrent first starts: CREATE TABLE IF NOT EXISTS races
             self.tables.metadata.create_all(conn, checkfirst=True)
             conn.commit()
 
@@ -410,6 +451,21 @@ class CaseChainRecorder(ProcessRecorder):
         """A read-only transaction."""
         with map_db_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction that does not lock the events table (the views', the
+        ledger's): SQLite takes its write lock at BEGIN IMMEDIATE."""
+        with map_db_errors(), self.engine.connect() as conn:
+            conn = conn.execution_options(casechain_write=True)
+            with conn.begin():
+                yield conn
+
+    def schema_lock(self, conn: Connection) -> None:
+        """Serialise creating and upgrading tables between processes, until `conn` commits
+        (PostgreSQL's advisory lock; on SQLite the write transaction already does)."""
+        if self.is_postgres:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
 
     # -- writing ------------------------------------------------------------------
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
@@ -464,64 +520,6 @@ class CaseChainRecorder(ProcessRecorder):
         with self.read() as conn:
             return [StoredEvent(r[0], r[1], r[2], bytes(r[3])) for r in conn.execute(query)]
 
-    def select_streams(self, originator_ids: Sequence[UUID], conn: Connection | None = None
-                       ) -> dict[UUID, list[StoredEvent]]:
-        """All stored events of several streams, each stream in order (inside `conn` if given)."""
-        c = self._events.c
-        found: dict[UUID, list[StoredEvent]] = {}
-        with self._using(conn) as active:
-            for chunk in chunks(list(originator_ids), 500):
-                query = (sa.select(c.originator_id, c.originator_version, c.topic, c.state)
-                         .where(c.originator_id.in_(chunk))
-                         .order_by(c.originator_id, c.originator_version))
-                for r in active.execute(query):
-                    found.setdefault(r[0], []).append(StoredEvent(r[0], r[1], r[2], bytes(r[3])))
-        return found
-
-    def stream_heads(self, originator_ids: Sequence[UUID], conn: Connection | None = None
-                     ) -> dict[UUID, int]:
-        """The last version of each of the given streams that has events."""
-        c = self._events.c
-        heads: dict[UUID, int] = {}
-        with self._using(conn) as active:
-            for chunk in chunks(list(originator_ids), 500):
-                query = (sa.select(c.originator_id, sa.func.max(c.originator_version))
-                         .where(c.originator_id.in_(chunk)).group_by(c.originator_id))
-                heads.update({row[0]: int(row[1]) for row in active.execute(query)})
-        return heads
-
-    def existing_event_ids(self, event_ids: Sequence[str], conn: Connection | None = None
-                           ) -> dict[str, UUID]:
-        """Those of the given event ids already in the store, each with its case's stream."""
-        c = self._events.c
-        present: dict[str, UUID] = {}
-        with self._using(conn) as active:
-            if self.is_postgres:  # one query with an array parameter
-                query = sa.select(c.event_id, c.originator_id).where(
-                    c.event_id == sa.func.any(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-                present.update(tuple(row) for row in active.execute(query, {"ids": list(event_ids)}))
-                return present
-            for chunk in chunks(list(event_ids), 900):
-                present.update(tuple(row) for row in active.execute(
-                    sa.select(c.event_id, c.originator_id).where(c.event_id.in_(chunk))))
-        return present
-
-    @contextmanager
-    def _using(self, conn: Connection | None) -> Iterator[Connection]:
-        if conn is not None:
-            yield conn
-        else:
-            with self.read() as fresh:
-                yield fresh
-
-    def position_of_event(self, event_id: str) -> tuple[UUID, int, int] | None:
-        """(stream, version, position) of a stored event id, or None."""
-        c = self._events.c
-        with self.read() as conn:
-            row = conn.execute(sa.select(c.originator_id, c.originator_version, c.position)
-                               .where(c.event_id == event_id)).first()
-        return None if row is None else (row[0], row[1], row[2])
-
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *,
                              inclusive_of_start: bool = True) -> list[Notification]:
@@ -537,6 +535,12 @@ class CaseChainRecorder(ProcessRecorder):
         with self.read() as conn:
             return [Notification(originator_id=r[1], originator_version=r[2], topic=r[3],
                                  state=bytes(r[4]), id=r[0]) for r in conn.execute(query)]
+
+    def records_after(self, start: int, limit: int, stop: int | None = None
+                      ) -> list[tuple[int, dict[str, Any]]]:
+        """(position, record) of the events after `start` (up to `stop`), in order."""
+        return [(position, codec.decode_record(state))
+                for position, state in self.select_raw("state", start, limit, stop)]
 
     def select_states(self, start: int, limit: int, stop: int | None = None
                       ) -> list[tuple[int, bytes]]:
@@ -574,45 +578,6 @@ class CaseChainRecorder(ProcessRecorder):
                   topics: Sequence[str] = ()) -> Subscription[CaseChainRecorder]:
         return PollingSubscription(self, gt=gt, topics=topics)
 
-    # -- tracking -----------------------------------------------------------------
-    def insert_tracking(self, tracking: Tracking) -> None:
-        with self.write() as conn:
-            self._insert_tracking_in(conn, tracking)
-
-    def _insert_tracking_in(self, conn: Connection, tracking: Tracking) -> None:
-        t = self._tracking.c
-        query = sa.select(t.notification_id).where(t.application_name == tracking.application_name)
-        if self.is_postgres:  # two workers on one view: the second waits, then sees the first
-            query = query.with_for_update()
-        current = conn.execute(query).scalar()
-        if current is not None and current >= tracking.notification_id:
-            raise IntegrityError(f"tracking {tracking.application_name!r} is already at "
-                                 f"{current}, not below {tracking.notification_id}")
-        if current is None:
-            conn.execute(self._tracking.insert().values(
-                application_name=tracking.application_name,
-                notification_id=tracking.notification_id))
-        else:
-            conn.execute(self._tracking.update().where(
-                t.application_name == tracking.application_name).values(
-                notification_id=tracking.notification_id))
-
-    def track_in(self, conn: Connection, tracking: Tracking) -> None:
-        """Record a tracked position inside the caller's transaction (refuses going back)."""
-        self._insert_tracking_in(conn, tracking)
-
-    def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
-        """Remove a tracked position (a view about to be rebuilt from the start)."""
-        t = self._tracking.c
-        conn.execute(self._tracking.delete().where(t.application_name == application_name))
-
-    def max_tracking_id(self, application_name: str) -> int | None:
-        t = self._tracking.c
-        with self.read() as conn:
-            value = conn.execute(sa.select(t.notification_id).where(
-                t.application_name == application_name)).scalar()
-        return None if value is None else int(value)
-
 
 class CaseChainAggregateRecorder(CaseChainRecorder):
     """The same store seen as a plain aggregate recorder: inserts return no positions."""
@@ -645,47 +610,6 @@ class PollingSubscription(ListenNotifySubscription[CaseChainRecorder]):
             self._ticker.join()
 
 
-class Factory(InfrastructureFactory[CaseChainRecorder]):
-    """eventsourcing infrastructure factory: `PERSISTENCE_MODULE=casechain.adapters.storage`.
-
-    Reads `DB_URL` (default `sqlite:///./casechain.db`) from the application environment.
-    """
-
-    DB_URL = "DB_URL"
-
-    def __init__(self, env: Environment | None) -> None:
-        super().__init__(env)
-        url = self.env.get(self.DB_URL) or DEFAULT_DB_URL
-        self.engine = create_store_engine(url)
-        self._recorder: CaseChainRecorder | None = None
-
-    def _shared_recorder(self) -> CaseChainRecorder:
-        if self._recorder is None:
-            prefix = (self.env.name or "casechain").lower()
-            self._recorder = CaseChainRecorder(self.engine, StoreTables(prefix))
-            self._recorder.create_table()
-        return self._recorder
-
-    def aggregate_recorder(self, purpose: str = "events") -> CaseChainAggregateRecorder:
-        prefix = (self.env.name or "casechain").lower()
-        recorder = CaseChainAggregateRecorder(self.engine, StoreTables(f"{prefix}_{purpose}"))
-        recorder.create_table()
-        return recorder
-
-    def application_recorder(self) -> CaseChainRecorder:
-        return self._shared_recorder()
-
-    def tracking_recorder(self, tracking_recorder_class: type[CaseChainRecorder] | None = None
-                          ) -> CaseChainRecorder:
-        return self._shared_recorder()
-
-    def process_recorder(self) -> CaseChainRecorder:
-        return self._shared_recorder()
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
 def _uuid_param(value: UUID | str) -> UUID:
     return _as_uuid(value)
 
@@ -697,113 +621,3 @@ def _uuid_hex(value: UUID | str) -> str:
 
 def _as_uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
-
-
-def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Iterator[list[Any]]:
-    """Pages of `(position, ...)` items from `read(after_position)`, in order, until a page is
-    not full; the next page is read on a thread while the caller works on this one (the
-    database driver releases the GIL while it waits)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
-        upcoming = reader.submit(read, start)
-        while True:
-            page = upcoming.result()
-            full = len(page) == size
-            if full:
-                upcoming = reader.submit(read, page[-1][0])
-            if page:
-                yield page
-            if not full:
-                return
-
-
-@contextmanager
-def bulk_gc() -> Iterator[None]:
-    """No automatic cyclic-GC passes during bulk work (an import, a view catch-up, a verify).
-
-    Bulk work keeps tens of thousands of small objects alive (a page of decoded events); the
-    collector's automatic passes keep re-scanning them — measured: reading and decoding a
-    page of 10,000 events took 2.5× as long with them — while reference counting frees
-    almost everything (an import leaves about 1,400 objects in cycles per 100,000 events).
-    What exists on entry (modules, the rule pack) is frozen out of the scans; callers that
-    run long collect now and then. The settings are restored on exit."""
-    was_enabled = gc.isenabled()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-        gc.unfreeze()
-
-
-def select_case_rows(conn: Connection, table: sa.Table, case_ids: Sequence[str]
-                     ) -> list[dict[str, Any]]:
-    """The rows of a per-case view table for these cases, as dicts."""
-    rows: list[dict[str, Any]] = []
-    for chunk in chunks(list(case_ids), 500):
-        rows += [dict(row._mapping) for row in conn.execute(
-            sa.select(table).where(table.c.case_id.in_(chunk)))]
-    return rows
-
-
-def replace_case_rows(conn: Connection, table: sa.Table, stored_case_ids: Sequence[str],
-                      rows: Sequence[Mapping[str, Any]]) -> None:
-    """Delete the stored rows of these cases and insert `rows` in their place."""
-    for chunk in chunks(sorted(stored_case_ids), 500):
-        conn.execute(table.delete().where(table.c.case_id.in_(chunk)))
-    insert_rows(conn, table, rows)
-
-
-def insert_rows(conn: Connection, table: sa.Table,
-                rows: Sequence[Mapping[str, Any]] | Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows (dicts, or tuples in the table's column order) inside the caller's
-    transaction: COPY on PostgreSQL (executemany there costs about 25 µs a row in round
-    trips), executemany elsewhere."""
-    if not rows:
-        return
-    names = [column.name for column in table.columns]
-    if conn.dialect.name != "postgresql" or len(rows) < 8:
-        conn.execute(table.insert(), [row if isinstance(row, Mapping)
-                                      else dict(zip(names, row, strict=True)) for row in rows])
-        return
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    columns = ", ".join(f'"{name}"' for name in names)
-    with driver.cursor() as cursor, cursor.copy(
-            f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row(row if isinstance(row, tuple) else [row.get(n) for n in names])
-
-
-def upsert_rows(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]],
-                keys: Sequence[str], updates: Callable[[Any], dict[str, Any]],
-                where: Callable[[Any], Any] | None = None) -> None:
-    """Insert `rows`, or on a conflict over `keys` update the stored row with
-    `updates(excluded)` (where `where(excluded)` holds), inside the caller's transaction.
-
-    One statement on PostgreSQL — the rows travel as one array per column and `unnest`
-    turns them back into rows; executemany sent a statement per row, about 25 µs each —,
-    executemany elsewhere."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        names = list(rows[0])
-        columns = [sa.func.unnest(sa.bindparam(f"u_{name}", [row[name] for row in rows],
-                                               type_=postgresql.ARRAY(table.c[name].type)))
-                   for name in names]
-        pg_insert = postgresql.insert(table).from_select(names, sa.select(*columns))
-        conn.execute(pg_insert.on_conflict_do_update(
-            index_elements=list(keys), set_=updates(pg_insert.excluded),
-            where=where(pg_insert.excluded) if where else None))
-        return
-    lite_insert = sqlite.insert(table)
-    conn.execute(lite_insert.on_conflict_do_update(
-        index_elements=list(keys), set_=updates(lite_insert.excluded),
-        where=where(lite_insert.excluded) if where else None), list(rows))
-
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """Consecutive slices of at most `size` items (for IN lists the database accepts)."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

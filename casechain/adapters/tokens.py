@@ -28,17 +28,13 @@ import structlog
 import yaml
 
 from casechain.domain.access import ROLES, Principal
-from casechain.errors import CaseChainError, ConfigurationError
+from casechain.errors import ConfigurationError, TokenInvalid
 
 __all__ = ["TokenFile", "TokenInvalid", "issue_token", "token_hash"]
 
 PREFIX = "cc_"
 _SCOPE = re.compile(r"(?:[1-9][0-9]{0,11})?")
 log = structlog.get_logger("casechain.tokens")
-
-
-class TokenInvalid(CaseChainError):
-    """No token, an unknown token or an expired one; the message says which (never the token)."""
 
 
 def token_hash(token: str) -> str:

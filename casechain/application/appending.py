@@ -72,6 +72,10 @@ class GroupAppender:
         self._queue.put(request)
         return request.done
 
+    def queued(self) -> int:
+        """Requests waiting for the appending thread (not yet taken into a group)."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         """Finish what is queued and stop the appending thread."""
         with self._lock:

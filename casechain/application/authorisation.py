@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar, cast
 
+from casechain.adapters.tokens import issue_token
 from casechain.application.case_log import CaseLog, CaseNotFound
 from casechain.application.queries import (
     case_jurisdictions,
@@ -27,7 +28,8 @@ from casechain.domain.access import (
 from casechain.errors import AccessRefused, QueryInvalid
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["accesses_inside", "case_in_scope", "for_reader", "listing_scope", "require_read"]
+__all__ = ["accesses_inside", "case_in_scope", "for_reader", "issue_token", "listing_scope",
+           "require_read"]
 
 T = TypeVar("T")
 

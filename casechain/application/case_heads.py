@@ -8,13 +8,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from sqlalchemy.engine import Connection
-
-from casechain.adapters import codec
-from casechain.adapters.storage import (
-    CaseChainRecorder,
-)
-from casechain.domain.case import CaseFile, case_uuid
+from casechain.application.ports import EventStore, Transaction
+from casechain.domain.case import CaseFile
 
 __all__ = ["CaseHeads"]
 
@@ -22,27 +17,27 @@ __all__ = ["CaseHeads"]
 class CaseHeads:
     """A bounded cache of case files, loaded from the store on demand."""
 
-    def __init__(self, store: CaseChainRecorder, size: int = 20_000) -> None:
+    def __init__(self, store: EventStore, size: int = 20_000) -> None:
         self.store = store
         self._files: OrderedDict[str, CaseFile] = OrderedDict()
         self._cache_size = size
 
-    def load(self, case_ids: set[str], conn: Connection) -> dict[str, CaseFile]:
+    def load(self, case_ids: set[str], tx: Transaction) -> dict[str, CaseFile]:
         """The files of these cases as recorded now (an empty file for a case not yet
         recorded), from the cache where its head is still current, else from the store."""
         cached = {cid: self._files[cid] for cid in case_ids if cid in self._files}
         if cached:
             # Another process may have appended since: keep only heads that are current.
-            heads = self.store.stream_heads([case_uuid(cid) for cid in cached], conn)
-            cached = {cid: f for cid, f in cached.items() if heads.get(case_uuid(cid), 0) == f.seq}
+            heads = self.store.heads(tx, list(cached))
+            cached = {cid: f for cid, f in cached.items() if heads.get(cid, 0) == f.seq}
         files = dict(cached)
         missing = [cid for cid in case_ids if cid not in files]
         if missing:
-            streams = self.store.select_streams([case_uuid(cid) for cid in missing], conn)
+            streams = self.store.streams(tx, missing)
             for cid in missing:
                 file = CaseFile(case_id=cid)
-                for stored in streams.get(case_uuid(cid), []):
-                    file.apply(codec.decode_record(stored.state))
+                for record in streams.get(cid, []):
+                    file.apply(record)
                 files[cid] = file
         return files
 

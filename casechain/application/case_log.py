@@ -1,11 +1,11 @@
 """Use cases of the case log: append envelopes, read a case, export the log.
 
-`CaseLog` is an eventsourcing `Application` whose recorder is ours
-(`casechain.adapters.storage`). Appends go in batches: each batch is validated, checked
-against the rule book and the case heads, hashed, and written in one transaction with
-the store's write lock; a conflict with another writer (same case, same event id) rolls the
-batch back, reloads what changed, and tries again, so racing writers lose nothing and
-duplicate nothing.
+`CaseLog` is an eventsourcing `Application` that speaks to its store through a port
+(`casechain.application.ports.EventStore`; the library finds the adapter by name). Appends
+go in batches: each batch is validated, checked against the rule book and the case heads,
+hashed, and written in one transaction with the store's write lock; a conflict with another
+writer (same case, same event id) rolls the batch back, reloads what changed, and tries
+again, so racing writers lose nothing and duplicate nothing.
 """
 
 from __future__ import annotations
@@ -18,19 +18,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy.engine import Connection
 
-from casechain.adapters import codec
-from casechain.adapters.storage import (
-    DEFAULT_DB_URL,
-    CaseChainRecorder,
-    WriteTransaction,
-    map_db_errors,
-)
 from casechain.application.case_heads import CaseHeads
 from casechain.application.judging import (
     AppendOutcome,
@@ -42,15 +33,21 @@ from casechain.application.judging import (
     _utc_now,
     parse_batch,
 )
+from casechain.application.ports import EventStore, EventStoreFactory, WriteTransaction
 from casechain.domain.case import Case, case_uuid
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.domain.subjects import SubjectDecision
-from casechain.errors import CaseChainError, StoreConflict
+from casechain.errors import CaseChainError, ConfigurationError, StoreConflict
 
 __all__ = ["AppendOutcome", "CaseLog", "CaseNotFound", "Guard"]
 
 log = structlog.get_logger("casechain.append")
 
+#: The store a case log opens unless told otherwise: a SQLite file in the working folder.
+DEFAULT_DB_URL = "sqlite:///./casechain.db"
+#: The library's infrastructure factory that gives our recorders (found by name: the
+#: library imports it, so the application does not).
+PERSISTENCE_MODULE = "casechain.adapters.event_store:Factory"
 BATCH_SIZE = 1000
 MAX_RETRIES = 20
 
@@ -66,10 +63,10 @@ class CaseLog(Application[UUID]):
 
     def __init__(self, db_url: str = DEFAULT_DB_URL, rules: RuleBook | None = None,
                  cache_size: int = 20_000, clock: Callable[[], datetime] | None = None) -> None:
-        super().__init__(env={"PERSISTENCE_MODULE": "casechain.adapters.storage:Factory",
-                              "DB_URL": db_url})
-        assert isinstance(self.recorder, CaseChainRecorder)
-        self.store: CaseChainRecorder = self.recorder
+        super().__init__(env={"PERSISTENCE_MODULE": PERSISTENCE_MODULE, "DB_URL": db_url})
+        if not isinstance(self.factory, EventStoreFactory):
+            raise ConfigurationError(f"{PERSISTENCE_MODULE} gives no event store")
+        self.store: EventStore = self.factory.case_store()
         self.db_url = db_url
         self.rules: RuleBook = rules or NoRules()
         self._heads = CaseHeads(self.store, cache_size)
@@ -130,11 +127,9 @@ class CaseLog(Application[UUID]):
         try:
             tx = self.store.begin_write()
             try:
-                with map_db_errors():  # a lost connection is the library's OperationalError
-                    files = self._heads.load({p.envelope.case_id for p in parsed.pending},
-                                             tx.conn)
-                    checked = self._judge.check(parsed, tx.conn, files)
-                if self.store.is_postgres:
+                files = self._heads.load({p.envelope.case_id for p in parsed.pending}, tx)
+                checked = self._judge.check(parsed, tx, files)
+                if self.store.insert_waits_on_server:
                     commit = self._committer().submit(self._write, tx, checked)
                 else:
                     positions = self._insert(tx, checked)
@@ -157,11 +152,7 @@ class CaseLog(Application[UUID]):
         return _InFlight(commit, checked, parsed)
 
     def _insert(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
-        with map_db_errors():
-            positions = self.store.insert_in(tx.conn, checked.stored,
-                                             event_ids=checked.stored_ids)
-            self._index_decisions(tx.conn, checked, positions)
-        return positions
+        return self.store.insert(tx, checked.stored, checked.stored_ids, checked.decisions)
 
     @staticmethod
     def _commit(tx: WriteTransaction, positions: list[int]) -> list[int]:
@@ -213,19 +204,9 @@ class CaseLog(Application[UUID]):
             self._commit_thread = ThreadPoolExecutor(1, thread_name_prefix="casechain-commit")
         return self._commit_thread
 
-    def _index_decisions(self, conn: Connection, checked: _Checked, positions: list[int]) -> None:
-        if checked.decisions:
-            conn.execute(self.store.tables.subject_decisions.insert(),
-                         [{**row, "position": positions[n]} for n, row in checked.decisions])
-
     def subject_decisions(self, subject_id: str) -> list[SubjectDecision]:
         """Every penalty decision on a subject, across cases (the subject index)."""
-        t = self.store.tables.subject_decisions.c
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(t.subject_id, t.case_id, t.item_code, t.act_date,
-                                          t.decided_on, t.fined, t.fine)
-                                .where(t.subject_id == subject_id).order_by(t.position)).all()
-        return [SubjectDecision(*row) for row in rows]
+        return self.store.subject_decisions(subject_id)
 
     # -- reading ------------------------------------------------------------------
     def get_case(self, case_id: str) -> Case:
@@ -240,21 +221,17 @@ class CaseLog(Application[UUID]):
     def jurisdictions(self, case_ids: Iterable[str]) -> dict[str, str | None]:
         """The recorded jurisdiction of each case (None for a case with no event yet)."""
         wanted = set(case_ids)
-        with self._lock, self.store.read() as conn:
-            files = self._heads.load(wanted, conn)
+        with self._lock, self.store.reading() as tx:
+            files = self._heads.load(wanted, tx)
             self._heads.remember(files)
         return {cid: files[cid].jurisdiction if files[cid].seq else None for cid in wanted}
 
     def case_records(self, case_id: str) -> list[dict[str, Any]]:
         """Every stored record of a case, in seq order, with its global position."""
-        c = self.store.tables.events.c
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(c.position, c.state)
-                                .where(c.originator_id == case_uuid(case_id))
-                                .order_by(c.originator_version)).all()
+        rows = self.store.case_records(case_id)
         if not rows:
             raise CaseNotFound(case_id)
-        return [_with_position(codec.decode_record(bytes(state)), pos) for pos, state in rows]
+        return [_with_position(record, position) for position, record in rows]
 
     def export(self, case_id: str | None = None, page: int = 1000, after: int = 0
                ) -> Iterator[dict[str, Any]]:
@@ -265,12 +242,12 @@ class CaseLog(Application[UUID]):
             return
         start = after
         while True:
-            notes = self.store.select_notifications(start, page, inclusive_of_start=False)
-            for note in notes:
-                yield _with_position(codec.decode_record(note.state), note.id)
-            if len(notes) < page:
+            rows = self.store.records_after(start, page)
+            for position, record in rows:
+                yield _with_position(record, position)
+            if len(rows) < page:
                 return
-            start = notes[-1].id
+            start = rows[-1][0]
 
     def close(self) -> None:
         """Release the database connections."""

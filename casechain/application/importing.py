@@ -11,8 +11,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from casechain.adapters.storage import bulk_gc
 from casechain.application.case_log import AppendOutcome, CaseLog
+from casechain.batching import bulk_gc
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
 
 __all__ = ["IMPORT_BATCH", "ImportSummary", "RejectedLine", "import_file"]

@@ -16,13 +16,8 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from eventsourcing.persistence import StoredEvent
-from sqlalchemy.engine import Connection
 
-from casechain.adapters import codec
-from casechain.adapters.storage import (
-    CaseChainRecorder,
-)
+from casechain.application.ports import EventStore, Transaction
 from casechain.domain.bounds import EARLIEST, FUTURE_SKEW
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile, case_uuid
@@ -102,7 +97,7 @@ class _Now:
 @dataclass
 class _Checked:
     outcomes: dict[int, AppendOutcome]
-    stored: list[StoredEvent]
+    stored: list[object]  # what the store encoded
     stored_ids: list[str | None]
     appended: list[tuple[int, str, str, int]]
     working: dict[str, CaseFile]
@@ -137,16 +132,16 @@ def parse_batch(raws: Sequence[object], offset: int, guard: Guard | None) -> _Ba
 class BatchJudge:
     """Decides each envelope of a batch against the case heads loaded under the write lock."""
 
-    def __init__(self, store: CaseChainRecorder, rules: RuleBook,
+    def __init__(self, store: EventStore, rules: RuleBook,
                  clock: Callable[[], datetime]) -> None:
         self.store, self.rules, self._clock = store, rules, clock
 
-    def check(self, batch: _Batch, conn: Connection, files: dict[str, CaseFile]) -> _Checked:
+    def check(self, batch: _Batch, tx: Transaction, files: dict[str, CaseFile]) -> _Checked:
         outcomes = dict(batch.outcomes)
         ids = [p.event_id for p in batch.pending]
-        seen = self.store.existing_event_ids(ids, conn) if ids else {}
+        seen = self.store.existing_event_ids(tx, ids) if ids else {}
         working = {case_id: file.copy() for case_id, file in files.items()}
-        stored: list[StoredEvent] = []
+        stored: list[object] = []
         stored_ids: list[str | None] = []
         appended: list[tuple[int, str, str, int]] = []
         checked_decisions: list[tuple[int, dict[str, Any]]] = []
@@ -174,7 +169,7 @@ class BatchJudge:
                 continue
             assert record is not None
             canonical = record.pop("_canonical")
-            stored.append(codec.encode_canonical(env.case_id, record["seq"], canonical,
+            stored.append(self.store.encoded(env.case_id, record["seq"], canonical,
                                                  record["hash"], record["recorded_at"]))
             stored_ids.append(event_id)
             file.apply(record)

@@ -1,4 +1,5 @@
-"""Proof files and evidence bundles, and their offline check.
+"""Proof files and evidence bundles, and their offline check; the ledger, its signed
+checkpoints and the Ed25519 keys they are signed with, as the entrypoints use them.
 
 A proof file is JSON: the signed checkpoint, and for each event its exported record, its
 leaf index and its RFC 9162 audit path (inclusion); or two tree sizes, their roots and the
@@ -17,7 +18,18 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from casechain.adapters.ledger import Checkpoint, Ledger, key_id, public_pem
+from casechain.adapters.ledger import (
+    AutoCheckpoint,
+    Checkpoint,
+    Ledger,
+    SigningKeyError,
+    generate_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_key_from_pem,
+    public_pem,
+)
 from casechain.application.case_log import CaseLog, CaseNotFound
 from casechain.domain import merkle
 from casechain.domain.hashing import record_hash
@@ -26,11 +38,21 @@ from casechain.errors import CaseChainError
 __all__ = [
     "CONSISTENCY_FORMAT",
     "INCLUSION_FORMAT",
+    "AutoCheckpoint",
+    "Checkpoint",
+    "Ledger",
     "ProofError",
+    "SigningKeyError",
     "bundle",
     "check_document",
     "consistency_document",
+    "generate_key",
     "inclusion_document",
+    "key_id",
+    "load_private_key",
+    "load_public_key",
+    "public_key_from_pem",
+    "public_pem",
     "read_document",
 ]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casechain.adapters.storage import chunks
 from casechain.application.case_log import CaseLog
+from casechain.batching import chunks
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import evaluate

@@ -10,17 +10,23 @@ same log and pack give the same digest every time, on any store.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from casechain.application.case_log import CaseLog
 from casechain.application.importing import import_file
 from casechain.application.queries import alerts_as_of
-from casechain.bootstrap import open_case_log, open_projections
 from casechain.domain.bounds import EARLIEST
+from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["REPLAY_RECORDED_AT", "Replay", "compare", "replay"]
+__all__ = ["REPLAY_RECORDED_AT", "Opener", "Replay", "compare", "replay"]
+
+#: Opens a case log on a store URL under a rule pack with a fixed clock, and its views
+#: (`bootstrap.replay_log` passes its own).
+Opener = Callable[[str, str | None, Callable[[], datetime]], tuple[CaseLog, ProjectionRunner]]
 
 #: The recording instant of replayed events (so that replays are comparable).
 REPLAY_RECORDED_AT = EARLIEST  # domain.bounds: 2000-01-01T00:00:00Z
@@ -49,13 +55,13 @@ class Replay:
                 "alerts": self.alerts}
 
 
-def replay(log: Path, rules: str | None, as_of: datetime,
+def replay(log: Path, rules: str | None, as_of: datetime, opener: Opener,
            db_url: str | None = None) -> Replay:
     """Import `log` into a fresh store (a temporary SQLite file unless `db_url` names an
     empty throw-away database), rebuild the views, read counts, digest and alerts."""
     with tempfile.TemporaryDirectory(prefix="casechain-replay-") as folder:
         url = db_url or f"sqlite:///{Path(folder) / 'replay.db'}"
-        case_log = open_case_log(url, rules, clock=lambda: REPLAY_RECORDED_AT)
+        case_log, runner = opener(url, rules, lambda: REPLAY_RECORDED_AT)
         try:
             result = Replay(log=str(log), rules=rules or "bundled")
             rejected: list[dict[str, Any]] = []
@@ -65,7 +71,6 @@ def replay(log: Path, rules: str | None, as_of: datetime,
                  "messages": [r["message"] for r in entry.rejections]}))
             result.events, result.appended, result.rejected = (summary.lines, summary.appended,
                                                                rejected)
-            runner = open_projections(case_log, rules)
             runner.catch_up()
             result.digest, result.position, result.views = runner.digest()
             result.as_of = as_of.isoformat()
@@ -75,10 +80,11 @@ def replay(log: Path, rules: str | None, as_of: datetime,
             case_log.close()
 
 
-def compare(log: Path, new_rules: str, old_rules: str, as_of: datetime) -> dict[str, Any]:
+def compare(log: Path, new_rules: str, old_rules: str, as_of: datetime, opener: Opener
+            ) -> dict[str, Any]:
     """The same log under two packs: events rejected under one and not the other, alerts that
     appear or disappear — case by case."""
-    old, new = replay(log, old_rules, as_of), replay(log, new_rules, as_of)
+    old, new = replay(log, old_rules, as_of, opener), replay(log, new_rules, as_of, opener)
     cases: dict[str, dict[str, list[Any]]] = {}
 
     def entry(case_id: str) -> dict[str, list[Any]]:

@@ -28,9 +28,13 @@ __all__ = [
     "REFERRAL_STEPS",
     "CaseFacts",
     "CrossCase",
+    "CrossFacts",
     "Decision",
+    "Findings",
     "Inspection",
+    "SubjectRegister",
     "ThresholdMet",
+    "Thresholds",
 ]
 
 #: The referral steps whose times a case keeps, in the order of Decree 310.
@@ -167,8 +171,9 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-class CrossCase:
-    """The cross-case checks over a set of cases, evaluated as of an instant."""
+class CrossFacts:
+    """The facts the checks look at, as of an instant: cases, decisions and inspections
+    (those after the instant left out), indexed by subject."""
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar, cases: Iterable[CaseFacts],
                  decisions: Iterable[Decision], inspections: Iterable[Inspection],
@@ -181,24 +186,32 @@ class CrossCase:
                                 key=lambda d: (d.decided_at, d.case_id, d.seq))
         self.inspections = sorted((i for i in inspections if i.at <= as_of),
                                   key=lambda i: (i.at, i.case_id, i.seq))
-        self._by_subject: dict[str, list[CaseFacts]] = defaultdict(list)
+        self.by_subject: dict[str, list[CaseFacts]] = defaultdict(list)
         for case in sorted(self.cases.values(), key=lambda c: c.case_id):
             if case.subject_id:
-                self._by_subject[case.subject_id].append(case)
-        self._decisions_of: dict[str, list[Decision]] = defaultdict(list)
+                self.by_subject[case.subject_id].append(case)
+        self.decisions_of: dict[str, list[Decision]] = defaultdict(list)
         for decision in self.decisions:
             if decision.subject_id:
-                self._decisions_of[decision.subject_id].append(decision)
+                self.decisions_of[decision.subject_id].append(decision)
 
-    # -- thresholds ---------------------------------------------------------------------
     def version(self, moment: datetime) -> RuleVersion:
         """The pack version in force on the day of `moment`."""
         return self.pack.at(moment.isoformat()) or self.pack.versions[0]
 
+
+
+class Thresholds:
+    """行刑衔接: which concluded cases reach a criminal threshold of their item — by their own
+    amount, with the subject's earlier unpunished acts added up, or by repeated penalties."""
+
+    def __init__(self, facts: CrossFacts) -> None:
+        self.facts = facts
+
     def thresholds_met(self) -> list[ThresholdMet]:
         """Every concluded case whose facts reach a criminal threshold of its item."""
         found = []
-        for case in sorted(self.cases.values(), key=lambda c: c.case_id):
+        for case in sorted(self.facts.cases.values(), key=lambda c: c.case_id):
             met = self.threshold_met(case)
             if met is not None:
                 found.append(met)
@@ -208,7 +221,7 @@ class CrossCase:
         """The first threshold of the case's item that its facts reach, or None."""
         if case.concluded_at is None or not case.item_code:
             return None
-        version = self.version(case.concluded_at)
+        version = self.facts.version(case.concluded_at)
         item = version.item(case.item_code)
         if item is None:
             return None
@@ -240,7 +253,7 @@ class CrossCase:
         if not case.subject_id or case.act_date is None:
             return []
         out = []
-        for other in self._by_subject[case.subject_id]:
+        for other in self.facts.by_subject[case.subject_id]:
             if (other.case_id == case.case_id or other.item_code != case.item_code
                     or other.act_date is None or other.concluded_at is None
                     or (other.act_date, other.case_id) >= (case.act_date, case.case_id)):
@@ -253,7 +266,7 @@ class CrossCase:
         if "transferred" in case.referral:
             return True
         return any(d.case_id == case.case_id and d.penalised
-                   for d in self._decisions_of.get(case.subject_id or "", []))
+                   for d in self.facts.decisions_of.get(case.subject_id or "", []))
 
     def _by_repeat(self, case: CaseFacts, threshold: CriminalThreshold,
                    version: RuleVersion) -> ThresholdMet | None:
@@ -263,7 +276,7 @@ class CrossCase:
         kin = {item.code for item in version.items
                if any(t.repeat and t.crime == threshold.crime for t in item.thresholds)}
         since = _years_before(case.act_date, threshold.repeat["within_years"])
-        prior = [d for d in self._decisions_of.get(case.subject_id, [])
+        prior = [d for d in self.facts.decisions_of.get(case.subject_id, [])
                  if d.case_id != case.case_id and d.penalised and d.item_code in kin
                  and since <= d.decided_on < case.act_date]
         cases = sorted({d.case_id for d in prior})
@@ -272,7 +285,242 @@ class CrossCase:
         return ThresholdMet(case, threshold, "repeat", float(len(cases)), tuple(cases),
                             case.concluded_at)
 
-    # -- the referral view ----------------------------------------------------------------
+
+class Findings:
+    """The cross-case alerts: REFERRAL_MISSING, PENALTY_INSTEAD_OF_REFERRAL,
+    FIRST_VIOLATION_FINED, DOUBLE_FINE, REPEATED_INSPECTION."""
+
+    def __init__(self, facts: CrossFacts, thresholds: Thresholds) -> None:
+        self.facts = facts
+        self.thresholds = thresholds
+
+    def all(self) -> list[dict[str, Any]]:
+        """REFERRAL_MISSING, PENALTY_INSTEAD_OF_REFERRAL, FIRST_VIOLATION_FINED, DOUBLE_FINE,
+        REPEATED_INSPECTION as of the instant (yellow, red or info)."""
+        found: list[dict[str, Any]] = []
+        met = {m.case.case_id: m for m in self.thresholds.thresholds_met()}
+        for m in met.values():
+            found.extend(self._referral_missing(m))
+        found.extend(self._penalty_instead_of_referral(met))
+        found.extend(self._first_violation_fined())
+        found.extend(self._double_fines())
+        found.extend(self._repeated_inspections())
+        return found
+
+    def _referral_missing(self, m: ThresholdMet) -> list[dict[str, Any]]:
+        """Decree 310 Art. 3: reaching a threshold, the case must be reported for transfer."""
+        reported = m.case.referral.get("reported")
+        if reported is not None and reported <= m.known_at:
+            return []
+        days = self.facts.version(m.known_at).general.referral_missing_days
+        due, note = self._due(m.known_at, days)
+        clock = Clock(case_id=m.case.case_id, code="REFERRAL_MISSING", part="",
+                      jurisdiction=m.case.jurisdiction, started_at=m.known_at, base_due=due,
+                      stopped_at=reported, note=note)
+        evaluation = evaluate(clock, self.facts.as_of)
+        if evaluation is None or evaluation.colour == "green":
+            return []
+        alert = evaluation.as_alert()
+        alert["detail"] += f" — {m.describe()}"
+        return [alert | {"crime": m.threshold.crime, "subject_id": m.case.subject_id}]
+
+    def _penalty_instead_of_referral(self, met: dict[str, ThresholdMet]
+                                     ) -> list[dict[str, Any]]:
+        """Decree 310 Art. 11: no administrative fine in place of a transfer."""
+        out = []
+        for d in self.facts.decisions:
+            m = met.get(d.case_id)
+            if m is None or not d.penalised or d.fine <= 0 or d.decided_at < m.known_at:
+                continue
+            transferred = m.case.referral.get("transferred")
+            if transferred is not None and transferred <= d.decided_at:
+                continue
+            out.append(self._finding("PENALTY_INSTEAD_OF_REFERRAL", d.case_id, d.jurisdiction,
+                                     "red", d.decided_at,
+                                     f"fine {d.fine:g} decided, not transferred — {m.describe()}",
+                                     crime=m.threshold.crime, subject_id=d.subject_id))
+        return out
+
+    def _first_violation_fined(self) -> list[dict[str, Any]]:
+        """APL Art. 33 para 2: a first violation, minor harm, corrected in time, on the
+        首违不罚 list, may go unpunished — a fine is worth a second look."""
+        out = []
+        for d in self.facts.decisions:
+            if not d.penalised or d.fine <= 0 or not d.item_code or d.act_date is None:
+                continue
+            item = self.facts.version(d.decided_at).item(d.item_code)
+            if (item is None or not item.first_violation_exempt or not d.corrected
+                    or d.harm not in ("none", "minor")):
+                continue
+            earlier = [o for o in self.facts.decisions_of.get(d.subject_id or "", [])
+                       if o.case_id != d.case_id and o.penalised and o.item_code == d.item_code
+                       and o.act_date is not None and o.act_date < d.act_date]
+            if earlier:
+                continue
+            out.append(self._finding("FIRST_VIOLATION_FINED", d.case_id, d.jurisdiction, "info",
+                                     d.decided_at, f"fine {d.fine:g} on {d.item_code}, "
+                                     f"first violation, harm {d.harm}, corrected",
+                                     subject_id=d.subject_id))
+        return out
+
+    def _double_fines(self) -> list[dict[str, Any]]:
+        """APL Art. 29: one illegal act is fined once (一事不再罚)."""
+        groups: dict[tuple[str, str, date], list[Decision]] = defaultdict(list)
+        for d in self.facts.decisions:
+            if d.penalised and d.fine > 0 and d.subject_id and d.item_code and d.act_date:
+                groups[(d.subject_id, d.item_code, d.act_date)].append(d)
+        out = []
+        repeated = [(key, fines) for key, fines in groups.items() if len(fines) > 1]
+        for (subject, item, act), fines in sorted(repeated):
+            first = fines[0]
+            for d in fines[1:]:
+                if d.case_id == first.case_id:
+                    continue  # a new decision of the same case (after a reconsideration)
+                out.append(self._finding(
+                    "DOUBLE_FINE", d.case_id, d.jurisdiction, "red", d.decided_at,
+                    f"subject {subject} already fined for item {item}, act of {act} in case "
+                    f"{first.case_id}", subject_id=subject, first_case_id=first.case_id))
+        return out
+
+    def _repeated_inspections(self) -> list[dict[str, Any]]:
+        """综合查一次: a subject inspected separately again and again, nothing found."""
+        fruitless: dict[str, list[Inspection]] = defaultdict(list)
+        for i in self.facts.inspections:
+            if i.subject_id and not i.joint and not i.violation_found:
+                fruitless[i.subject_id].append(i)
+        out = []
+        for subject, visits in sorted(fruitless.items()):
+            for n, visit in enumerate(visits):
+                rule = self.facts.version(visit.at).general.repeated_inspection
+                since = visit.at - timedelta(days=rule["within_days"])
+                window = [v for v in visits[:n + 1] if v.at > since]
+                if len(window) >= rule["inspections"]:
+                    out.append(self._finding(
+                        "REPEATED_INSPECTION", visit.case_id, visit.jurisdiction, "yellow",
+                        visit.at, f"subject {subject}: {len(window)} separate inspections with "
+                        f"nothing found within {rule['within_days']} days "
+                        f"({', '.join(sorted({v.case_id for v in window}))})",
+                        subject_id=subject))
+        return out
+
+    def _finding(self, code: str, case_id: str, jurisdiction: str, severity: str,
+                 at: datetime, what: str, **extra: Any) -> dict[str, Any]:
+        label, rule, source = ALERT_LABELS[code]
+        return {"code": code, "case_id": case_id, "severity": severity,
+                "due_at": at.isoformat(), "jurisdiction": jurisdiction,
+                "detail": f"{label}: {rule} — {source} — {what}",
+                "started_at": at.isoformat(), **extra}
+
+    def _due(self, start: datetime, days: int) -> tuple[datetime, str | None]:
+        try:
+            return self.facts.calendar.calendar_deadline(start, days), None
+        except CalendarUnknown as exc:
+            end = start.astimezone(SHANGHAI).date() + timedelta(days=days + 1)
+            return (datetime.combine(end, datetime.min.time(), SHANGHAI),
+                    f"provisional due date: {exc}")
+
+
+class SubjectRegister:
+    """一户一档 and 三色管理: a subject's cases, decisions, inspections and colour."""
+
+    def __init__(self, facts: CrossFacts) -> None:
+        self.facts = facts
+
+    def subject(self, subject_id: str, scope: str = "") -> dict[str, Any] | None:
+        """一户一档: the subject's cases, decisions, fines, inspections per year, colour.
+
+        With `scope` (a division-code prefix) only the cases inside it are shown and counted
+        (docs/contract.md: reads across cases stay inside the scope); what lies outside is given as
+        counts alone, without case ids, amounts or places ("辖区外另有 1 次处罚")."""
+        every_case = self.facts.by_subject.get(subject_id, [])
+        every_decision = self.facts.decisions_of.get(subject_id, [])
+        every_visit = [i for i in self.facts.inspections if i.subject_id == subject_id]
+        if not every_case and not every_decision and not every_visit:
+            return None
+        cases = [c for c in every_case if c.jurisdiction.startswith(scope)]
+        decisions = [d for d in every_decision if d.jurisdiction.startswith(scope)]
+        visits = [i for i in every_visit if i.jurisdiction.startswith(scope)]
+        per_year: dict[int, dict[str, int]] = defaultdict(lambda: {"inspections": 0, "joint": 0})
+        for visit in visits:
+            year = per_year[visit.at.astimezone(SHANGHAI).year]
+            year["inspections"] += 1
+            year["joint"] += visit.joint
+        colour, why = self._colour(decisions, cases)
+        outside_penalties = sum(1 for d in every_decision if d.penalised) - sum(
+            1 for d in decisions if d.penalised)
+        return {
+            "subject_id": subject_id,
+            "name": next((c.subject_name for c in cases if c.subject_name), None),
+            "colour": colour, "colour_reason": why,
+            "cases": [{"case_id": c.case_id, "jurisdiction": c.jurisdiction,
+                       "item_code": c.item_code, "team": c.team,
+                       "act_date": c.act_date.isoformat() if c.act_date else None,
+                       "referral_status": c.referral_state} for c in cases],
+            "decisions": [{"case_id": d.case_id, "decided_at": d.decided_at.isoformat(),
+                           "item_code": d.item_code, "outcome": d.outcome, "fine": d.fine,
+                           "circumstances": d.circumstances} for d in decisions],
+            "fines_total": sum(d.fine for d in decisions if d.penalised),
+            "inspections_per_year": [{"year": y, **counts}
+                                     for y, counts in sorted(per_year.items())],
+            "outside_scope": {"cases": len(every_case) - len(cases),
+                              "penalties": outside_penalties,
+                              "note": f"辖区外另有 {outside_penalties} 次处罚" if outside_penalties
+                              else None},
+        }
+
+    def colour(self, subject_id: str) -> tuple[str, str]:
+        """三色管理: red with a serious-circumstances penalty or two penalties in the last 12
+        months, yellow with one penalty in 12 months or an open correction order, else green."""
+        return self._colour(self.facts.decisions_of.get(subject_id, []),
+                            self.facts.by_subject.get(subject_id, []))
+
+    def _colour(self, decisions: list[Decision], cases: list[CaseFacts]) -> tuple[str, str]:
+        since = _years_before(self.facts.as_of.astimezone(SHANGHAI).date(), 1)
+        recent = [d for d in decisions if d.penalised and d.decided_on > since]
+        if any(d.circumstances == "serious" for d in recent):
+            return "red", "serious-circumstances penalty within 12 months (情节严重)"
+        if len(recent) >= 2:
+            return "red", f"{len(recent)} penalties within 12 months"
+        if recent:
+            return "yellow", "one penalty within 12 months"
+        if any(c.correction_ordered_at and not c.correction_done_at for c in cases):
+            return "yellow", "open correction order (责令整改未完成)"
+        return "green", "no penalty within 12 months, no open correction order"
+
+
+class CrossCase:
+    """The cross-case checks over a set of cases, evaluated as of an instant."""
+
+    def __init__(self, pack: RulePack, calendar: WorkCalendar, cases: Iterable[CaseFacts],
+                 decisions: Iterable[Decision], inspections: Iterable[Inspection],
+                 as_of: datetime) -> None:
+        self.facts = CrossFacts(pack, calendar, cases, decisions, inspections, as_of)
+        self.cases = self.facts.cases
+        self.as_of = as_of
+        self.thresholds = Thresholds(self.facts)
+        self.findings = Findings(self.facts, self.thresholds)
+        self.register = SubjectRegister(self.facts)
+
+    def thresholds_met(self) -> list[ThresholdMet]:
+        """Every concluded case whose facts reach a criminal threshold of its item."""
+        return self.thresholds.thresholds_met()
+
+    def threshold_met(self, case: CaseFacts) -> ThresholdMet | None:
+        """The first threshold of the case's item that its facts reach, or None."""
+        return self.thresholds.threshold_met(case)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every cross-case alert as of the instant (yellow, red or info)."""
+        return self.findings.all()
+
+    def subject(self, subject_id: str, scope: str = "") -> dict[str, Any] | None:
+        """一户一档 of a subject, inside `scope` (see `SubjectRegister.subject`)."""
+        return self.register.subject(subject_id, scope)
+
+    def colour(self, subject_id: str) -> tuple[str, str]:
+        """三色管理 of a subject (see `SubjectRegister.colour`)."""
+        return self.register.colour(subject_id)
+
     def referrals(self, scope: str | None = None) -> list[dict[str, Any]]:
         """Every case that reaches a threshold or has referral steps, with status and times."""
         met = {m.case.case_id: m for m in self.thresholds_met()}
@@ -315,191 +563,3 @@ class CrossCase:
         return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
                  "rate": round(sent / n, 4)}
                 for (team, district), (n, sent) in sorted(groups.items())]
-
-    # -- alerts ---------------------------------------------------------------------------
-    def alerts(self) -> list[dict[str, Any]]:
-        """REFERRAL_MISSING, PENALTY_INSTEAD_OF_REFERRAL, FIRST_VIOLATION_FINED, DOUBLE_FINE,
-        REPEATED_INSPECTION as of the instant (yellow, red or info)."""
-        found: list[dict[str, Any]] = []
-        met = {m.case.case_id: m for m in self.thresholds_met()}
-        for m in met.values():
-            found.extend(self._referral_missing(m))
-        found.extend(self._penalty_instead_of_referral(met))
-        found.extend(self._first_violation_fined())
-        found.extend(self._double_fines())
-        found.extend(self._repeated_inspections())
-        return found
-
-    def _referral_missing(self, m: ThresholdMet) -> list[dict[str, Any]]:
-        """Decree 310 Art. 3: reaching a threshold, the case must be reported for transfer."""
-        reported = m.case.referral.get("reported")
-        if reported is not None and reported <= m.known_at:
-            return []
-        days = self.version(m.known_at).general.referral_missing_days
-        due, note = self._due(m.known_at, days)
-        clock = Clock(case_id=m.case.case_id, code="REFERRAL_MISSING", part="",
-                      jurisdiction=m.case.jurisdiction, started_at=m.known_at, base_due=due,
-                      stopped_at=reported, note=note)
-        evaluation = evaluate(clock, self.as_of)
-        if evaluation is None or evaluation.colour == "green":
-            return []
-        alert = evaluation.as_alert()
-        alert["detail"] += f" — {m.describe()}"
-        return [alert | {"crime": m.threshold.crime, "subject_id": m.case.subject_id}]
-
-    def _penalty_instead_of_referral(self, met: dict[str, ThresholdMet]
-                                     ) -> list[dict[str, Any]]:
-        """Decree 310 Art. 11: no administrative fine in place of a transfer."""
-        out = []
-        for d in self.decisions:
-            m = met.get(d.case_id)
-            if m is None or not d.penalised or d.fine <= 0 or d.decided_at < m.known_at:
-                continue
-            transferred = m.case.referral.get("transferred")
-            if transferred is not None and transferred <= d.decided_at:
-                continue
-            out.append(self._finding("PENALTY_INSTEAD_OF_REFERRAL", d.case_id, d.jurisdiction,
-                                     "red", d.decided_at,
-                                     f"fine {d.fine:g} decided, not transferred — {m.describe()}",
-                                     crime=m.threshold.crime, subject_id=d.subject_id))
-        return out
-
-    def _first_violation_fined(self) -> list[dict[str, Any]]:
-        """APL Art. 33 para 2: a first violation, minor harm, corrected in time, on the
-        首违不罚 list, may go unpunished — a fine is worth a second look."""
-        out = []
-        for d in self.decisions:
-            if not d.penalised or d.fine <= 0 or not d.item_code or d.act_date is None:
-                continue
-            item = self.version(d.decided_at).item(d.item_code)
-            if (item is None or not item.first_violation_exempt or not d.corrected
-                    or d.harm not in ("none", "minor")):
-                continue
-            earlier = [o for o in self._decisions_of.get(d.subject_id or "", [])
-                       if o.case_id != d.case_id and o.penalised and o.item_code == d.item_code
-                       and o.act_date is not None and o.act_date < d.act_date]
-            if earlier:
-                continue
-            out.append(self._finding("FIRST_VIOLATION_FINED", d.case_id, d.jurisdiction, "info",
-                                     d.decided_at, f"fine {d.fine:g} on {d.item_code}, "
-                                     f"first violation, harm {d.harm}, corrected",
-                                     subject_id=d.subject_id))
-        return out
-
-    def _double_fines(self) -> list[dict[str, Any]]:
-        """APL Art. 29: one illegal act is fined once (一事不再罚)."""
-        groups: dict[tuple[str, str, date], list[Decision]] = defaultdict(list)
-        for d in self.decisions:
-            if d.penalised and d.fine > 0 and d.subject_id and d.item_code and d.act_date:
-                groups[(d.subject_id, d.item_code, d.act_date)].append(d)
-        out = []
-        repeated = [(key, fines) for key, fines in groups.items() if len(fines) > 1]
-        for (subject, item, act), fines in sorted(repeated):
-            first = fines[0]
-            for d in fines[1:]:
-                if d.case_id == first.case_id:
-                    continue  # a new decision of the same case (after a reconsideration)
-                out.append(self._finding(
-                    "DOUBLE_FINE", d.case_id, d.jurisdiction, "red", d.decided_at,
-                    f"subject {subject} already fined for item {item}, act of {act} in case "
-                    f"{first.case_id}", subject_id=subject, first_case_id=first.case_id))
-        return out
-
-    def _repeated_inspections(self) -> list[dict[str, Any]]:
-        """综合查一次: a subject inspected separately again and again, nothing found."""
-        fruitless: dict[str, list[Inspection]] = defaultdict(list)
-        for i in self.inspections:
-            if i.subject_id and not i.joint and not i.violation_found:
-                fruitless[i.subject_id].append(i)
-        out = []
-        for subject, visits in sorted(fruitless.items()):
-            for n, visit in enumerate(visits):
-                rule = self.version(visit.at).general.repeated_inspection
-                since = visit.at - timedelta(days=rule["within_days"])
-                window = [v for v in visits[:n + 1] if v.at > since]
-                if len(window) >= rule["inspections"]:
-                    out.append(self._finding(
-                        "REPEATED_INSPECTION", visit.case_id, visit.jurisdiction, "yellow",
-                        visit.at, f"subject {subject}: {len(window)} separate inspections with "
-                        f"nothing found within {rule['within_days']} days "
-                        f"({', '.join(sorted({v.case_id for v in window}))})",
-                        subject_id=subject))
-        return out
-
-    def _finding(self, code: str, case_id: str, jurisdiction: str, severity: str,
-                 at: datetime, what: str, **extra: Any) -> dict[str, Any]:
-        label, rule, source = ALERT_LABELS[code]
-        return {"code": code, "case_id": case_id, "severity": severity,
-                "due_at": at.isoformat(), "jurisdiction": jurisdiction,
-                "detail": f"{label}: {rule} — {source} — {what}",
-                "started_at": at.isoformat(), **extra}
-
-    def _due(self, start: datetime, days: int) -> tuple[datetime, str | None]:
-        try:
-            return self.calendar.calendar_deadline(start, days), None
-        except CalendarUnknown as exc:
-            end = start.astimezone(SHANGHAI).date() + timedelta(days=days + 1)
-            return (datetime.combine(end, datetime.min.time(), SHANGHAI),
-                    f"provisional due date: {exc}")
-
-    # -- the subject register ---------------------------------------------------------------
-    def subject(self, subject_id: str, scope: str = "") -> dict[str, Any] | None:
-        """一户一档: the subject's cases, decisions, fines, inspections per year, colour.
-
-        With `scope` (a division-code prefix) only the cases inside it are shown and counted
-        (docs/contract.md: reads across cases stay inside the scope); what lies outside is given as
-        counts alone, without case ids, amounts or places ("辖区外另有 1 次处罚")."""
-        every_case = self._by_subject.get(subject_id, [])
-        every_decision = self._decisions_of.get(subject_id, [])
-        every_visit = [i for i in self.inspections if i.subject_id == subject_id]
-        if not every_case and not every_decision and not every_visit:
-            return None
-        cases = [c for c in every_case if c.jurisdiction.startswith(scope)]
-        decisions = [d for d in every_decision if d.jurisdiction.startswith(scope)]
-        visits = [i for i in every_visit if i.jurisdiction.startswith(scope)]
-        per_year: dict[int, dict[str, int]] = defaultdict(lambda: {"inspections": 0, "joint": 0})
-        for visit in visits:
-            year = per_year[visit.at.astimezone(SHANGHAI).year]
-            year["inspections"] += 1
-            year["joint"] += visit.joint
-        colour, why = self._colour(decisions, cases)
-        outside_penalties = sum(1 for d in every_decision if d.penalised) - sum(
-            1 for d in decisions if d.penalised)
-        return {
-            "subject_id": subject_id,
-            "name": next((c.subject_name for c in cases if c.subject_name), None),
-            "colour": colour, "colour_reason": why,
-            "cases": [{"case_id": c.case_id, "jurisdiction": c.jurisdiction,
-                       "item_code": c.item_code, "team": c.team,
-                       "act_date": c.act_date.isoformat() if c.act_date else None,
-                       "referral_status": c.referral_state} for c in cases],
-            "decisions": [{"case_id": d.case_id, "decided_at": d.decided_at.isoformat(),
-                           "item_code": d.item_code, "outcome": d.outcome, "fine": d.fine,
-                           "circumstances": d.circumstances} for d in decisions],
-            "fines_total": sum(d.fine for d in decisions if d.penalised),
-            "inspections_per_year": [{"year": y, **counts}
-                                     for y, counts in sorted(per_year.items())],
-            "outside_scope": {"cases": len(every_case) - len(cases),
-                              "penalties": outside_penalties,
-                              "note": f"辖区外另有 {outside_penalties} 次处罚" if outside_penalties
-                              else None},
-        }
-
-    def colour(self, subject_id: str) -> tuple[str, str]:
-        """三色管理: red with a serious-circumstances penalty or two penalties in the last 12
-        months, yellow with one penalty in 12 months or an open correction order, else green."""
-        return self._colour(self._decisions_of.get(subject_id, []),
-                            self._by_subject.get(subject_id, []))
-
-    def _colour(self, decisions: list[Decision], cases: list[CaseFacts]) -> tuple[str, str]:
-        since = _years_before(self.as_of.astimezone(SHANGHAI).date(), 1)
-        recent = [d for d in decisions if d.penalised and d.decided_on > since]
-        if any(d.circumstances == "serious" for d in recent):
-            return "red", "serious-circumstances penalty within 12 months (情节严重)"
-        if len(recent) >= 2:
-            return "red", f"{len(recent)} penalties within 12 months"
-        if recent:
-            return "yellow", "one penalty within 12 months"
-        if any(c.correction_ordered_at and not c.correction_done_at for c in cases):
-            return "yellow", "open correction order (责令整改未完成)"
-        return "green", "no penalty within 12 months, no open correction order"

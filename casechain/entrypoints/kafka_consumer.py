@@ -14,18 +14,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from casechain.adapters.kafka_producer import KafkaSettings
-from casechain.adapters.storage import STORE_DOWN
 from casechain.application.case_log import AppendOutcome, CaseLog
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
-from casechain.errors import CaseChainError, Rejection
+from casechain.errors import STORE_DOWN, CaseChainError, Rejection
+
+if TYPE_CHECKING:
+    from casechain.bootstrap import KafkaSettings
 
 __all__ = ["ConsumeStats", "InboundConsumer"]
 

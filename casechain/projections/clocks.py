@@ -6,7 +6,7 @@ lists the yellow and red ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +42,13 @@ class ClocksView:
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
         self.calendar = calendar
-        self._due: dict[tuple[str, int, bool], tuple[datetime, str | None]] = {}
+        due = DueDates(pack, calendar)
+        penalty = PenaltyClocks(due)
+        others = ResponseAndReferralClocks(due, penalty)
+        self._handlers: dict[str, Callable[[Case, dict[str, Any]], None]] = {
+            kind: getattr(penalty, name, None) or getattr(others, name)
+            for kind, name in _HANDLERS.items() if name != "transferred"}
+        self._handlers["case.transferred"] = _transferred
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.table = sa.Table(
@@ -73,7 +79,7 @@ class ClocksView:
     def apply(self, page: Page, records: Records) -> None:
         # A page at a time: load the clocks of the page's cases, run the handlers on them in
         # memory, write the cases' clocks back — a few statements a page, not a few an event.
-        relevant = [r for _, r in records if r["type"] in _HANDLERS]
+        relevant = [r for _, r in records if r["type"] in self._handlers]
         if not relevant:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
@@ -82,7 +88,7 @@ class ClocksView:
             clocks[row["case_id"]][(row["code"], row["part"])] = row
         stored = [c for c in case_ids if clocks[c]]
         for record in relevant:
-            _HANDLERS[record["type"]](self, clocks[record["case_id"]], record)
+            self._handlers[record["type"]](clocks[record["case_id"]], record)
         rows = [row for case_id in case_ids for row in clocks[case_id].values()]
         for row in rows:
             row["started_epoch"] = _at(row["started_at"]).timestamp()
@@ -90,42 +96,33 @@ class ClocksView:
                 else None
         page.replace_case_rows(self.table, stored, rows)
 
-    # -- helpers ------------------------------------------------------------------------
-    def _general(self, record: dict[str, Any]) -> General:
+
+Case = dict[tuple[str, str], dict[str, Any]]
+
+
+class DueDates:
+    """Due instants under the rule pack's figures and the statutory calendar, kept per
+    day, length and kind (the same for every start on one day)."""
+
+    def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
+        self.pack = pack
+        self.calendar = calendar
+        self._due: dict[tuple[str, int, bool], tuple[datetime, str | None]] = {}
+
+    def general(self, record: dict[str, Any]) -> General:
         version = self.pack.at(record["occurred_at"]) or self.pack.versions[0]
         return version.general
 
-    @staticmethod
-    def _start(case: Case, record: dict[str, Any], code: str,
-               due: datetime | tuple[datetime, str | None], *, part: str = "", days: int = 0,
-               fine: float = 0.0, instant: bool = False, urgent: bool = False) -> None:
-        base_due, note = due if isinstance(due, tuple) else (due, None)
-        held = next(iter(case.values()))["jurisdiction"] if case else record["jurisdiction"]
-        case[(code, part)] = {
-            "case_id": record["case_id"], "code": code, "part": part,
-            "jurisdiction": held, "started_at": record["occurred_at"],
-            "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
-            "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
-            "urgent": urgent, "note": note, "surcharge_pauses": None}
-
-    @staticmethod
-    def _stop(case: Case, record: dict[str, Any], codes: tuple[str, ...],
-              part: str | None = None) -> None:
-        for (code, row_part), row in case.items():
-            if (code in codes and row["stopped_at"] is None and not row["instant"]
-                    and (part is None or row_part == part)):
-                row["stopped_at"] = record["occurred_at"]
-
-    def _deadline(self, start: str, days: int, working: bool) -> tuple[datetime, str | None]:
+    def deadline(self, start: str, days: int, working: bool) -> tuple[datetime, str | None]:
         """The due instant, and a note when it could not use the statutory calendar (the
         same for every start on one day: kept per day, days and kind)."""
         key = (local_day(start), days, working)
         due = self._due.get(key)
         if due is None:
-            due = self._due[key] = self._compute_deadline(_at(start), days, working)
+            due = self._due[key] = self._compute(_at(start), days, working)
         return due
 
-    def _compute_deadline(self, moment: datetime, days: int, working: bool
+    def _compute(self, moment: datetime, days: int, working: bool
                           ) -> tuple[datetime, str | None]:
         try:
             return (self.calendar.workday_deadline(moment, days) if working
@@ -138,74 +135,102 @@ class ClocksView:
             return due, (f"provisional due date: {exc}; counted as {days} plain days "
                          "until then")
 
-    # -- handlers -----------------------------------------------------------------------
-    def _case_filed(self, case: Case, r: dict[str, Any]) -> None:
-        days = self._general(r).decision_days
-        self._start(case, r, "DECISION_OVERDUE", self._deadline(r["occurred_at"], days, False),
+
+def _start(case: Case, record: dict[str, Any], code: str,
+           due: datetime | tuple[datetime, str | None], *, part: str = "", days: int = 0,
+           fine: float = 0.0, instant: bool = False, urgent: bool = False) -> None:
+    base_due, note = due if isinstance(due, tuple) else (due, None)
+    held = next(iter(case.values()))["jurisdiction"] if case else record["jurisdiction"]
+    case[(code, part)] = {
+        "case_id": record["case_id"], "code": code, "part": part,
+        "jurisdiction": held, "started_at": record["occurred_at"],
+        "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
+        "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
+        "urgent": urgent, "note": note, "surcharge_pauses": None}
+
+
+def _stop(case: Case, record: dict[str, Any], codes: tuple[str, ...],
+          part: str | None = None) -> None:
+    for (code, row_part), row in case.items():
+        if (code in codes and row["stopped_at"] is None and not row["instant"]
+                and (part is None or row_part == part)):
+            row["stopped_at"] = record["occurred_at"]
+
+
+class PenaltyClocks:
+    """The penalty procedure's clocks: DECISION (with extensions and suspensions), SERVICE,
+    PAYMENT (surcharge paused during appeals), HEARING_NOTICE, MEASURE."""
+
+    def __init__(self, due: DueDates) -> None:
+        self.due = due
+
+    def case_filed(self, case: Case, r: dict[str, Any]) -> None:
+        days = self.due.general(r).decision_days
+        _start(case, r, "DECISION_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     days=days)
 
-    def _deadline_extended(self, case: Case, r: dict[str, Any]) -> None:
+    def deadline_extended(self, case: Case, r: dict[str, Any]) -> None:
         if r["payload"].get("deadline") == "measure":
-            self._measure_extended(case, r)
+            self.measure_extended(case, r)
             return
         row = case.get(("DECISION_OVERDUE", ""))
         if row is not None:
             row["days"] += int(r["payload"]["days"])
-            due, row["note"] = self._deadline(row["started_at"], row["days"], False)
+            due, row["note"] = self.due.deadline(row["started_at"], row["days"], False)
             row["base_due"] = due.isoformat()
 
-    def _clock_suspended(self, case: Case, r: dict[str, Any]) -> None:
+    def clock_suspended(self, case: Case, r: dict[str, Any]) -> None:
         row = case.get(("DECISION_OVERDUE", ""))
         if row is not None and row["suspended_since"] is None:
             row["suspended_since"] = r["occurred_at"]
 
-    def _clock_resumed(self, case: Case, r: dict[str, Any]) -> None:
+    def clock_resumed(self, case: Case, r: dict[str, Any]) -> None:
         row = case.get(("DECISION_OVERDUE", ""))
         if row is not None and row["suspended_since"] is not None:
             paused = (_at(r["occurred_at"]) - _at(row["suspended_since"])).total_seconds()
             row["suspended_seconds"] += paused
             row["suspended_since"] = None
 
-    def _decided(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("DECISION_OVERDUE",))
-        days = self._general(r).service_working_days
+    def decided(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("DECISION_OVERDUE",))
+        days = self.due.general(r).service_working_days
         fine = amount_of(r["payload"]["penalties"], "fine")
-        self._start(case, r, "SERVICE_OVERDUE", self._deadline(r["occurred_at"], days, True),
+        _start(case, r, "SERVICE_OVERDUE", self.due.deadline(r["occurred_at"], days, True),
                     days=days, fine=fine)
 
-    def _decision_served(self, case: Case, r: dict[str, Any]) -> None:
+    def decision_served(self, case: Case, r: dict[str, Any]) -> None:
         service = case.get(("SERVICE_OVERDUE", ""))
         fine = service["fine"] if service is not None else 0.0
-        self._stop(case, r, ("SERVICE_OVERDUE",))
+        _stop(case, r, ("SERVICE_OVERDUE",))
         if fine > 0:
-            days = self._general(r).payment_days
-            self._start(case, r, "PAYMENT_OVERDUE", self._deadline(r["occurred_at"], days, False),
+            days = self.due.general(r).payment_days
+            _start(case, r, "PAYMENT_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                         days=days, fine=fine)
 
-    def _paid(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("PAYMENT_OVERDUE",))
+    def paid(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("PAYMENT_OVERDUE",))
 
-    def _closed(self, case: Case, r: dict[str, Any]) -> None:
+    def closed(self, case: Case, r: dict[str, Any]) -> None:
         # Closing the administrative case leaves the referral's own deadlines running.
-        self._stop(case, r, ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE",
+        _stop(case, r, ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE",
                              "MEASURE_OVERDUE", "RESPONSE_1315"))
 
-    def _hearing_noticed(self, case: Case, r: dict[str, Any]) -> None:
-        days = self._general(r).hearing_notice_working_days
-        earliest = self._deadline(r["occurred_at"], days, True)[0] - timedelta(days=1)
+    def hearing_noticed(self, case: Case, r: dict[str, Any]) -> None:
+        days = self.due.general(r).hearing_notice_working_days
+        earliest = self.due.deadline(r["occurred_at"], days, True)[0] - timedelta(days=1)
         hearing_at = _at(r["payload"]["hearing_at"])
         if hearing_at < earliest:
-            self._start(case, r, "HEARING_NOTICE_LATE", hearing_at, days=days, instant=True)
+            _start(case, r, "HEARING_NOTICE_LATE", hearing_at, days=days, instant=True)
 
-    def _measure_imposed(self, case: Case, r: dict[str, Any]) -> None:
-        days = self._general(r).measure_days
-        self._start(case, r, "MEASURE_OVERDUE", self._deadline(r["occurred_at"], days, False),
+    def measure_imposed(self, case: Case, r: dict[str, Any]) -> None:
+        days = self.due.general(r).measure_days
+        _start(case, r, "MEASURE_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     part=f"{r['seq']:06d}", days=days)
 
-    def _measure_extended(self, case: Case, r: dict[str, Any]) -> None:
+    def measure_extended(self, case: Case, r: dict[str, Any]) -> None:
         # Administrative Coercion Law Art. 25: at most 30 days more, once approved.
         seq = r["payload"].get("measure_seq")
-        general = self._general(r)
+        general = self.due.general(r)
         limit = 2 * general.measure_days
         for (code, part), row in case.items():
             if (code != "MEASURE_OVERDUE" or row["stopped_at"] is not None
@@ -213,13 +238,13 @@ class ClocksView:
                 continue
             wanted = row["days"] + int(r["payload"]["days"])
             row["days"] = min(wanted, limit)
-            due, note = self._deadline(row["started_at"], row["days"], False)
+            due, note = self.due.deadline(row["started_at"], row["days"], False)
             if wanted > limit:
                 extra = f"extension capped at {general.measure_days} days (Art. 25)"
                 note = f"{note}; {extra}" if note else extra
             row["base_due"], row["note"] = due.isoformat(), note
 
-    def _appeal_decided(self, case: Case, r: dict[str, Any]) -> None:
+    def appeal_decided(self, case: Case, r: dict[str, Any]) -> None:
         # APL Art. 73: no surcharge accrues while reconsideration or litigation runs.
         applied = r["payload"].get("applied_at")
         row = case.get(("PAYMENT_OVERDUE", ""))
@@ -230,113 +255,120 @@ class ClocksView:
         pauses.append([start.isoformat(), r["occurred_at"]])
         row["surcharge_pauses"] = orjson.dumps(pauses).decode()
 
-    def _measure_released(self, case: Case, r: dict[str, Any]) -> None:
+    def measure_released(self, case: Case, r: dict[str, Any]) -> None:
         running = sorted(part for (code, part), row in case.items()
                          if code == "MEASURE_OVERDUE" and row["stopped_at"] is None)
         if running:
-            self._stop(case, r, ("MEASURE_OVERDUE",), part=running[0])
+            _stop(case, r, ("MEASURE_OVERDUE",), part=running[0])
 
-    def _clue_registered(self, case: Case, r: dict[str, Any]) -> None:
+
+class ResponseAndReferralClocks:
+    """The 1315 response clocks of urgent clues, and 行刑衔接's (Decree 310): the referral
+    decision, the transfer, the handover, the reconsideration window."""
+
+    def __init__(self, due: DueDates, penalty: PenaltyClocks) -> None:
+        self.due = due
+        self.penalty = penalty
+
+    def clue_registered(self, case: Case, r: dict[str, Any]) -> None:
         if r["payload"].get("urgent"):
             # Remember the urgency (not an alert code); the 1315 clocks start at dispatch.
-            self._start(case, r, "URGENT_CLUE", _at(r["occurred_at"]), urgent=True)
+            _start(case, r, "URGENT_CLUE", _at(r["occurred_at"]), urgent=True)
             case[("URGENT_CLUE", "")]["stopped_at"] = r["occurred_at"]
 
-    def _dispatched(self, case: Case, r: dict[str, Any]) -> None:
+    def dispatched(self, case: Case, r: dict[str, Any]) -> None:
         if ("URGENT_CLUE", "") not in case:
             return
-        minutes = self._general(r).response_minutes
+        minutes = self.due.general(r).response_minutes
         start = _at(r["occurred_at"])
         for step in _STEPS:
-            self._start(case, r, "RESPONSE_1315", start + timedelta(minutes=minutes[step]),
+            _start(case, r, "RESPONSE_1315", start + timedelta(minutes=minutes[step]),
                         part=step, urgent=True)
 
-    def _responded(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("RESPONSE_1315",), part=r["type"].split(".")[1])
+    def responded(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("RESPONSE_1315",), part=r["type"].split(".")[1])
 
     # -- 行刑衔接 (Decree 310) ---------------------------------------------------------------
-    def _referral_reported(self, case: Case, r: dict[str, Any]) -> None:
-        days = self._general(r).referral_decision_days
-        self._start(case, r, "REFERRAL_DECISION_OVERDUE",
-                    self._deadline(r["occurred_at"], days, False), days=days)
+    def referral_reported(self, case: Case, r: dict[str, Any]) -> None:
+        days = self.due.general(r).referral_decision_days
+        _start(case, r, "REFERRAL_DECISION_OVERDUE",
+                    self.due.deadline(r["occurred_at"], days, False), days=days)
 
-    def _referral_approved(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
-        hours = self._general(r).referral_transfer_hours
-        self._start(case, r, "REFERRAL_TRANSFER_OVERDUE",
+    def referral_approved(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
+        hours = self.due.general(r).referral_transfer_hours
+        _start(case, r, "REFERRAL_TRANSFER_OVERDUE",
                     _at(r["occurred_at"]) + timedelta(hours=hours))
 
-    def _referral_rejected(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
+    def referral_rejected(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("REFERRAL_DECISION_OVERDUE",))
 
-    def _referral_transferred(self, case: Case, r: dict[str, Any]) -> None:
+    def referral_transferred(self, case: Case, r: dict[str, Any]) -> None:
         # With the police, the administrative decision clock does not run; it resumes when
         # the case comes back (returned, or a decline the agency accepts).
-        self._stop(case, r, ("REFERRAL_TRANSFER_OVERDUE",))
-        self._clock_suspended(case, r)
+        _stop(case, r, ("REFERRAL_TRANSFER_OVERDUE",))
+        self.penalty.clock_suspended(case, r)
 
-    def _police_filed(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
-        days = self._general(r).handover_days
-        self._start(case, r, "HANDOVER_OVERDUE", self._deadline(r["occurred_at"], days, False),
+    def police_filed(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        days = self.due.general(r).handover_days
+        _start(case, r, "HANDOVER_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     days=days)
 
-    def _police_declined(self, case: Case, r: dict[str, Any]) -> None:
-        self._clock_resumed(case, r)
-        self._start(case, r, "REFERRAL_RECONSIDERATION_WINDOW",
-                    self._deadline(r["occurred_at"], 3, False), days=3)
+    def police_declined(self, case: Case, r: dict[str, Any]) -> None:
+        self.penalty.clock_resumed(case, r)
+        _start(case, r, "REFERRAL_RECONSIDERATION_WINDOW",
+                    self.due.deadline(r["occurred_at"], 3, False), days=3)
 
-    def _reconsideration_requested(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
-        self._clock_suspended(case, r)
+    def reconsideration_requested(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        self.penalty.clock_suspended(case, r)
 
-    def _materials_handed_over(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("HANDOVER_OVERDUE",))
+    def materials_handed_over(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("HANDOVER_OVERDUE",))
 
-    def _referral_returned(self, case: Case, r: dict[str, Any]) -> None:
-        self._stop(case, r, ("HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW"))
-        self._clock_resumed(case, r)
-
-
-Case = dict[tuple[str, str], dict[str, Any]]
+    def referral_returned(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW"))
+        self.penalty.clock_resumed(case, r)
 
 
-def _transferred(_: ClocksView, case: Case, record: dict[str, Any]) -> None:
+def _transferred(case: Case, record: dict[str, Any]) -> None:
     """case.transferred: the case's clocks go with it to the new jurisdiction."""
     for row in case.values():
         row["jurisdiction"] = record["payload"]["to_jurisdiction"]
 
 
-_HANDLERS: dict[str, Any] = {
-    "case.transferred": _transferred,
-    "penalty.case_filed": ClocksView._case_filed,
-    "penalty.deadline_extended": ClocksView._deadline_extended,
-    "penalty.clock_suspended": ClocksView._clock_suspended,
-    "penalty.clock_resumed": ClocksView._clock_resumed,
-    "penalty.decided": ClocksView._decided,
-    "penalty.decision_served": ClocksView._decision_served,
-    "penalty.paid": ClocksView._paid,
-    "penalty.closed": ClocksView._closed,
-    "penalty.terminated": ClocksView._closed,
-    "penalty.hearing_noticed": ClocksView._hearing_noticed,
-    "penalty.measure_imposed": ClocksView._measure_imposed,
-    "penalty.measure_released": ClocksView._measure_released,
-    "evaluation.reconsideration_decided": ClocksView._appeal_decided,
-    "evaluation.litigation_decided": ClocksView._appeal_decided,
-    "supervision.clue_registered": ClocksView._clue_registered,
-    "supervision.dispatched": ClocksView._dispatched,
-    "supervision.acknowledged": ClocksView._responded,
-    "supervision.departed": ClocksView._responded,
-    "supervision.arrived": ClocksView._responded,
-    "referral.reported": ClocksView._referral_reported,
-    "referral.approved": ClocksView._referral_approved,
-    "referral.rejected": ClocksView._referral_rejected,
-    "referral.transferred": ClocksView._referral_transferred,
-    "referral.police_filed": ClocksView._police_filed,
-    "referral.police_declined": ClocksView._police_declined,
-    "referral.reconsideration_requested": ClocksView._reconsideration_requested,
-    "referral.materials_handed_over": ClocksView._materials_handed_over,
-    "referral.returned": ClocksView._referral_returned,
+#: Event type → the name of its handler.
+_HANDLERS: dict[str, str] = {
+    "case.transferred": "transferred",
+    "penalty.case_filed": "case_filed",
+    "penalty.deadline_extended": "deadline_extended",
+    "penalty.clock_suspended": "clock_suspended",
+    "penalty.clock_resumed": "clock_resumed",
+    "penalty.decided": "decided",
+    "penalty.decision_served": "decision_served",
+    "penalty.paid": "paid",
+    "penalty.closed": "closed",
+    "penalty.terminated": "closed",
+    "penalty.hearing_noticed": "hearing_noticed",
+    "penalty.measure_imposed": "measure_imposed",
+    "penalty.measure_released": "measure_released",
+    "evaluation.reconsideration_decided": "appeal_decided",
+    "evaluation.litigation_decided": "appeal_decided",
+    "supervision.clue_registered": "clue_registered",
+    "supervision.dispatched": "dispatched",
+    "supervision.acknowledged": "responded",
+    "supervision.departed": "responded",
+    "supervision.arrived": "responded",
+    "referral.reported": "referral_reported",
+    "referral.approved": "referral_approved",
+    "referral.rejected": "referral_rejected",
+    "referral.transferred": "referral_transferred",
+    "referral.police_filed": "police_filed",
+    "referral.police_declined": "police_declined",
+    "referral.reconsideration_requested": "reconsideration_requested",
+    "referral.materials_handed_over": "materials_handed_over",
+    "referral.returned": "referral_returned",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.adapters.storage import chunks
+from casechain.batching import chunks
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
 from casechain.domain.jurisdiction import jurisdiction_after

@@ -4,7 +4,7 @@ A view's rows and its position (the `casechain_tracking` row named after the vie
 written in one transaction, a page of events at a time, so an event is applied exactly once
 even when the worker is killed between two pages; a restart resumes from the position.
 Positions are gap-free and committed in order (the writers number rows under the table's
-write lock, see adapters/storage.py), so "everything up to n" is final once n is visible:
+write lock, see the store adapter), so "everything up to n" is final once n is visible:
 no event whose position was allocated but committed late can be skipped.
 
 Each page's transaction takes the views' locks and reads their positions first: a second
@@ -33,20 +33,16 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
-from casechain.adapters import codec
-from casechain.adapters.storage import (
-    SCHEMA_LOCK,
-    STORE_DOWN,
-    CaseChainRecorder,
-    bulk_gc,
+from casechain.batching import bulk_gc, read_ahead
+from casechain.errors import StoreError
+from casechain.projections.store import (
+    LogSource,
+    ViewStore,
     insert_rows,
-    map_db_errors,
-    read_ahead,
     replace_case_rows,
     select_case_rows,
     upsert_rows,
 )
-from casechain.errors import StoreError
 
 __all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "seen_before"]
 
@@ -105,7 +101,7 @@ class Page:
     """What a view sees of the store while it folds a page: reads of committed rows, and the
     writes it asks for, carried out later in the page's transaction with its position."""
 
-    def __init__(self, store: CaseChainRecorder, in_flight: _InFlight | None) -> None:
+    def __init__(self, store: ViewStore, in_flight: _InFlight | None) -> None:
         self._store = store
         self._in_flight = in_flight
         self.writes: list[_Write] = []
@@ -140,7 +136,7 @@ class Page:
     def upsert_rows(self, table: sa.Table, rows: Sequence[Mapping[str, Any]],
                     keys: Sequence[str], updates: Callable[[Any], dict[str, Any]],
                     where: Callable[[Any], Any] | None = None) -> None:
-        """Insert rows or update the stored ones (storage.upsert_rows)."""
+        """Insert rows or update the stored ones (store.upsert_rows)."""
         if rows:
             ids = frozenset(row["case_id"] for row in rows) if "case_id" in keys else None
             self.writes.append(_Write(table.name, ids, lambda conn: upsert_rows(
@@ -187,8 +183,8 @@ class ViewStatus:
 class ProjectionRunner:
     """Keeps views up to date with the log: catch up, run beside the writer, rebuild."""
 
-    def __init__(self, store: CaseChainRecorder, views: Sequence[View], page: int = PAGE,
-                 source: CaseChainRecorder | None = None) -> None:
+    def __init__(self, store: ViewStore, views: Sequence[View], page: int = PAGE,
+                 source: LogSource | None = None) -> None:
         self.store = store
         #: Where the log is read (the store itself, but for a recomputation elsewhere).
         self.source = source or store
@@ -201,45 +197,22 @@ class ProjectionRunner:
             sa.Column("name", sa.String(64), primary_key=True),
             sa.Column("version", sa.Integer(), nullable=False))
         with store.read() as conn:
-            settled = self._settled(conn)
+            settled = _settled(conn, self.metadata, self._versions, self.views)
         if not settled:  # the write lock only when tables are missing or changed shape
             with self._view_transaction() as conn:
-                if store.is_postgres:  # one process at a time creates or upgrades
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+                store.schema_lock(conn)  # one process at a time creates or upgrades
                 self.metadata.create_all(conn, checkfirst=True)
                 self._upgrade(conn)
-
-    def _settled(self, conn: Connection) -> bool:
-        """Every table exists and every view's stored version is its own."""
-        existing = set(sa.inspect(conn).get_table_names())
-        if not {str(table.name) for table in self.metadata.sorted_tables} <= existing:
-            return False
-        stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
-        return all(stored.get(name) == _version(view) for name, view in self.views.items())
-
-    def _refuse_newer(self, stored: Mapping[str, int]) -> None:
-        """A view upgraded by a newer release is never taken back to this one's shape (an
-        old process started beside a new one would drop the new tables, then the new one
-        rebuild them, and so on)."""
-        newer = {name: stored[name] for name, view in self.views.items()
-                 if stored.get(name, 0) > _version(view)}
-        if newer:
-            raise StoreError(
-                "the store's views were upgraded by a newer CaseChain release ("
-                + ", ".join(f"{name} version {version}, this release knows "
-                            f"{_version(self.views[name])}"
-                            for name, version in sorted(newer.items()))
-                + "): run the newer release")
 
     def _upgrade(self, conn: Connection) -> None:
         """Views whose tables changed shape (a new `version`) are dropped and created anew
         with no position, so the next catch-up rebuilds them from the log."""
         stored = {row[0]: row[1] for row in conn.execute(sa.select(self._versions))}
-        self._refuse_newer(stored)
+        _refuse_newer(self.views, stored)
         for name, view in self.views.items():
             wanted = _version(view)
             if stored.get(name, 1) != wanted:
-                self._lock(conn, [name])
+                _lock(self.store, conn, [name])
                 for table in reversed(self.tables[name]):
                     table.drop(conn)
                 for table in self.tables[name]:
@@ -279,7 +252,7 @@ class ProjectionRunner:
                   on_page: Callable[[str, int], None] | None, applied: list[int]) -> None:
         start = min(positions.values(), default=0)
         in_flight: _InFlight | None = None
-        # The next page is read and decoded on one thread (storage.read_ahead) and the
+        # The next page is read and decoded on one thread (read_ahead) and the
         # previous one written on another while this one is folded.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-writer") as writer:
             try:
@@ -325,9 +298,9 @@ class ProjectionRunner:
         """One transaction: lock the views, check their positions, write, track. A few
         statements a page: each round trip of this thread waits for the GIL as well."""
         names = [name for name, *_ in batch]
-        tracking = self.store.tables.tracking
+        tracking = self.store.tracking_table
         with self._view_transaction() as conn:
-            self._lock(conn, names)
+            _lock(self.store, conn, names)
             stored: dict[str, int] = {row[0]: row[1] for row in conn.execute(
                 sa.select(tracking.c.application_name, tracking.c.notification_id).where(
                     tracking.c.application_name.in_([_tracking_name(n) for n in names])))}
@@ -340,17 +313,8 @@ class ProjectionRunner:
                                           "notification_id": last} for name in names],
                         ["application_name"], lambda new: {"notification_id": new.notification_id})
 
-    def _lock(self, conn: Connection, names: Sequence[str]) -> None:
-        """Hold these views until the transaction ends (PostgreSQL advisory locks, taken in
-        name order; on SQLite the write transaction already excludes every other writer)."""
-        if self.store.is_postgres and names:
-            keys = sorted(names)
-            conn.exec_driver_sql("SELECT " + ", ".join(
-                f"pg_advisory_xact_lock({_lock_key(name)})" for name in keys))
-
     def _read(self, start: int, until: int | None) -> list[tuple[int, dict[str, Any]]]:
-        states = self.source.select_states(start, self.page, stop=until)
-        return [(position, codec.decode_record(state)) for position, state in states]
+        return self.source.records_after(start, self.page, stop=until)
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Follow the log until `stop` is set, polling every `interval` seconds when idle.
@@ -360,7 +324,7 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 applied = self.catch_up()
-            except STORE_DOWN as exc:
+            except self.store.outages as exc:
                 log.warning("projections.store_unavailable", error=str(exc).strip(),
                             retry_in_s=wait)
                 stop.wait(wait)
@@ -377,7 +341,7 @@ class ProjectionRunner:
         """Drop the views' rows and positions and apply the whole log again."""
         chosen = list(names or self.views)
         with self._view_transaction() as conn:
-            self._lock(conn, chosen)
+            _lock(self.store, conn, chosen)
             for name in chosen:
                 for table in reversed(self.tables[name]):
                     conn.execute(table.delete())
@@ -391,7 +355,7 @@ class ProjectionRunner:
         counts: dict[str, int] = {}
         with self.store.read() as conn:
             for name in sorted(self.tables):
-                self._hash_rows(conn, name, sha, counts)
+                _hash_rows(conn, self.tables[name], sha, counts)
         covered = min((self.position(name) for name in self.views), default=0)
         return sha.hexdigest(), covered, counts
 
@@ -401,29 +365,47 @@ class ProjectionRunner:
         with self.store.read() as conn:
             for name in sorted(self.tables):
                 sha = hashlib.sha256()
-                self._hash_rows(conn, name, sha, {})
+                _hash_rows(conn, self.tables[name], sha, {})
                 digests[name] = sha.hexdigest()
         return digests
 
-    def _hash_rows(self, conn: Connection, name: str, sha: Any, counts: dict[str, int]) -> None:
-        # Rows are streamed: a view of millions of rows is hashed in constant memory.
-        for table in self.tables[name]:
-            keys = [c for c in table.primary_key.columns] or list(table.columns)
-            count = 0
-            sha.update(table.name.encode())
-            for row in conn.execution_options(yield_per=10_000).execute(
-                    sa.select(table).order_by(*keys)):
-                sha.update(orjson.dumps([_plain(v) for v in row]))
-                count += 1
-            counts[str(table.name)] = count
-
     @contextmanager
     def _view_transaction(self) -> Iterator[Connection]:
-        with map_db_errors(), self.store.engine.connect() as conn:
-            conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
-            with conn.begin():
-                _by_key(conn)
-                yield conn
+        with self.store.transaction() as conn:
+            _by_key(conn)
+            yield conn
+
+
+def _settled(conn: Connection, metadata: sa.MetaData, versions: sa.Table,
+             views: Mapping[str, View]) -> bool:
+    """Every table exists and every view's stored version is its own."""
+    existing = set(sa.inspect(conn).get_table_names())
+    if not {str(table.name) for table in metadata.sorted_tables} <= existing:
+        return False
+    stored = {row[0]: row[1] for row in conn.execute(sa.select(versions))}
+    return all(stored.get(name) == _version(view) for name, view in views.items())
+
+
+def _lock(store: ViewStore, conn: Connection, names: Sequence[str]) -> None:
+    """Hold these views until the transaction ends (PostgreSQL advisory locks, taken in name
+    order; on SQLite the write transaction already excludes every other writer)."""
+    if store.is_postgres and names:
+        conn.exec_driver_sql("SELECT " + ", ".join(
+            f"pg_advisory_xact_lock({_lock_key(name)})" for name in sorted(names)))
+
+
+def _refuse_newer(views: Mapping[str, View], stored: Mapping[str, int]) -> None:
+    """A view upgraded by a newer release is never taken back to this one's shape (an old
+    process started beside a new one would drop the new tables, then the new one rebuild
+    them, and so on)."""
+    newer = {name: stored[name] for name, view in views.items()
+             if stored.get(name, 0) > _version(view)}
+    if newer:
+        raise StoreError(
+            "the store's views were upgraded by a newer CaseChain release ("
+            + ", ".join(f"{name} version {version}, this release knows "
+                        f"{_version(views[name])}" for name, version in sorted(newer.items()))
+            + "): run the newer release")
 
 
 def _tracking_name(view: str) -> str:
@@ -442,6 +424,21 @@ def _by_key(conn: Connection) -> None:
     than the last; keys are what we want."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+
+
+def _hash_rows(conn: Connection, tables: list[sa.Table], sha: Any, counts: dict[str, int]
+               ) -> None:
+    """Feed a view's rows, table by table in key order, to `sha`; count them. Rows are
+    streamed: a view of millions of rows is hashed in constant memory."""
+    for table in tables:
+        keys = [c for c in table.primary_key.columns] or list(table.columns)
+        count = 0
+        sha.update(table.name.encode())
+        for row in conn.execution_options(yield_per=10_000).execute(
+                sa.select(table).order_by(*keys)):
+            sha.update(orjson.dumps([_plain(v) for v in row]))
+            count += 1
+        counts[str(table.name)] = count
 
 
 def _plain(value: Any) -> Any:

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import open_case_log, open_projections
-from casechain.entrypoints.http.app import Components, create_app
+from casechain.adapters.tokens import issue_token
+from casechain.application.serving import Components
+from casechain.bootstrap import open_case_log, open_projections, open_service
+from casechain.entrypoints.http.app import create_app
 from tests.factories import case_walk, envelope
+from tests.helpers import wait_for
 
 PROBLEM = "application/problem+json"
 #: Every read a supervisor of 330106 makes on the dashboard, with an instant in the demo year.
@@ -40,7 +42,7 @@ def api(store_url: str, tmp_path: Path) -> Iterator[Api]:
               "O1001": issue_token(path, "O1001", ["officer"], "330106", None),
               "officer-107": issue_token(path, "O2001", ["officer"], "330107", None)}
     case_log = open_case_log(store_url)
-    components = Components(case_log, open_projections(case_log), TokenFile(path))
+    components = open_service(case_log, open_projections(case_log), path)
     with TestClient(create_app(components, follow=False)) as client:
         posted = client.post("/v1/events/batch", json=case_walk("HZ-1"),
                              headers=_auth(tokens["service"]))
@@ -267,7 +269,7 @@ def test_an_officer_of_another_district_cannot_add_to_a_case_created_meanwhile(
     service = issue_token(path, "svc", ["service"], "330106", None)
     supervisor = issue_token(path, "sup", ["supervisor"], "330106", None)
     logs = [open_case_log(store_url), open_case_log(store_url)]
-    apps = [Components(log, open_projections(log), TokenFile(path)) for log in logs]
+    apps = [open_service(log, open_projections(log), path) for log in logs]
     try:
         with TestClient(create_app(apps[0], follow=False)) as one, \
                 TestClient(create_app(apps[1], follow=False)) as two:
@@ -311,9 +313,9 @@ def test_a_token_file_with_bad_entries_refuses_them_alone(tmp_path: Path, api: A
         text += (f"- sha256: {n:064x}\n  principal: bad-{n}\n  roles: {roles}\n"
                  f"  scope: {scope}\n")
     path.write_text(text, encoding="utf-8")
-    tokens = TokenFile(path)
-    with TestClient(create_app(Components(components.case_log, components.runner, tokens),
-                               follow=False)) as client:
+    again = open_service(components.case_log, components.runner, path)
+    tokens = again.tokens
+    with TestClient(create_app(again, follow=False)) as client:
         answer = client.get("/v1/board", headers=_auth(good))
         unknown = client.get("/v1/board", headers=_auth("cc_whatever"))
     assert answer.status_code == 200
@@ -374,7 +376,7 @@ def test_a_sqlite_store_deleted_under_the_server_is_503_not_a_silent_201(
     token = issue_token(path, "svc", ["service"], "330106", None)
     db = tmp_path / "store.db"
     case_log = open_case_log(f"sqlite:///{db}")
-    components = Components(case_log, open_projections(case_log), TokenFile(path))
+    components = open_service(case_log, open_projections(case_log), path)
     try:
         with TestClient(create_app(components, follow=False)) as client:
             before = client.post("/v1/events", json=_clue("DEL-1"), headers=_auth(token))
@@ -401,7 +403,7 @@ def test_a_postgres_database_dropped_and_recreated_under_the_server_is_503(
     path = tmp_path / "tokens.yaml"
     token = issue_token(path, "svc", ["service"], "330106", None)
     case_log = open_case_log(pg_url)
-    components = Components(case_log, open_projections(case_log), TokenFile(path))
+    components = open_service(case_log, open_projections(case_log), path)
     name = pg_url.rsplit("/", 1)[1]
     try:
         with TestClient(create_app(components, follow=False)) as client:
@@ -487,8 +489,6 @@ def test_a_bad_envelope_in_another_clients_request_of_the_same_group_harms_nothi
     """Two clients' requests committed in one group: the one with a 130-character subject id
     is refused alone (on PostgreSQL it once failed the whole group's transaction, both
     requests answering 500); the other client's event is appended."""
-    import time
-
     from casechain.domain.access import Principal
     _, _, components = api
     service = Principal("svc", ("service",), "330106")
@@ -496,7 +496,7 @@ def test_a_bad_envelope_in_another_clients_request_of_the_same_group_harms_nothi
     bad["payload"]["subject"]["id"] = "S" * 130
     with _writer_lock(store_url):  # the first group waits for the lock; the next two queue
         first = components.appender.submit(service, [_clue("GROUP-0")])
-        time.sleep(0.3)
+        assert wait_for(lambda: components.appender.queued() == 0, 30)  # taken, now waiting
         hostile = components.appender.submit(service, [bad])
         other = components.appender.submit(service, [_clue("GROUP-1")])
     assert [o.status for o in first.result(30)] == ["appended"]

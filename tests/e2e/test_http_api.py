@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from casechain.adapters.ledger import generate_key
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import open_case_log, open_projections
-from casechain.entrypoints.http.app import Components, create_app
+from casechain.adapters.tokens import issue_token
+from casechain.application.serving import Components
+from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
+from casechain.entrypoints.http.app import create_app
 from tests.factories import SUBJECT, case_walk, envelope
 
 ROLES = ("officer", "reviewer", "supervisor", "auditor", "service", "admin")
@@ -45,7 +46,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
     folder = tmp_path_factory.mktemp("api")
     tokens = _tokens(folder / "tokens.yaml")
     case_log = open_case_log(f"sqlite:///{folder / 'casechain.db'}")
-    components = Components(case_log, open_projections(case_log), TokenFile(folder / "tokens.yaml"))
+    components = open_service(case_log, open_projections(case_log), folder / "tokens.yaml")
     with TestClient(create_app(components, follow=False)) as client:
         posted = client.post("/v1/events/batch", json=case_walk("HZ-1"),
                              headers=_auth(tokens["city-service"]))
@@ -58,7 +59,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
 def _empty_api(folder: Path) -> Iterator[tuple[TestClient, dict[str, str], Components]]:
     tokens = _tokens(folder / "tokens.yaml")
     case_log = open_case_log(f"sqlite:///{folder / 'casechain.db'}")
-    components = Components(case_log, open_projections(case_log), TokenFile(folder / "tokens.yaml"))
+    components = open_service(case_log, open_projections(case_log), folder / "tokens.yaml")
     with TestClient(create_app(components, follow=False)) as client:
         yield client, tokens, components
     case_log.close()
@@ -84,7 +85,7 @@ def test_a_service_posts_a_whole_case_life_that_another_district_cannot_read(
     of the same district reads it, one of another district gets 403 OUT_OF_SCOPE."""
     tokens = _tokens(tmp_path / "tokens.yaml")
     case_log = open_case_log(store_url)
-    components = Components(case_log, open_projections(case_log), TokenFile(tmp_path / "tokens.yaml"))
+    components = open_service(case_log, open_projections(case_log), tmp_path / "tokens.yaml")
     try:
         with TestClient(create_app(components, follow=False)) as client:
             statuses = [client.post("/v1/events", json=e, headers=_auth(tokens["city-service"]))
@@ -186,8 +187,8 @@ def test_an_expired_token_is_401_naming_when_it_expired(tmp_path: Path, loaded: 
     path = tmp_path / "t.yaml"
     token = issue_token(path, "late", ["supervisor"], "330106",
                         datetime.now(UTC) - timedelta(minutes=1))
-    with TestClient(create_app(Components(components.case_log, components.runner,
-                                          TokenFile(path)), follow=False)) as client:
+    with TestClient(create_app(open_service(components.case_log, components.runner, path),
+                               follow=False)) as client:
         response = client.get("/v1/cases/HZ-1", headers=_auth(token))
     assert response.status_code == 401
     assert "expired" in response.json()["detail"]
@@ -314,7 +315,7 @@ def test_every_read_of_an_audit_trail_is_recorded_and_tampering_shows(api: Any) 
         ("officer-in", "case.export"), ("supervisor-in", "case.read")]
     assert log["intact"] is True
     table = components.access_log.table
-    with components.case_log.store.engine.begin() as conn:
+    with recorder_of(components.case_log).engine.begin() as conn:
         conn.execute(table.update().where(table.c.seq == 1).values(principal="someone-else"))
     after = client.get("/v1/access-log", headers=_auth(tokens["auditor"])).json()
     assert after["intact"] is False
@@ -329,7 +330,7 @@ def test_a_deleted_access_log_entry_is_named(api: Any) -> None:
     for _ in range(3):
         client.get("/v1/cases/HZ-B", headers=_auth(tokens["supervisor"]))
     table = components.access_log.table
-    with components.case_log.store.engine.begin() as conn:
+    with recorder_of(components.case_log).engine.begin() as conn:
         conn.execute(sa.delete(table).where(table.c.seq == 2))
     _, _, problem = components.access_log.verify()
     assert problem is not None and (problem.seq, problem.kind) == (2, "missing")

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from casechain.adapters.ledger import generate_key
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import open_case_log, open_projections
-from casechain.entrypoints.http.app import Components, create_app
+from casechain.adapters.tokens import issue_token
+from casechain.bootstrap import open_case_log, open_projections, open_service
+from casechain.entrypoints.http.app import create_app
 from tests.factories import case_walk
 
 TOKENS: dict[str, str] = {}
@@ -27,7 +27,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     TOKENS["admin"] = issue_token(folder / "tokens.yaml", "root", ["admin"], "", None)
     TOKENS["district"] = issue_token(folder / "tokens.yaml", "S1", ["supervisor"], "330105", None)
     case_log = open_case_log(f"sqlite:///{folder / 'casechain.db'}")
-    components = Components(case_log, open_projections(case_log), TokenFile(folder / "tokens.yaml"))
+    components = open_service(case_log, open_projections(case_log), folder / "tokens.yaml")
     app = create_app(components, follow=False)
     with TestClient(app) as client:
         client.post("/v1/events/batch", json=case_walk("HZ-1"),

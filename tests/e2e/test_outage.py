@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx2 as httpx
@@ -34,7 +33,9 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
         tmp_path: Path, pg_url: str) -> None:
     tokens = tmp_path / "tokens.yaml"
     auth = {"Authorization": f"Bearer {issue(tokens, 'ops', 'admin', '3301')}"}
-    server, base = start_server(pg_url, tokens)
+    said = tmp_path / "serve.log"
+    with said.open("wb") as stderr:
+        server, base = start_server(pg_url, tokens, stderr=stderr)
     try:
         assert wait_for(lambda: _ready(base), 60)
         first, second = case_walk("HZ-O1"), case_walk("HZ-O2")
@@ -43,7 +44,8 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
             ready = httpx.get(f"{base}/readyz")
             alerts = httpx.get(f"{base}/v1/alerts", headers=auth)
             refused = httpx.post(f"{base}/v1/events", json=second[0], headers=auth)
-            time.sleep(2.5)  # the follower (every second) meets the outage too
+            # the follower (every second) meets the outage too, and says so
+            assert wait_for(lambda: b"follow.failed" in said.read_bytes(), 30)
         # back: the refused event goes in now, and the follower brings the views up to it
         assert httpx.post(f"{base}/v1/events/batch", json=second, headers=auth
                           ).status_code == 200
@@ -51,7 +53,8 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
         case = httpx.get(f"{base}/v1/cases/HZ-O2", headers=auth)
     finally:
         server.send_signal(signal.SIGTERM)
-        _, stderr = server.communicate(timeout=30)
+        server.wait(timeout=30)
+    stderr = said.read_bytes()
     assert (ready.status_code, ready.json()["store"]) == (503, "unreachable")
     assert (alerts.status_code, alerts.json()["code"]) == (503, "STORE_UNAVAILABLE")
     assert alerts.headers["content-type"].startswith("application/problem+json")
@@ -62,24 +65,27 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
 
 
 @pytest.mark.slow
-def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str) -> None:
+def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str,
+                                                            tmp_path: Path) -> None:
     log = open_case_log(pg_url)
-    worker = subprocess.Popen([CASECHAIN, "projections", "run", "--db", pg_url,
-                               "--interval", "0.1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    said = tmp_path / "worker.log"
+    with said.open("wb") as stderr:
+        worker = subprocess.Popen([CASECHAIN, "projections", "run", "--db", pg_url,
+                                   "--interval", "0.1"], stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         runner = open_projections(log)
         assert all(o.status == "appended" for o in log.append_many(case_walk("HZ-W1")))
         assert wait_for(lambda: not any(s.lag for s in runner.status()), 60)
-        with outage(pg_url):
-            time.sleep(2)
+        with outage(pg_url):  # until the worker has met it and said so
+            assert wait_for(lambda: b"projections.store_unavailable" in said.read_bytes(), 30)
         appended = [o.status for o in log.append_many(case_walk("HZ-W2"))]
         assert wait_for(lambda: not any(s.lag for s in runner.status()), 60)
         still_running = worker.poll() is None
     finally:
         worker.send_signal(signal.SIGTERM)
-        _, stderr = worker.communicate(timeout=30)
+        worker.wait(timeout=30)
         log.close()
+    stderr = said.read_bytes()
     assert appended == ["appended"] * 18
     assert still_running
     assert b"projections.store_unavailable" in stderr

@@ -1,5 +1,6 @@
 """Statutory deadlines and their alerts at the boundary instants (docs/contract.md "Deadlines and
-alerts"): one second before and after each due instant, holidays inside the periods."""
+alerts"): one second before and after each due instant, holidays inside the periods — through
+the testing engine (`casechain.testing.Engine`); the scope option through the CLI."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from casechain.entrypoints.cli.main import app
+from casechain.testing import Engine
 from tests.factories import write_log
 from tests.helpers import at
 from tests.stories import Story
@@ -19,15 +21,11 @@ runner = CliRunner()
 
 
 def alerts(tmp_path: Path, story: Story, as_of: str, code: str) -> list[dict[str, object]]:
-    db = tmp_path / "alerts.db"
-    log = write_log(tmp_path / f"{story.case_id}.jsonl", story.events)
-    imported = runner.invoke(app, ["import", str(log), "--db", str(db)])
-    assert imported.exit_code == 0, imported.output
-    result = runner.invoke(app, ["alerts", "--db", str(db), "--as-of", as_of, "--code", code,
-                                 "--json"])
-    assert result.exit_code == 0, result.output
-    found: list[dict[str, object]] = json.loads(result.stdout)
-    return [a for a in found if a["case_id"] == story.case_id]
+    """The story's alerts of one code as of a Shanghai wall-clock instant (the story loaded
+    into a fresh engine; every event must be accepted)."""
+    with Engine(folder=tmp_path) as engine:
+        engine.load(story.events)
+        return [a for a in engine.alerts(as_of, code) if a["case_id"] == story.case_id]
 
 
 def severities(found: list[dict[str, object]]) -> list[object]:

@@ -23,11 +23,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.application.replay import replay
-from casechain.bootstrap import open_case_log, open_projections
+from casechain.adapters.tokens import issue_token
+from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
+from casechain.bootstrap import replay_log as replay
 from casechain.domain.calendar import instant
-from casechain.entrypoints.http.app import Components, create_app
+from casechain.entrypoints.http.app import create_app
 from casechain.errors import CODES
 from tests.factories import PAYLOADS, case_walk, envelope
 
@@ -140,7 +140,7 @@ def test_whatever_is_accepted_every_view_query_and_endpoint_reads(store_url: str
     token_file = tmp_path / "tokens.yaml"
     admin = {"Authorization": "Bearer " + issue_token(token_file, "root", ["admin"], "", None)}
     case_log = open_case_log(store_url)
-    components = Components(case_log, open_projections(case_log), TokenFile(token_file))
+    components = open_service(case_log, open_projections(case_log), token_file)
     appended: set[str] = set()
 
     def every_read_answers(client: TestClient) -> None:
@@ -182,7 +182,7 @@ def test_whatever_is_accepted_every_view_query_and_endpoint_reads(store_url: str
             components.ledger.catch_up()
             every_read_answers(client)
             exported = list(case_log.export())
-            assert len(exported) == case_log.store.max_notification_id()
+            assert len(exported) == recorder_of(case_log).max_notification_id()
             log_file = tmp_path / "export.jsonl"
             log_file.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in exported))
             replayed = replay(log_file, None, instant("2025-12-31T18:00:00"))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casechain.bootstrap import open_case_log, open_projections
+from casechain.bootstrap import open_case_log, open_projections, recorder_of
 from casechain.domain.deadlines import evaluate
 from casechain.projections import read_clocks
 from tests.crosscase_stories import (
@@ -86,7 +86,7 @@ def _results(events: list[dict[str, Any]]) -> dict[str, Any]:
             view: Any = runner.views["crosscase"]
             clocks_view: Any = runner.views["deadlines"]
             results: dict[str, Any] = {}
-            with case_log.store.read() as conn:
+            with recorder_of(case_log).read() as conn:
                 results["rows"] = {str(t.name): conn.execute(
                     sa.select(t).order_by(*t.primary_key.columns)).all() for t in
                     (view.cases, view.decisions, view.inspections)}
@@ -141,11 +141,11 @@ def test_a_late_import_of_an_older_case_changes_the_later_case(tmp_path: Path) -
         moment = at("2025-08-10T00:00:00")
         list(case_log.append_many(newer.events))
         runner.catch_up()
-        with case_log.store.read() as conn:
+        with recorder_of(case_log).read() as conn:
             assert view.checks(conn, moment).thresholds_met() == []
         list(case_log.append_many(older.events))
         runner.catch_up()
-        with case_log.store.read() as conn:
+        with recorder_of(case_log).read() as conn:
             met = view.checks(conn, moment).thresholds_met()
         assert [(m.case.case_id, m.by, m.total) for m in met] == [("HZ-O2", "cumulative", 55000)]
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.application.case_log import CaseLog
 from casechain.application.simulation import simulate
-from casechain.bootstrap import open_projections
+from casechain.bootstrap import open_projections, recorder_of
 
 AS_OF = ("2025-03-15T09:00:00+08:00", "2025-07-01T00:00:00+08:00",
          "2025-12-31T18:00:00+08:00", "2026-06-30T00:00:00+08:00")
@@ -38,7 +38,7 @@ def test_a_prefixs_checks_equal_the_whole_citys_for_its_cases(case_log: CaseLog)
             subjects_by_district.setdefault(e["jurisdiction"][:6], set()).add(subject["id"])
     shared = set.intersection(*(subjects_by_district[d] for d in districts[:2]))
     assert len(districts) > 5 and shared  # subjects seen in more than one district
-    with case_log.store.read() as conn:
+    with recorder_of(case_log).read() as conn:
         for text in AS_OF:
             moment = datetime.fromisoformat(text)
             city = view.checks(conn, moment)

@@ -10,7 +10,7 @@ from typing import Any
 from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.application.case_log import CaseLog
 from casechain.application.simulation import simulate
-from casechain.bootstrap import open_projections
+from casechain.bootstrap import open_projections, recorder_of
 from casechain.domain.deadlines import Clock, evaluate
 from casechain.projections import read_clocks
 from tests.factories import PAYLOADS, envelope
@@ -53,7 +53,7 @@ def test_clocks_read_as_of_an_instant_are_those_running_then(case_log: CaseLog) 
     runner = open_projections(case_log)
     runner.catch_up(["deadlines"])
     table: Any = runner.views["deadlines"].table  # type: ignore[attr-defined]
-    with case_log.store.read() as conn:
+    with recorder_of(case_log).read() as conn:
         every = list(read_clocks(conn, table))
         assert {"HZ-UTC", "HZ-LATE-NOTICE"} <= {c.case_id for c in every}
         assert any(c.instant for c in every)

@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 
 from casechain.adapters import codec
 from casechain.adapters.ledger import AutoCheckpoint, generate_key
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import open_case_log, open_projections
+from casechain.adapters.tokens import issue_token
+from casechain.application.serving import Components
+from casechain.bootstrap import open_case_log, open_projections, open_service
 from casechain.domain.hashing import record_hash
 from casechain.entrypoints.cli.main import app
-from casechain.entrypoints.http.app import Components, create_app
+from casechain.entrypoints.http.app import create_app
 from tests.factories import case_walk
 from tests.helpers import wait_for
 from tests.pg import run_sql
@@ -43,8 +44,8 @@ def served(store_url: str, tmp_path: Path) -> Iterator[tuple[str, Path, Componen
     service = issue_token(tokens, "svc", ["service"], "330106", None)
     supervisor = issue_token(tokens, "sup", ["supervisor"], "330106", None)
     case_log = open_case_log(store_url)
-    components = Components(case_log, open_projections(case_log), TokenFile(tokens),
-                            follow_interval=0.05)
+    components = open_service(case_log, open_projections(case_log), tokens,
+                              follow_interval=0.05)
     components.checkpoints = AutoCheckpoint(components.ledger, key, every_seconds=3600,
                                             every_events=5)
     try:
@@ -133,8 +134,7 @@ def test_auto_checkpoints_wait_for_something_new(sqlite_url: str, tmp_path: Path
     case_log = open_case_log(sqlite_url)
     try:
         now = [0.0]
-        components = Components(case_log, open_projections(case_log),
-                                TokenFile(_token_file(tmp_path)))
+        components = open_service(case_log, open_projections(case_log), _token_file(tmp_path))
         auto = AutoCheckpoint(components.ledger, key, every_seconds=60, every_events=1000,
                               clock=lambda: now[0])
         list(case_log.append_many(case_walk("HZ-C")))

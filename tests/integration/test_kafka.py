@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 
 from casechain.adapters.kafka_producer import KafkaSettings, OutboundPublisher
 from casechain.application.case_log import CaseLog
-from casechain.bootstrap import open_case_log
+from casechain.bootstrap import open_case_log, recorder_of
 from casechain.entrypoints.kafka_consumer import InboundConsumer
 from tests.factories import case_walk, envelope
 from tests.helpers import wait_for
@@ -38,8 +38,8 @@ def broker() -> Iterator[Broker]:
 
 
 @pytest.fixture
-def case_log(sqlite_url: str) -> Iterator[CaseLog]:
-    """A case log on a fresh SQLite store."""
+def sqlite_log(sqlite_url: str) -> Iterator[CaseLog]:
+    """A case log on a fresh SQLite store (the broker tests need no second backend)."""
     log = open_case_log(sqlite_url)
     yield log
     log.close()
@@ -75,13 +75,13 @@ def _produce(broker: Broker, topic: str, values: list[bytes], keys: list[bytes |
 
 # -- publisher ---------------------------------------------------------------------------
 def test_every_committed_event_is_published_keyed_by_case_in_case_order(
-        broker: Broker, case_log: CaseLog) -> None:
+        broker: Broker, sqlite_log: CaseLog) -> None:
     """90 events of 5 cases reach the topic once each, keyed by case id, each case in seq
     order, with type and schema_version headers and the exported envelope as value."""
     outbound, _, _ = topic_names()
     broker.create_topics(outbound)
-    list(case_log.append_many(_walks(5)))
-    publisher = OutboundPublisher(case_log.store, KafkaSettings(broker.bootstrap,
+    list(sqlite_log.append_many(_walks(5)))
+    publisher = OutboundPublisher(recorder_of(sqlite_log), KafkaSettings(broker.bootstrap,
                                                                 outbound_topic=outbound), page=40)
     sent = [publisher.publish_page() for _ in range(4)]
     publisher.close()
@@ -130,7 +130,7 @@ def test_a_publisher_killed_mid_stream_resumes_after_its_tracked_position(
                                              for i in range(50)}
 
 
-def test_a_broker_outage_delays_publishing_but_drops_nothing(case_log: CaseLog) -> None:
+def test_a_broker_outage_delays_publishing_but_drops_nothing(sqlite_log: CaseLog) -> None:
     """Events committed while the broker cannot be reached are published once it can; every
     event arrives, each case in order. (The broker keeps running behind a gate the test
     closes: a Kafka cluster keeps its topics through an outage, while Tansu, restarted,
@@ -140,8 +140,8 @@ def test_a_broker_outage_delays_publishing_but_drops_nothing(case_log: CaseLog) 
     try:
         outbound, _, _ = topic_names()
         broker.create_topics(outbound)
-        list(case_log.append_many(_walks(10)[:100]))
-        publisher = OutboundPublisher(case_log.store, KafkaSettings(broker.bootstrap,
+        list(sqlite_log.append_many(_walks(10)[:100]))
+        publisher = OutboundPublisher(recorder_of(sqlite_log), KafkaSettings(broker.bootstrap,
                                                                     outbound_topic=outbound),
                                       page=50, flush_timeout=2)
         stop = threading.Event()
@@ -150,7 +150,7 @@ def test_a_broker_outage_delays_publishing_but_drops_nothing(case_log: CaseLog) 
         try:
             assert wait_for(lambda: publisher.position() == 100, 30)
             with broker.unreachable():
-                list(case_log.append_many(_walks(10)[100:]))  # committed during the outage
+                list(sqlite_log.append_many(_walks(10)[100:]))  # committed during the outage
                 assert not wait_for(lambda: publisher.position() > 100, 3)  # none acknowledged
             assert wait_for(lambda: publisher.position() == 180, 60)
         finally:
@@ -218,23 +218,23 @@ def test_a_service_posts_a_whole_case_life_over_kafka_and_poison_goes_to_dead_le
     assert any(b["raw"] == "{not json" for b in bodies)
 
 
-def test_redelivered_envelopes_append_nothing(broker: Broker, case_log: CaseLog) -> None:
+def test_redelivered_envelopes_append_nothing(broker: Broker, sqlite_log: CaseLog) -> None:
     """The same envelopes sent twice (as a redelivery would) are appended once."""
     _, inbound, rejected = topic_names()
     broker.create_topics(inbound, rejected)
     walk = case_walk("HZ-TWICE")[:6]
     values = [orjson.dumps(e) for e in walk] * 2
     _produce(broker, inbound, values, [b"HZ-TWICE"] * 12)
-    consumer = InboundConsumer(case_log, KafkaSettings(
+    consumer = InboundConsumer(sqlite_log, KafkaSettings(
         broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
         group_id=f"g-{inbound}"), **FAST_GROUP)
     _consume_until(consumer, lambda: consumer.stats.read == 12)
     assert (consumer.stats.appended, consumer.stats.duplicates) == (6, 6)
-    assert len(case_log.case_records("HZ-TWICE")) == 6
+    assert len(sqlite_log.case_records("HZ-TWICE")) == 6
 
 
 def test_two_consumers_in_one_group_share_the_partitions(broker: Broker,
-                                                         case_log: CaseLog) -> None:
+                                                         sqlite_log: CaseLog) -> None:
     """Two consumers of one group each take part of a four-partition topic; every case is
     appended whole and nothing twice."""
     _, inbound, rejected = topic_names()
@@ -244,8 +244,8 @@ def test_two_consumers_in_one_group_share_the_partitions(broker: Broker,
              [e["case_id"].encode() for e in events])
     settings = KafkaSettings(broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
                              group_id=f"g-{inbound}")
-    first = InboundConsumer(case_log, settings, max_poll_records=20, **FAST_GROUP)
-    second = InboundConsumer(case_log, settings, max_poll_records=20, **FAST_GROUP)
+    first = InboundConsumer(sqlite_log, settings, max_poll_records=20, **FAST_GROUP)
+    second = InboundConsumer(sqlite_log, settings, max_poll_records=20, **FAST_GROUP)
     stop = threading.Event()
     workers = [threading.Thread(target=c.run, args=(stop, 0.5)) for c in (first, second)]
     for worker in workers:
@@ -258,10 +258,10 @@ def test_two_consumers_in_one_group_share_the_partitions(broker: Broker,
             worker.join(30)
     assert first.stats.read > 0 and second.stats.read > 0
     assert first.stats.rejected + second.stats.rejected == 0
-    assert case_log.store.max_notification_id() == 400
+    assert recorder_of(sqlite_log).max_notification_id() == 400
 
 
-def test_the_consumer_rides_out_a_broker_restart(case_log: CaseLog) -> None:
+def test_the_consumer_rides_out_a_broker_restart(sqlite_log: CaseLog) -> None:
     """Envelopes sent before a broker outage and after it are all appended. (The broker is
     made unreachable rather than restarted: a Kafka cluster keeps its topics and offsets
     through an outage, while Tansu, restarted, comes back empty, its offsets starting again
@@ -273,7 +273,7 @@ def test_the_consumer_rides_out_a_broker_restart(case_log: CaseLog) -> None:
         broker.create_topics(inbound, rejected)
         walk = case_walk("HZ-RESTART")
         _produce(broker, inbound, [orjson.dumps(e) for e in walk[:9]], [b"HZ-RESTART"] * 9)
-        consumer = InboundConsumer(case_log, KafkaSettings(
+        consumer = InboundConsumer(sqlite_log, KafkaSettings(
             broker.bootstrap, inbound_topic=inbound, dead_letter_topic=rejected,
             group_id=f"g-{inbound}"), **FAST_GROUP)
         stop = threading.Event()
@@ -290,7 +290,7 @@ def test_the_consumer_rides_out_a_broker_restart(case_log: CaseLog) -> None:
             worker.join(30)
     finally:
         broker.stop()
-    assert [r["seq"] for r in case_log.case_records("HZ-RESTART")] == list(range(1, 19))
+    assert [r["seq"] for r in sqlite_log.case_records("HZ-RESTART")] == list(range(1, 19))
 
 
 def test_a_database_outage_delays_both_directions_and_loses_nothing(broker: Broker,
@@ -305,7 +305,7 @@ def test_a_database_outage_delays_both_directions_and_loses_nothing(broker: Brok
     settings = KafkaSettings(broker.bootstrap, outbound_topic=outbound, inbound_topic=inbound,
                              dead_letter_topic=rejected, group_id=f"g-{inbound}")
     consumer = InboundConsumer(log, settings, **FAST_GROUP)
-    publisher = OutboundPublisher(log.store, settings, page=50, flush_timeout=2)
+    publisher = OutboundPublisher(recorder_of(log), settings, page=50, flush_timeout=2)
     stop = threading.Event()
     workers = [threading.Thread(target=consumer.run, args=(stop, 0.5)),
                threading.Thread(target=publisher.run, args=(stop, 0.1, 0.5))]
@@ -353,7 +353,7 @@ def test_kafka_consume_with_a_key_signs_checkpoints_itself(broker: Broker, tmp_p
          "--checkpoint-events", "5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = open_case_log(db)
     try:
-        ledger = Ledger(log.store)
+        ledger = Ledger(recorder_of(log))
         signed = wait_for(lambda: getattr(ledger.latest_checkpoint(), "tree_size", 0) == 18, 60)
     finally:
         worker.send_signal(signal.SIGTERM)

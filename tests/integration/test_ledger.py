@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from casechain.adapters import codec
 from casechain.adapters.ledger import Ledger, generate_key, load_private_key
 from casechain.application.synthetic import generate
-from casechain.bootstrap import open_case_log
+from casechain.bootstrap import open_case_log, recorder_of
 from casechain.domain.hashing import record_hash
 from casechain.entrypoints.cli.main import app
+from tests.helpers import wait_for
 from tests.pg import run_sql
 
 runner = CliRunner()
@@ -57,7 +58,7 @@ def _fill(url: str, seed: int, key: Path) -> int:
     try:
         outcomes = list(case_log.append_many(generate(CASES, seed)))
         assert all(o.status == "appended" for o in outcomes)
-        ledger = Ledger(case_log.store)
+        ledger = Ledger(recorder_of(case_log))
         ledger.checkpoint(load_private_key(key))
         return len(outcomes)
     finally:
@@ -293,7 +294,7 @@ def test_the_tree_kept_piece_by_piece_equals_the_tree_of_the_whole_log(sqlite_ur
     events = list(generate(130, 4))
     case_log = open_case_log(sqlite_url)
     try:
-        ledger = Ledger(case_log.store)
+        ledger = Ledger(recorder_of(case_log))
         for part in (events[:300], events[300:777], events[777:]):
             list(case_log.append_many(part))
             ledger.catch_up()
@@ -302,7 +303,7 @@ def test_the_tree_kept_piece_by_piece_equals_the_tree_of_the_whole_log(sqlite_ur
         report = ledger.verify()
         assert report.intact and report.root_hash == root.hex() and size == 1300
         for position in (1, 256, 257, 700, 1280, 1281, 1300):
-            (note,) = case_log.store.select_notifications(position, 1)
+            (note,) = recorder_of(case_log).select_notifications(position, 1)
             leaf = merkle.leaf_hash(codec.decode_record(note.state)["hash"])
             path = ledger.inclusion(position, size)
             assert merkle.verify_inclusion(position - 1, size, leaf, path, root)
@@ -316,7 +317,6 @@ def test_checkpoints_are_issued_on_a_schedule_until_stopped(sqlite_url: str,
     import signal
     import subprocess
     import sys
-    import time
 
     private, public = tmp_path / "k.pem", tmp_path / "k.pub"
     generate_key(private, public)
@@ -325,9 +325,7 @@ def test_checkpoints_are_issued_on_a_schedule_until_stopped(sqlite_url: str,
     proc = subprocess.Popen([str(Path(sys.executable).parent / "casechain"), "checkpoint",
                              "--db", sqlite_url, "--key", str(private), "--every", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(stored_checkpoints(sqlite_url)) < before + 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: len(stored_checkpoints(sqlite_url)) >= before + 2, 60, step=0.2)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     stored = stored_checkpoints(sqlite_url)

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from casechain.adapters.storage import replace_case_rows
 from casechain.application.case_log import CaseLog
 from casechain.application.synthetic import generate
-from casechain.bootstrap import open_case_log, open_projections
+from casechain.bootstrap import open_case_log, open_projections, recorder_of
 from casechain.errors import StoreError
 from casechain.projections import ProjectionRunner, machinery
+from casechain.projections.store import replace_case_rows
+from tests.helpers import wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -32,7 +33,7 @@ def fill(log: CaseLog, cases: int, seed: int = 3) -> int:
 
 
 def count(log: CaseLog, table: str, where: str = "") -> int:
-    with log.store.read() as conn:
+    with recorder_of(log).read() as conn:
         return int(conn.execute(sa.text(f"SELECT COALESCE(SUM(count), 0) FROM {table} {where}")
                                 if table == "casechain_view_stats" else
                                 sa.text(f"SELECT COUNT(*) FROM {table} {where}")).scalar() or 0)
@@ -105,9 +106,7 @@ def test_views_follow_a_writer_that_keeps_appending(store_url: str) -> None:
             outcomes = list(log.append_many(generate(20, seed=year, start=date(year, 1, 2))))
             assert {o.status for o in outcomes} == {"appended"}
             total += len(outcomes)
-        deadline = time.monotonic() + 60
-        while any(s.lag for s in runner.status()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: not any(s.lag for s in runner.status()), 60, step=0.05)
     finally:
         stop.set()
         worker.join()
@@ -136,12 +135,11 @@ def test_a_worker_killed_mid_stream_resumes_without_double_counting(tmp_path: Pa
     log = open_case_log(db)
     try:
         runner = open_projections(log)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        def partly_applied() -> bool:
             positions = [s.position for s in runner.status()]
-            if 0 < sum(positions) < len(positions) * events:
-                break
-            time.sleep(0.01)
+            return 0 < sum(positions) < len(positions) * events
+
+        wait_for(partly_applied, 120, step=0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         interrupted = [s.position for s in runner.status()]
@@ -224,7 +222,7 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
         runner = open_projections(log)
         runner.catch_up()
         expected = runner.digest()[0]
-        with log.store.engine.begin() as conn:
+        with recorder_of(log).engine.begin() as conn:
             conn.execute(sa.text("ALTER TABLE casechain_view_clocks DROP COLUMN surcharge_pauses"))
             conn.execute(sa.text("ALTER TABLE casechain_view_cc_cases DROP COLUMN subject_kind"))
             conn.execute(sa.text("DELETE FROM casechain_view_versions"))
@@ -246,7 +244,7 @@ def test_an_older_release_refuses_views_a_newer_one_upgraded(store_url: str) -> 
     try:
         fill(log, 5)
         open_projections(log).catch_up()
-        with log.store.engine.begin() as conn:
+        with recorder_of(log).engine.begin() as conn:
             conn.execute(sa.text("UPDATE casechain_view_versions SET version = 99 "
                                  "WHERE name = 'deadlines'"))
             rows = conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")).scalar()
@@ -256,7 +254,7 @@ def test_an_older_release_refuses_views_a_newer_one_upgraded(store_url: str) -> 
                               capture_output=True, text=True)
         assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
         assert "upgraded by a newer CaseChain release" in done.stderr
-        with log.store.engine.begin() as conn:
+        with recorder_of(log).engine.begin() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM casechain_view_clocks")
                                 ).scalar() == rows > 0
     finally:

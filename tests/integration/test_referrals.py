@@ -1,4 +1,5 @@
-"""行刑衔接 and subject-register alerts at their boundary instants, through the CLI
+"""行刑衔接 and subject-register alerts at their boundary instants, through the testing engine
+(`casechain.testing.Engine`); the referrals and subject-register listings through the CLI
 (docs/contract.md "Deadlines and alerts"; Decree 310 Arts. 3, 5, 9, 11, 12; APL Arts. 29, 33)."""
 
 from __future__ import annotations
@@ -11,29 +12,30 @@ from typing import Any
 from typer.testing import CliRunner
 
 from casechain.entrypoints.cli.main import app
+from casechain.testing import Engine
 from tests.crosscase_stories import at, concluded, fined, inspection, minor_fumes, referred
-from tests.factories import write_log
 from tests.stories import ORG, PERSON, Story
 
 runner = CliRunner()
 
 
-def load(tmp_path: Path, *stories: Story) -> Path:
-    """Import the stories' events (case after case) into a fresh SQLite store."""
+def load(tmp_path: Path, *stories: Story) -> Engine:
+    """The stories' events (case after case) in a fresh engine on a SQLite store in
+    `tmp_path` (its file: `db_of(tmp_path)`); every event must be accepted."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    db = tmp_path / "referrals.db"
-    log = write_log(tmp_path / "log.jsonl", [e for s in stories for e in s.events])
-    imported = runner.invoke(app, ["import", str(log), "--db", str(db)])
-    assert imported.exit_code == 0, imported.output
-    return db
+    engine = Engine(folder=tmp_path)
+    engine.load([e for s in stories for e in s.events])
+    return engine
 
 
-def alerts(db: Path, as_of: str, code: str) -> list[dict[str, Any]]:
-    result = runner.invoke(app, ["alerts", "--db", str(db), "--as-of", as_of, "--code", code,
-                                 "--json"])
-    assert result.exit_code == 0, result.output
-    found: list[dict[str, Any]] = json.loads(result.stdout)
-    return found
+def db_of(tmp_path: Path) -> str:
+    """The store file of the engine `load` made in `tmp_path`, for the CLI."""
+    return str(tmp_path / "casechain-test.db")
+
+
+def alerts(engine: Engine, as_of: str, code: str) -> list[dict[str, Any]]:
+    """The alerts of one code as of a Shanghai wall-clock instant."""
+    return engine.alerts(as_of, code)
 
 
 def severities(found: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -245,8 +247,9 @@ def test_referrals_lists_status_timings_and_the_rate(tmp_path: Path) -> None:
     sent = referred("HZ-L1", ("reported", "2025-09-03T10:00:00"),
                     ("approved", "2025-09-04T10:00:00"), ("transferred", "2025-09-04T15:00:00"))
     kept = concluded("HZ-L2", "2025-09-02", 70000, subject=PERSON)
-    db = load(tmp_path, sent, kept)
-    result = runner.invoke(app, ["referrals", "--db", str(db), "--as-of",
+    load(tmp_path, sent, kept)
+    db = db_of(tmp_path)
+    result = runner.invoke(app, ["referrals", "--db", db, "--as-of",
                                  "2025-10-01T00:00:00", "--json"])
     assert result.exit_code == 0, result.output
     listing = json.loads(result.stdout)
@@ -256,18 +259,19 @@ def test_referrals_lists_status_timings_and_the_rate(tmp_path: Path) -> None:
     assert rows["HZ-L2"]["status"] is None and rows["HZ-L2"]["threshold_met"]
     assert listing["rates"] == [{"team": "市场监管", "district": "330106", "threshold_met": 2,
                                  "transferred": 1, "rate": 0.5}]
-    text = runner.invoke(app, ["referrals", "--db", str(db), "--as-of", "2025-10-01T00:00:00"])
+    text = runner.invoke(app, ["referrals", "--db", db, "--as-of", "2025-10-01T00:00:00"])
     assert "移送率 50%" in text.stdout and "已移送公安" in text.stdout
 
 
 def test_subject_show_gives_cases_fines_inspections_and_colour(tmp_path: Path) -> None:
     """`casechain subject show`: two fines within 12 months make the subject red; a year
     later it is green again."""
-    db = load(tmp_path, minor_fumes("HZ-S1", "2025-03-01", at("2025-04-10T10:00:00"),
+    load(tmp_path, minor_fumes("HZ-S1", "2025-03-01", at("2025-04-10T10:00:00"),
                                     subject=ORG),
               minor_fumes("HZ-S2", "2025-08-20", at("2025-09-10T10:00:00"), subject=ORG),
               inspection("HZ-S3", at("2025-05-01T10:00:00"), joint=True))
-    shown = runner.invoke(app, ["subject", "show", ORG["id"], "--db", str(db), "--as-of",
+    db = db_of(tmp_path)
+    shown = runner.invoke(app, ["subject", "show", ORG["id"], "--db", db, "--as-of",
                                 "2025-10-01T00:00:00", "--json"])
     assert shown.exit_code == 0, shown.output
     register = json.loads(shown.stdout)
@@ -275,8 +279,8 @@ def test_subject_show_gives_cases_fines_inspections_and_colour(tmp_path: Path) -
     assert [c["case_id"] for c in register["cases"]] == ["HZ-S1", "HZ-S2", "HZ-S3"]
     assert register["fines_total"] == 40000
     assert register["inspections_per_year"] == [{"year": 2025, "inspections": 1, "joint": 1}]
-    later = runner.invoke(app, ["subject", "show", ORG["id"], "--db", str(db), "--as-of",
+    later = runner.invoke(app, ["subject", "show", ORG["id"], "--db", db, "--as-of",
                                 "2026-09-11T00:00:00", "--json"])
     assert json.loads(later.stdout)["colour"] == "green"
-    missing = runner.invoke(app, ["subject", "show", "nobody", "--db", str(db)])
+    missing = runner.invoke(app, ["subject", "show", "nobody", "--db", db])
     assert missing.exit_code == 1 and "nobody" in missing.output

@@ -102,15 +102,19 @@ def test_a_connection_lost_inside_a_batch_is_the_librarys_error(
     mid-transaction) reaches the caller as eventsourcing's OperationalError — what the
     Kafka consumer and the HTTP API treat as "the store is down" — and the batch is rolled
     back, so the same events append once the store is back."""
-    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import Connection
 
     log = CaseLog(sqlite_url)
     try:
-        def lost(*_: object) -> set[str]:
-            raise sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("disk I/O error"))
+        real_execute = Connection.execute
+
+        def lost(self: Connection, statement: object, *args: object, **kwargs: object) -> object:
+            if "event_id IN" in str(statement):  # the duplicate check under the write lock
+                raise sqlite3.OperationalError("disk I/O error")
+            return real_execute(self, statement, *args, **kwargs)  # type: ignore[arg-type]
 
         with monkeypatch.context() as patch:
-            patch.setattr(log.store, "existing_event_ids", lost)
+            patch.setattr(Connection, "execute", lost)
             with pytest.raises(persistence.OperationalError, match="disk I/O error"):
                 list(log.append_many(case_walk("A")))
         assert {o.status for o in log.append_many(case_walk("A"))} == {"appended"}

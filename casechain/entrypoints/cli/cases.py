@@ -10,14 +10,12 @@ import orjson
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from casechain.adapters.ledger import (
-    Ledger,
-)
 from casechain.application.case_log import CaseNotFound
 from casechain.application.importing import IMPORT_BATCH, RejectedLine, import_file
 from casechain.application.queries import (
     case_view,
 )
+from casechain.bootstrap import open_ledger
 from casechain.entrypoints.cli.common import (
     DbOption,
     JsonOption,
@@ -53,7 +51,7 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
                 on_bytes=lambda n: progress.advance(task, n),
                 on_rejected=None if as_json else _print_rejected)
         if ledger:
-            Ledger(case_log.store).catch_up()
+            open_ledger(case_log).catch_up()
     finally:
         case_log.close()
     if as_json:

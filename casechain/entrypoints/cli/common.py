@@ -14,14 +14,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from casechain.adapters.ledger import (
-    Ledger,
-)
-from casechain.adapters.logging import configure_logging
 from casechain.application import supervision
 from casechain.application.case_log import CaseLog
+from casechain.application.proofs import Ledger
 from casechain.bootstrap import (
+    configure_logging,
     open_case_log,
+    open_ledger,
     open_projections,
 )
 from casechain.errors import CaseChainError, QueryInvalid, StoreError
@@ -141,7 +140,7 @@ def _ledger(db: str | None, up_to_date: bool = True) -> Iterator[tuple[CaseLog, 
     afterwards."""
     case_log = _open(db)
     try:
-        ledger = Ledger(case_log.store)
+        ledger = open_ledger(case_log)
         if up_to_date:
             with _failing(1):
                 ledger.catch_up()

@@ -13,20 +13,18 @@ import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from casechain.adapters.ledger import (
+from casechain.application.proofs import (
     Checkpoint,
+    bundle,
+    check_document,
+    consistency_document,
     generate_key,
+    inclusion_document,
     key_id,
     load_private_key,
     load_public_key,
     public_key_from_pem,
     public_pem,
-)
-from casechain.application.proofs import (
-    bundle,
-    check_document,
-    consistency_document,
-    inclusion_document,
     read_document,
 )
 from casechain.entrypoints.cli.common import (

@@ -46,13 +46,13 @@ def projections_rebuild(name: Annotated[list[str] | None, typer.Argument(
                             help="Views to rebuild [default: all]")] = None,
                         db: DbOption = None, rules: RulesOption = None) -> None:
     """Drop views and rebuild them from the whole log (progress bar on a terminal)."""
-    with _projections(db, rules) as (case_log, runner):
+    with _projections(db, rules) as (_, runner):
         unknown = [n for n in name or [] if n not in runner.views]
         if unknown:
             err.print(f"[red]error:[/red] no view {', '.join(unknown)}; views are "
                       f"{', '.join(runner.views)}")
             raise typer.Exit(2)
-        head = case_log.store.max_notification_id() or 0
+        head = runner.store.max_notification_id() or 0
         chosen = name or list(runner.views)
         with Progress(TextColumn("rebuilding {task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
@@ -80,7 +80,7 @@ def projections_verify(db: DbOption = None, rules: RulesOption = None,
     """Recompute every view from the log in a scratch store and compare it with the stored
     rows; exit 1 naming each view whose rows were edited, added or deleted by hand."""
     with _projections(db, rules) as (case_log, runner):
-        head = case_log.store.max_notification_id() or 0
+        head = runner.store.max_notification_id() or 0
         with Progress(TextColumn("recomputing {task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total} events"), TimeRemainingColumn(),
                       console=err, disable=not err.is_terminal) as progress:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from casechain.adapters.rulepack_files import (
+from casechain.application.rule_packs import (
     DEFAULT_PACK,
     RulePackInvalid,
     catalogue_to_pack,

@@ -15,16 +15,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from casechain.adapters.ledger import AutoCheckpoint, Ledger, load_private_key
-from casechain.adapters.storage import missing_sqlite_file
-from casechain.adapters.tokens import TokenFile, issue_token
-from casechain.bootstrap import db_url_from, open_case_log, open_projections
+from casechain.application.authorisation import issue_token
+from casechain.application.proofs import AutoCheckpoint, Ledger
+from casechain.bootstrap import (
+    auto_checkpoint,
+    kafka_settings,
+    missing_store_file,
+    open_case_log,
+    open_ledger,
+    open_projections,
+    open_publisher,
+    open_service,
+)
 from casechain.domain.access import ROLES
 from casechain.entrypoints.cli.common import DbOption, KeyOption, RulesOption, _open, app, err, out
 from casechain.errors import CaseChainError, StoreError
 
 if TYPE_CHECKING:
-    from casechain.adapters.kafka_producer import KafkaSettings
+    from casechain.bootstrap import KafkaSettings
 
 __all__ = ["kafka_app", "tokens_app"]
 
@@ -73,7 +81,7 @@ def _auto_checkpoint(ledger: Ledger, key: str | None, seconds: float, events: in
     if key is None:
         return None
     try:
-        return AutoCheckpoint(ledger, load_private_key(key), seconds, events)
+        return auto_checkpoint(ledger, key, seconds, events)
     except CaseChainError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -95,15 +103,14 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
     signs checkpoints of the log and the access log itself."""
     import uvicorn
 
-    from casechain.entrypoints.http.app import Components, create_app
+    from casechain.entrypoints.http.app import create_app
 
-    missing = missing_sqlite_file(db_url_from(db))
+    missing = missing_store_file(db)
     if missing is not None and not create:
         err.print(f"[red]error:[/red] no SQLite store at {missing}: it was deleted, moved or "
                   "mistyped. Pass --create to start a new, empty store there.")
         raise typer.Exit(2)
     try:
-        token_file = TokenFile(tokens)
         case_log = open_case_log(db, rules)
     except StoreError:
         raise  # `main` says it in one line, naming the kind of failure
@@ -111,10 +118,16 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     try:
-        components = Components(case_log, open_projections(case_log, rules), token_file,
-                                max_lag=max_lag)
-        components.checkpoints = _auto_checkpoint(components.ledger, key, checkpoint_every,
-                                                  checkpoint_events)
+        try:
+            components = open_service(case_log, open_projections(case_log, rules), tokens,
+                                      max_lag=max_lag, key=key,
+                                      checkpoint_every=checkpoint_every,
+                                      checkpoint_events=checkpoint_events)
+        except StoreError:
+            raise
+        except CaseChainError as exc:  # a token file or a signing key that cannot be used
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
         err.print(f"CaseChain API on http://{host}:{port} (store {case_log.db_url})")
         uvicorn.run(create_app(components), host=host, port=port, log_level="warning",
                     access_log=False)
@@ -139,7 +152,6 @@ ClientOption = Annotated[list[str] | None, typer.Option(
 
 
 def _kafka_settings(bootstrap: str, options: list[str] | None, **topics: str) -> KafkaSettings:
-    from casechain.adapters.kafka_producer import KafkaSettings
     client: dict[str, object] = {}
     for option in options or []:
         key, sep, value = option.partition("=")
@@ -148,7 +160,7 @@ def _kafka_settings(bootstrap: str, options: list[str] | None, **topics: str) ->
             raise typer.Exit(2)
         client[key] = int(value) if value.isdigit() else value
     try:
-        return KafkaSettings(bootstrap, client=client, **topics)
+        return kafka_settings(bootstrap, client, **topics)
     except CaseChainError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -166,10 +178,9 @@ def kafka_publish(bootstrap: BootstrapOption, db: DbOption = None,
     resuming after the position tracked in the store; runs until SIGTERM/SIGINT."""
     from kafka.errors import KafkaError
 
-    from casechain.adapters.kafka_producer import OutboundPublisher
     settings = _kafka_settings(bootstrap, client_option, outbound_topic=topic)
     case_log = _open(db)
-    publisher = OutboundPublisher(case_log.store, settings, page=page)
+    publisher = open_publisher(case_log, settings, page=page)
     try:
         if once:
             sent = 0
@@ -209,7 +220,7 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
     settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
                                dead_letter_topic=dead_letter_topic, group_id=group)
     case_log = _open(db, rules)
-    ledger = Ledger(case_log.store)  # the Merkle tree follows what the consumer appends
+    ledger = open_ledger(case_log)  # the Merkle tree follows what the consumer appends
     auto = _auto_checkpoint(ledger, key, checkpoint_every, checkpoint_events)
 
     def appended(_: int) -> None:

@@ -9,13 +9,11 @@ from typing import Annotated
 import orjson
 import typer
 
-from casechain.adapters.rulepack_files import (
+from casechain.application.rule_packs import (
     DEFAULT_PACK,
     load_pack,
 )
-from casechain.bootstrap import (
-    rules_path_from,
-)
+from casechain.bootstrap import replay_compare, replay_log, rules_path_from
 from casechain.entrypoints.cli.common import (
     AsOfOption,
     JsonOption,
@@ -39,12 +37,10 @@ def replay(log_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
     """Load LOG into a throw-away store (never your database), rebuild every view; print the
     per-view counts, the alerts and the projection digest. With --compare OLD_PACK: which
     events would be rejected and which alerts appear or disappear under --rules, per case."""
-    from casechain.application import replay as replaying
-
     moment = _instant(as_of)
     with _failing():
         if compare is not None:
-            diff = replaying.compare(log_file, rules or DEFAULT_PACK, compare, moment)
+            diff = replay_compare(log_file, rules or DEFAULT_PACK, compare, moment)
             if as_json:
                 _print_json(diff)
                 return
@@ -65,7 +61,7 @@ def replay(log_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)
             out.print(f"{len(diff['cases'])} case(s) change from {compare} to "
                       f"{rules or 'the bundled pack'} as of {diff['as_of']}")
             return
-        result = replaying.replay(log_file, rules, moment)
+        result = replay_log(log_file, rules, moment)
     if as_json:
         _print_json(result.as_dict())
         return
@@ -90,7 +86,7 @@ def simulate(cases: Annotated[int, typer.Option("--cases", min=1)] = 100,
              ) -> None:
     """Write a realistic synthetic log (nine teams, supervision and approval, hearings,
     referrals, late payments …), valid under the rule pack and deterministic for a seed."""
-    from casechain.adapters.rulepack_files import calendar_of
+    from casechain.application.rule_packs import calendar_of
     from casechain.application.simulation import simulate as simulated
 
     with _failing():

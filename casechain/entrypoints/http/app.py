@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from casechain.application.serving import Components
 from casechain.entrypoints.http.auth import Caller
-from casechain.entrypoints.http.components import Components
 from casechain.entrypoints.http.dashboard import register_dashboard
 from casechain.entrypoints.http.problems import _PROBLEM_SCHEMA, PROBLEM, ApiProblem, install_error_handlers
 from casechain.entrypoints.http.routes import register_routes
 
-__all__ = ["ApiProblem", "Caller", "Components", "create_app"]
+__all__ = ["ApiProblem", "Caller", "create_app"]
 
 log = structlog.get_logger("casechain.http")
 

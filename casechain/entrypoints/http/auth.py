@@ -8,16 +8,16 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from casechain.adapters.tokens import TokenFile, TokenInvalid
 from casechain.application import authorisation
 from casechain.application.case_log import CaseNotFound
+from casechain.application.serving import Components
 from casechain.domain.access import (
     Principal,
 )
-from casechain.entrypoints.http.components import Components
 from casechain.entrypoints.http.problems import (
     ApiProblem,
 )
+from casechain.errors import TokenInvalid
 
 __all__ = ["Caller"]
 
@@ -31,9 +31,9 @@ _bearer = HTTPBearer(auto_error=False, description="An opaque token issued by `c
 
 def _principal_of(request: Request, credentials: Annotated[
         HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    tokens: TokenFile = request.app.state.components.tokens
+    components: Components = request.app.state.components
     try:
-        return tokens.principal(credentials.credentials if credentials else None)
+        return components.tokens.principal(credentials.credentials if credentials else None)
     except TokenInvalid as exc:
         raise ApiProblem(401, "UNAUTHENTICATED", str(exc)) from None
 

@@ -23,6 +23,7 @@ from casechain.application.queries import (
     deadlines_as_of,
     statistics_of,
 )
+from casechain.application.serving import Components
 from casechain.domain.access import (
     READS,
     ROLE_LABELS,
@@ -40,7 +41,6 @@ from casechain.entrypoints.http.auth import (
     _require,
     _scope,
 )
-from casechain.entrypoints.http.components import Components
 from casechain.entrypoints.http.problems import (
     _PROBLEM_SCHEMA,
     _STATUS,

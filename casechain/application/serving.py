@@ -1,5 +1,6 @@
-"""What the HTTP API works on: the case log, its views, tokens, access log, ledger, the group
-appender and the follower thread that keeps views, ledger and checkpoints up.
+"""The running service: the case log, its views, tokens, access log, ledger, the group
+appender, and the follower that keeps views, ledger and checkpoints up. `bootstrap.
+open_service` builds it; the HTTP API works on it.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ class Components:
     case_log: CaseLog
     runner: ProjectionRunner
     tokens: TokenFile
+    access_log: AccessLog
+    ledger: Ledger
     max_lag: int = 100_000
     follow_interval: float = 1.0
-    access_log: AccessLog = field(init=False)
-    ledger: Ledger = field(init=False)
     appender: GroupAppender = field(init=False)
     reading: threading.Lock = field(default_factory=threading.Lock)
     follower: threading.Thread | None = None
@@ -45,8 +46,6 @@ class Components:
     checkpoints: AutoCheckpoint | None = None
 
     def __post_init__(self) -> None:
-        self.access_log = AccessLog(self.case_log.store)
-        self.ledger = Ledger(self.case_log.store)
         self.appender = GroupAppender(self.case_log)
 
     def follow(self, stop: threading.Event) -> None:

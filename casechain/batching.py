@@ -1,0 +1,60 @@
+"""Working through large amounts in pieces: slices for IN lists, pages read ahead on a
+thread, and no cyclic garbage collection during bulk work.
+
+The ground floor, beside `errors`: no I/O of its own and nothing of CaseChain's, so every
+room may use it (the store adapter, the views' machinery, the import use case, the ledger).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["bulk_gc", "chunks", "read_ahead"]
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most `size` items (for IN lists the database accepts)."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Iterator[list[Any]]:
+    """Pages of `(position, ...)` items from `read(after_position)`, in order, until a page is
+    not full; the next page is read on a thread while the caller works on this one (the
+    database driver releases the GIL while it waits)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        upcoming = reader.submit(read, start)
+        while True:
+            page = upcoming.result()
+            full = len(page) == size
+            if full:
+                upcoming = reader.submit(read, page[-1][0])
+            if page:
+                yield page
+            if not full:
+                return
+
+
+@contextmanager
+def bulk_gc() -> Iterator[None]:
+    """No automatic cyclic-GC passes during bulk work (an import, a view catch-up, a verify).
+
+    Bulk work keeps tens of thousands of small objects alive (a page of decoded events); the
+    collector's automatic passes keep re-scanning them — measured: reading and decoding a
+    page of 10,000 events took 2.5× as long with them — while reference counting frees
+    almost everything (an import leaves about 1,400 objects in cycles per 100,000 events).
+    What exists on entry (modules, the rule pack) is frozen out of the scans; callers that
+    run long collect now and then. The settings are restored on exit."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
