@@ -26,11 +26,14 @@ __all__ = [
     "BOARD_GROUPS",
     "alerts_as_of",
     "board_rows",
+    "board_total",
     "case_jurisdictions",
+    "case_teams",
     "case_view",
     "count_rows",
     "cross_case_as_of",
     "deadlines_as_of",
+    "due_order",
     "response_of",
     "statistics_of",
     "timeline_of",
@@ -141,14 +144,14 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
     listed += [a for a in cross_case_as_of(runner, moment, scope=scope).alerts()
                if (code is None or a["code"] == code)
                and (not scope or a["jurisdiction"].startswith(scope))]
-    return sorted(listed, key=_due_order)
+    return sorted(listed, key=due_order)
 
 
 def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
                     code: str | None = None) -> list[dict[str, Any]]:
     """Every running statutory deadline as of `moment`, green ones included, in due order."""
     runner.catch_up(["deadlines"])
-    return sorted(_running_deadlines(runner, moment, scope, code), key=_due_order)
+    return sorted(_running_deadlines(runner, moment, scope, code), key=due_order)
 
 
 def _running_deadlines(runner: ProjectionRunner, moment: datetime, scope: str | None,
@@ -161,31 +164,67 @@ def _running_deadlines(runner: ProjectionRunner, moment: datetime, scope: str | 
     return [e.as_alert() for e in (evaluate(c, moment) for c in clocks) if e is not None]
 
 
-def _due_order(alert: dict[str, Any]) -> tuple[str, str, str, str]:
+def due_order(alert: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The order alerts and deadlines are listed in: due instant, case, code, step."""
     return alert["due_at"], alert["case_id"], alert["code"], alert.get("step", "")
 
 
 def board_rows(runner: ProjectionRunner, scope: str | None = None,
                filters: dict[str, str | None] | None = None,
-               officer: str | None = None) -> list[dict[str, Any]]:
-    """The supervision board's cases, filtered by scope, team, stage, state, item, officer."""
+               officer: str | None = None, after: str | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
+    """The supervision board's cases, filtered by scope, team, stage, state, item, officer,
+    in case-id order: all of them, or `limit` after the case id `after` (keyset)."""
     runner.catch_up(["board"])
     table = views_of(runner).board.table
+    query = _board_where(sa.select(table), table, scope, filters, officer)
+    if after is not None:
+        query = query.where(table.c.case_id > after)
+    query = query.order_by(table.c.case_id)
+    if limit is not None:
+        query = query.limit(limit)
+    with runner.store.read() as conn:
+        return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(query)]
+
+
+def board_total(runner: ProjectionRunner, scope: str | None = None,
+                filters: dict[str, str | None] | None = None, officer: str | None = None
+                ) -> int:
+    """How many cases the board's filters select (the views caught up by the read)."""
+    table = views_of(runner).board.table
+    query = _board_where(sa.select(sa.func.count()).select_from(table), table, scope, filters,
+                         officer)
+    with runner.store.read() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def _board_where(query: Any, table: sa.Table, scope: str | None,
+                 filters: dict[str, str | None] | None, officer: str | None) -> Any:
     c = table.c
-    query = sa.select(table)
     for column, value in (filters or {}).items():
         if value is not None:
             query = query.where(c[column] == value)
     if scope:
         query = query.where(c.jurisdiction.like(f"{scope}%"))
-    if officer:
-        query = query.where(c.officers.like(f"%{officer}%"))
+    if officer:  # one of the comma-separated ids, exactly
+        query = query.where(("," + c.officers + ",").like(f"%,{_like_escaped(officer)},%",
+                                                            escape="\\"))
+    return query
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def case_teams(runner: ProjectionRunner, case_ids: set[str]) -> dict[str, str | None]:
+    """Each recorded case's team, from the board view (caught up by the caller's read)."""
+    board = views_of(runner).board.table
+    teams: dict[str, str | None] = {}
     with runner.store.read() as conn:
-        rows = [{str(k): v for k, v in r._mapping.items()}
-                for r in conn.execute(query.order_by(c.case_id))]
-    if officer:
-        rows = [r for r in rows if officer in (r["officers"] or "").split(",")]
-    return rows
+        for chunk in chunks(sorted(case_ids), 900):
+            teams.update((str(row[0]), row[1]) for row in conn.execute(
+                sa.select(board.c.case_id, board.c.team).where(board.c.case_id.in_(chunk))))
+    return teams
 
 
 def count_rows(rows: list[dict[str, Any]], by: str) -> dict[str, int]:

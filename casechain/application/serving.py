@@ -6,9 +6,7 @@ open_service` builds it; the HTTP API works on it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import structlog
 from eventsourcing.persistence import PersistenceError
@@ -24,7 +22,6 @@ from casechain.projections.machinery import ProjectionRunner
 __all__ = ["Components"]
 
 log = structlog.get_logger("casechain.http")
-T = TypeVar("T")
 
 
 @dataclass
@@ -39,7 +36,9 @@ class Components:
     max_lag: int = 100_000
     follow_interval: float = 1.0
     appender: GroupAppender = field(init=False)
-    reading: threading.Lock = field(default_factory=threading.Lock)
+    #: One ledger catch-up at a time (the follower's and a proof's); reads of the views do
+    #: not wait for each other (the runner catches up one caller at a time).
+    ledger_lock: threading.Lock = field(default_factory=threading.Lock)
     follower: threading.Thread | None = None
     follower_error: str | None = None
     #: Signed checkpoints made by the follower itself (serve --key).
@@ -54,8 +53,8 @@ class Components:
         self.follower_error = None
         while not stop.wait(self.follow_interval):
             try:
-                with self.reading:
-                    self.runner.catch_up()
+                self.runner.catch_up()
+                with self.ledger_lock:
                     self.ledger.catch_up()
                 if self.checkpoints is not None:
                     self.checkpoints.maybe()
@@ -73,8 +72,3 @@ class Components:
         if self.follower is not None and not self.follower.is_alive():
             return "the follower thread has stopped"
         return f"failing: {self.follower_error}" if self.follower_error else "ok"
-
-    def read(self, query: Callable[[], T]) -> T:
-        """Run a query of the views (one at a time: each catches its views up first)."""
-        with self.reading:
-            return query()

@@ -11,12 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from casechain.application.paging import Page, after_cursor, check_limit, page_rows, paged
 from casechain.application.queries import (
     BOARD_GROUPS,
     alerts_as_of,
     board_rows,
+    board_total,
+    case_teams,
     count_rows,
     cross_case_as_of,
+    deadlines_as_of,
+    due_order,
     response_of,
 )
 from casechain.domain.calendar import InstantOutOfRange, instant
@@ -24,8 +29,29 @@ from casechain.domain.deadlines import ALERT_LABELS
 from casechain.errors import QueryInvalid
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["as_of", "board", "referrals", "subject_register", "supervision_alerts",
-           "urgent_response"]
+__all__ = [
+    "ALERT_SEVERITIES",
+    "DEADLINE_SEVERITIES",
+    "SUMMARY_BY",
+    "alert_summary",
+    "alerts_page",
+    "as_of",
+    "board",
+    "board_page",
+    "deadline_summary",
+    "deadlines_page",
+    "referrals",
+    "referrals_page",
+    "subject_register",
+    "supervision_alerts",
+    "urgent_response",
+]
+
+#: What the alert summary counts by besides code, severity and team.
+SUMMARY_BY = ("district", "street")
+#: The colours an alert or a running deadline can have.
+ALERT_SEVERITIES = ("red", "yellow", "info")
+DEADLINE_SEVERITIES = ("red", "yellow", "green", "info")
 
 
 def as_of(text: str | None, name: str = "as_of") -> datetime:
@@ -49,12 +75,85 @@ def board(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | 
     return count_rows(rows, count_by) if count_by else rows
 
 
+def board_page(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | None],
+               officer: str | None = None, limit: int | None = None,
+               cursor: str | None = None) -> Page:
+    """A page of the board's cases in case-id order (keyset on the case id), and the total."""
+    size = check_limit(limit)
+    after = after_cursor(cursor, 1)
+    rows = board_rows(runner, scope, filters, officer, str(after[0]) if after else None,
+                      size + 1)
+    return page_rows(rows, board_total(runner, scope, filters, officer), size,
+                     lambda row: (row["case_id"],))
+
+
 def supervision_alerts(runner: ProjectionRunner, moment: datetime, scope: str | None,
                        code: str | None = None) -> list[dict[str, Any]]:
     """Every alert as of `moment` inside `scope` (one code, if given)."""
+    _check_code(code)
+    return alerts_as_of(runner, moment, scope, code)
+
+
+def alerts_page(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                code: str | None = None, limit: int | None = None,
+                cursor: str | None = None, severity: str | None = None) -> Page:
+    """A page of the alerts as of `moment` (of one severity, if given), in due order, and
+    the total."""
+    listed = supervision_alerts(runner, moment, scope, code)
+    return paged(_of_severity(listed, severity, ALERT_SEVERITIES), due_order, limit, cursor)
+
+
+def deadlines_page(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                   code: str | None = None, limit: int | None = None,
+                   cursor: str | None = None, severity: str | None = None) -> Page:
+    """A page of the running deadlines (green ones too), in due order, and the total."""
+    _check_code(code)
+    listed = deadlines_as_of(runner, moment, scope, code)
+    return paged(_of_severity(listed, severity, DEADLINE_SEVERITIES), due_order, limit, cursor)
+
+
+def alert_summary(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                  by: str = "district") -> dict[str, Any]:
+    """How many alerts as of `moment`, by code × severity × team × district (or street):
+    what a dashboard asks first, the rows on demand."""
+    return _summary(runner, moment, alerts_as_of(runner, moment, scope), by)
+
+
+def deadline_summary(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                     by: str = "district") -> dict[str, Any]:
+    """How many running deadlines as of `moment` (green ones too), counted as the alerts."""
+    return _summary(runner, moment, deadlines_as_of(runner, moment, scope), by)
+
+
+def _of_severity(rows: list[dict[str, Any]], severity: str | None,
+                 known: tuple[str, ...]) -> list[dict[str, Any]]:
+    if severity is None:
+        return rows
+    if severity not in known:
+        raise QueryInvalid("severity", severity, f"is not one of {', '.join(known)}")
+    return [row for row in rows if row["severity"] == severity]
+
+
+def _summary(runner: ProjectionRunner, moment: datetime, listed: list[dict[str, Any]],
+             by: str) -> dict[str, Any]:
+    if by not in SUMMARY_BY:
+        raise QueryInvalid("by", by, f"is not one of {', '.join(SUMMARY_BY)}")
+    teams = case_teams(runner, {a["case_id"] for a in listed})
+    width = 6 if by == "district" else 9
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for alert in listed:
+        key = (alert["code"], alert["severity"], teams.get(alert["case_id"]) or "",
+               str(alert.get("jurisdiction") or "")[:width])
+        counts[key] = counts.get(key, 0) + 1
+    return {"as_of": moment.isoformat(), "by": by, "total": len(listed),
+            "counts": [{"code": code, "label": ALERT_LABELS[code][0], "severity": severity,
+                        "team": team or None, by: place, "count": n}
+                       for (code, severity, team, place), n in sorted(counts.items())]}
+
+
+def _check_code(code: str | None) -> None:
     if code is not None and code not in ALERT_LABELS:
         raise QueryInvalid("code", code, f"is not an alert code ({', '.join(ALERT_LABELS)})")
-    return alerts_as_of(runner, moment, scope, code)
 
 
 def referrals(runner: ProjectionRunner, moment: datetime, scope: str | None) -> dict[str, Any]:
@@ -62,6 +161,16 @@ def referrals(runner: ProjectionRunner, moment: datetime, scope: str | None) -> 
     checks = cross_case_as_of(runner, moment, scope=scope)
     return {"as_of": moment.isoformat(), "cases": checks.referrals(scope),
             "rates": checks.referral_rates(scope)}
+
+
+def referrals_page(runner: ProjectionRunner, moment: datetime, scope: str | None,
+                   limit: int | None = None, cursor: str | None = None) -> Page:
+    """A page of the referral view's cases in case-id order, the total, and (in `extra`)
+    the rates of the whole scope."""
+    whole = referrals(runner, moment, scope)
+    page = paged(whole["cases"], lambda row: (row["case_id"],), limit, cursor)
+    return Page(page.rows, page.total, page.next_cursor,
+                {"as_of": whole["as_of"], "rates": whole["rates"]})
 
 
 def subject_register(runner: ProjectionRunner, moment: datetime, subject_id: str,

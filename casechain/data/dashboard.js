@@ -198,10 +198,13 @@ async function refresh() {
   const { as_of: asOf, scope } = filters();
   const mine = begin("refresh");
   try {
-    const [deadlines, alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
-      api("/v1/deadlines", { as_of: asOf, scope }),
-      api("/v1/alerts", { as_of: asOf, scope, code: $("alert-code").value }),
-      api("/v1/referrals", { as_of: asOf, scope }),
+    // Counts first (the summaries), rows on demand: the most urgent alerts a page at a time.
+    const code = $("alert-code").value;
+    const [deadlines, alertCounts, alerts, referrals, byStage, byTeam, statistics, response] = await Promise.all([
+      api("/v1/deadlines/summary", { as_of: asOf, scope }),
+      api("/v1/alerts/summary", { as_of: asOf, scope }),
+      mostUrgent({ as_of: asOf, scope, code }),
+      api("/v1/referrals", { as_of: asOf, scope, limit: 10000 }),
       api("/v1/board", { scope, count_by: "stage" }),
       api("/v1/board", { scope, count_by: "team" }),
       api("/v1/statistics", { scope }),
@@ -210,7 +213,7 @@ async function refresh() {
     if (stale("refresh", mine)) return;
     showProblem("refresh", null);
     showDeadlines(deadlines);
-    showAlerts(alerts);
+    showAlerts(alertCounts, alerts, code);
     showReferrals(referrals);
     fill("by-stage", Object.entries(byStage).map(([stage, n]) =>
       row(LABELS.stages[stage] || stage, cell(n, "number"))));
@@ -227,11 +230,22 @@ async function refresh() {
 
 const COLOURS = ["green", "yellow", "red"];
 
-function showDeadlines(deadlines) {
+// The first SHOWN_ALERTS alerts, red ones first, then yellow, then info (each in due order):
+// one page of each colour at most, never the whole listing.
+async function mostUrgent(params) {
+  const shown = [];
+  for (const severity of ["red", "yellow", "info"]) {
+    if (shown.length >= SHOWN_ALERTS) break;
+    shown.push(...await api("/v1/alerts", { ...params, severity, limit: SHOWN_ALERTS - shown.length }));
+  }
+  return shown;
+}
+
+function showDeadlines(summary) {
   const byCode = new Map();
-  for (const d of deadlines) {
+  for (const d of summary.counts) {
     const counts = byCode.get(d.code) || { green: 0, yellow: 0, red: 0 };
-    counts[d.severity] = (counts[d.severity] || 0) + 1;
+    counts[d.severity] = (counts[d.severity] || 0) + d.count;
     byCode.set(d.code, counts);
   }
   fill("deadlines", [...byCode.entries()].map(([code, counts]) => {
@@ -243,23 +257,25 @@ function showDeadlines(deadlines) {
   }));
 }
 
-function showAlerts(alerts) {
+function showAlerts(summary, alerts, code) {
   const bySeverity = { red: 0, yellow: 0, info: 0 };
-  for (const a of alerts) bySeverity[a.severity] = (bySeverity[a.severity] || 0) + 1;
-  $("alert-summary").textContent = `共 ${alerts.length} 条：` +
+  let total = 0;
+  for (const c of summary.counts) {
+    if (code && c.code !== code) continue;
+    bySeverity[c.severity] = (bySeverity[c.severity] || 0) + c.count;
+    total += c.count;
+  }
+  $("alert-summary").textContent = `共 ${total} 条：` +
     Object.entries(bySeverity).map(([s, n]) => `${LABELS.severities[s] || s} ${n}`).join("，");
-  const order = { red: 0, yellow: 1, info: 2 };
-  const sorted = [...alerts].sort((a, b) => (order[a.severity] ?? 3) - (order[b.severity] ?? 3)
-    || String(a.due_at).localeCompare(String(b.due_at)));
-  fill("alerts", sorted.slice(0, SHOWN_ALERTS).map((a) => {
+  fill("alerts", alerts.map((a) => {
     const tr = row(badge(a.severity), cell(LABELS.alerts[a.code] || a.code, "nowrap"),
       caseButton(a.case_id),
       a.jurisdiction, cell(due(a.due_at), "nowrap"), a.detail);
     tr.dataset.code = a.code;
     return tr;
   }));
-  $("alerts-more").textContent = alerts.length > SHOWN_ALERTS
-    ? `仅显示最紧急的 ${SHOWN_ALERTS} 条；按预警类型或辖区筛选以缩小范围。` : "";
+  $("alerts-more").textContent = total > alerts.length
+    ? `仅显示最紧急的 ${alerts.length} 条；按预警类型或辖区筛选以缩小范围。` : "";
 }
 
 function caseButton(caseId) {
@@ -284,8 +300,8 @@ function showReferrals(referrals) {
   fill("referrals", sorted.slice(0, SHOWN_ALERTS).map((c) => row(caseButton(c.case_id),
     [c.subject_name, c.subject_id].filter(Boolean).join(" "), c.crime, c.reason,
     c.status_label || LABELS.referrals[c.status] || "未报告移送", cell(beijing(c.known_at), "nowrap"))));
-  $("referrals-more").textContent = referrals.cases.length > SHOWN_ALERTS
-    ? `共 ${referrals.cases.length} 件，仅显示前 ${SHOWN_ALERTS} 件。` : `共 ${referrals.cases.length} 件。`;
+  $("referrals-more").textContent = referrals.total > SHOWN_ALERTS
+    ? `共 ${referrals.total} 件，仅显示前 ${SHOWN_ALERTS} 件。` : `共 ${referrals.total} 件。`;
 }
 
 function showStatistics(statistics) {

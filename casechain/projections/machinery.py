@@ -190,6 +190,9 @@ class ProjectionRunner:
         self.source = source or store
         self.views = {view.name: view for view in views}
         self.page = page
+        # One catch-up at a time in this process (the follower's, a query's); a query finds
+        # the views caught up by the one before it and goes on to read without waiting.
+        self._catching = threading.Lock()
         self.metadata = sa.MetaData()
         self.tables = {view.name: view.define(self.metadata) for view in views}
         self._versions = sa.Table(
@@ -239,7 +242,7 @@ class ProjectionRunner:
         all in one transaction with their positions."""
         chosen = list(names or self.views)
         applied = [0]
-        with bulk_gc():
+        with self._catching, bulk_gc():
             while True:
                 positions = {name: self.position(name) for name in chosen}
                 try:

@@ -95,6 +95,18 @@ AsOfOption = Annotated[str | None, typer.Option(
                     "[default: now]")]
 ScopeOption = Annotated[str | None, typer.Option(
     "--scope", help="Division-code prefix, e.g. 330106")]
+LimitOption = Annotated[int | None, typer.Option(
+    "--limit", min=1, max=10_000, help="At most this many rows, then the cursor of the next "
+                                       "page on stderr [default: all]")]
+CursorOption = Annotated[str | None, typer.Option(
+    "--cursor", help="Start after the page that gave this cursor")]
+
+
+def _page_note(shown: int, total: int, next_cursor: str | None) -> None:
+    """Say on stderr which part of a listing was printed, and how to get the next page."""
+    if next_cursor is not None:
+        err.print(f"{shown} of {total} shown; next page: --cursor {next_cursor}", markup=False,
+                  soft_wrap=True)
 _SEVERITY_LABELS = {"red": "红", "yellow": "黄", "info": "提示"}
 
 

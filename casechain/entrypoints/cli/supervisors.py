@@ -11,12 +11,15 @@ from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
     _SEVERITY_LABELS,
     AsOfOption,
+    CursorOption,
     DbOption,
     JsonOption,
+    LimitOption,
     RulesOption,
     ScopeOption,
     _asked,
     _instant,
+    _page_note,
     _print_json,
     _projections,
     app,
@@ -37,12 +40,19 @@ def board(db: DbOption = None, rules: RulesOption = None,
           officer: Annotated[str | None, typer.Option("--officer", help="Officer id")] = None,
           count_by: Annotated[str | None, typer.Option(
               "--count-by", help="district, team, stage, state or item_code")] = None,
+          limit: LimitOption = None, cursor: CursorOption = None,
           as_json: JsonOption = False) -> None:
     """Supervision board (监管看板): cases filtered by scope, team, stage, state, item,
-    officer — listed, or counted by one of them."""
+    officer — listed (a page at a time with --limit), or counted by one of them."""
+    filters = {"team": team, "stage": stage, "state": state, "item_code": item}
     with _projections(db, rules) as (_, runner), _asked():
-        rows = supervision.board(runner, scope, {"team": team, "stage": stage, "state": state,
-                                                 "item_code": item}, officer, count_by)
+        if count_by is None and (limit is not None or cursor is not None):
+            page = supervision.board_page(runner, scope, filters, officer, limit, cursor)
+            rows: list[dict[str, object]] | dict[str, int] = page.rows
+            total, next_cursor = page.total, page.next_cursor
+        else:
+            rows = supervision.board(runner, scope, filters, officer, count_by)
+            total, next_cursor = len(rows), None
     if isinstance(rows, dict):
         counts = rows
         if as_json:
@@ -51,14 +61,16 @@ def board(db: DbOption = None, rules: RulesOption = None,
             for key, n in counts.items():
                 out.print(f"{key or '-':24} {n:>8}", markup=False)
         return
+    _page_note(len(rows), total, next_cursor)
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        out.print(f"{row['case_id']:20} {row['jurisdiction']:10} {row['team'] or '-':6} "
-                  f"{STAGE_LABELS.get(row['stage'], row['stage'])} {row['state']:24} "
-                  f"{row['item_code'] or '-':10} {row['subject_name'] or ''}", markup=False)
-    out.print(f"{len(rows)} case(s) (案件 {len(rows)} 件)")
+        out.print(f"{row['case_id']!s:20} {row['jurisdiction']!s:10} {row['team'] or '-'!s:6} "
+                  f"{STAGE_LABELS.get(str(row['stage']), row['stage'])} {row['state']!s:24} "
+                  f"{row['item_code'] or '-'!s:10} {row['subject_name'] or ''}", markup=False)
+    out.print(f"{len(rows)} case(s) (案件 {len(rows)} 件)"
+              + (f" of {total}" if total != len(rows) else ""))
 
 
 @app.command("response")
@@ -82,12 +94,31 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
 def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
            scope: ScopeOption = None,
            code: Annotated[str | None, typer.Option("--code", help="Only this alert code")] = None,
+           summary: Annotated[bool, typer.Option(
+               "--summary", help="Counts by code, severity, team and district instead of rows")
+           ] = False,
+           by_street: Annotated[bool, typer.Option(
+               "--by-street", help="With --summary: by street (乡镇街道) instead of district")
+           ] = False,
+           limit: LimitOption = None, cursor: CursorOption = None,
            as_json: JsonOption = False) -> None:
     """Alerts as of an instant: running deadlines that are yellow (20% or less left) or red
     (overdue), the referral checks and the subject-register checks across cases."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner), _asked():
-        listed = supervision.supervision_alerts(runner, moment, scope, code)
+        if summary:
+            counted = supervision.alert_summary(runner, moment, scope,
+                                                "street" if by_street else "district")
+        else:
+            page = supervision.alerts_page(runner, moment, scope, code, limit, cursor) \
+                if limit is not None or cursor is not None else None
+            listed = page.rows if page else supervision.supervision_alerts(
+                runner, moment, scope, code)
+    if summary:
+        _print_summary(counted, as_json)
+        return
+    if page is not None:
+        _page_note(len(listed), page.total, page.next_cursor)
     if as_json:
         _print_json(listed)
         return
@@ -98,15 +129,35 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
     out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
 
 
+def _print_summary(counted: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        _print_json(counted)
+        return
+    by = str(counted["by"])
+    rows = counted["counts"]
+    assert isinstance(rows, list)
+    for row in rows:
+        out.print(f"{_SEVERITY_LABELS[row['severity']]} {row['code']:28} {row['label']:10} "
+                  f"{row['team'] or '-':8} {row[by]:10} {row['count']:>7}", markup=False)
+    out.print(f"{counted['total']} alert(s) as of {counted['as_of']} (预警 {counted['total']} 条)")
+
+
 # -- referrals and the subject register ---------------------------------------------
 @app.command()
 def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
-              scope: ScopeOption = None, as_json: JsonOption = False) -> None:
+              scope: ScopeOption = None, limit: LimitOption = None,
+              cursor: CursorOption = None, as_json: JsonOption = False) -> None:
     """行刑衔接: every case reaching a criminal threshold or with referral steps, its status
     and timings, and the referral rate per team and district."""
     moment = _instant(as_of)
-    with _projections(db, rules) as (_, runner):
-        answer = supervision.referrals(runner, moment, scope)
+    with _projections(db, rules) as (_, runner), _asked():
+        if limit is not None or cursor is not None:
+            page = supervision.referrals_page(runner, moment, scope, limit, cursor)
+            answer = {**page.extra, "cases": page.rows, "total": page.total,
+                      "next_cursor": page.next_cursor}
+            _page_note(len(page.rows), page.total, page.next_cursor)
+        else:
+            answer = supervision.referrals(runner, moment, scope)
     rows, rates = answer["cases"], answer["rates"]
     if as_json:
         _print_json(answer)

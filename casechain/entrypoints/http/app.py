@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from casechain.application.serving import Components
 from casechain.entrypoints.http.auth import Caller
@@ -68,6 +69,8 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
                    503: {"description": "STORE_UNAVAILABLE",
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}})
     app.state.components = components
+    # Listings compress about tenfold (repeated keys and codes); small answers go as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     install_error_handlers(app)
 
     register_routes(app, components)

@@ -60,4 +60,4 @@ def _case_in_scope(components: Components, principal: Principal, case_id: str) -
 
 def _for_reader(components: Components, principal: Principal, body: T) -> T:
     """The body as the principal may see it (application.authorisation.for_reader)."""
-    return components.read(lambda: authorisation.for_reader(components.runner, principal, body))
+    return authorisation.for_reader(components.runner, principal, body)

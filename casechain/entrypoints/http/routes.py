@@ -16,11 +16,11 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from casechain.application import authorisation, supervision
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
+from casechain.application.paging import MAX_LIMIT, Page
 from casechain.application.proofs import ProofError, inclusion_document
 from casechain.application.queries import (
     BOARD_GROUPS,
     case_view,
-    deadlines_as_of,
     statistics_of,
 )
 from casechain.application.serving import Components
@@ -179,8 +179,7 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         _case_in_scope(components, principal, case_id)
         components.access_log.record(principal, "case.read", case_id)
         try:
-            body = components.read(lambda: case_view(components.case_log, components.runner,
-                                                     case_id, principal.scope))
+            body = case_view(components.case_log, components.runner, case_id, principal.scope)
         except CaseNotFound:
             raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
         return _for_reader(components, principal, body)
@@ -212,7 +211,7 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         _case_in_scope(components, principal, case_id)
         components.access_log.record(principal, "case.proof", case_id)
         try:
-            with components.reading:
+            with components.ledger_lock:
                 components.ledger.catch_up()
                 return inclusion_document(components.case_log, components.ledger, case_id, seq)
         except ProofError as exc:
@@ -226,51 +225,120 @@ Scope = Annotated[str | None, Query(description="division-code prefix inside the
                                     examples=["330106"])]
 
 
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows a page holds at most")]
+Cursor = Annotated[str | None, Query(max_length=512, description=(
+    "where the page starts: the X-Next-Cursor of the previous page (leave out to start)"))]
+AlertCode = Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})]
+Severity = Annotated[str | None, Query(description="only this colour", json_schema_extra={
+    "enum": list(supervision.DEADLINE_SEVERITIES)})]
+SummaryBy = Annotated[str, Query(description="count by district (6 digits) or street (9)",
+                                 json_schema_extra={"enum": list(supervision.SUMMARY_BY)})]
+#: The headers of a paged listing (documented on each of its routes).
+PAGE_HEADERS: dict[str, Any] = {
+    "X-Total-Count": {"description": "rows the whole listing holds",
+                      "schema": {"type": "integer"}},
+    "X-Next-Cursor": {"description": "the cursor of the next page (absent on the last)",
+                      "schema": {"type": "string"}},
+    "Link": {"description": 'RFC 8288: <…&cursor=…>; rel="next" (absent on the last page)',
+             "schema": {"type": "string"}}}
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "one page of the listing", "headers": PAGE_HEADERS}}
+
+
+def _paged(request: Request, response: Response, page: Page) -> None:
+    """Say the total and where the next page starts, in headers (the body stays the rows)."""
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_cursor is not None:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+        response.headers["Link"] = (
+            f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"')
+
+
 def _routes_supervision(app: FastAPI, components: Components) -> None:
     runner = components.runner
 
-    @app.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)")
-    def board(principal: Caller, scope: Scope = None, team: str | None = None,
-              stage: str | None = None, state: str | None = None, item_code: str | None = None,
-              officer: str | None = None,
+    @app.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)",
+             responses=PAGED)
+    def board(request: Request, response: Response, principal: Caller, scope: Scope = None,
+              team: str | None = None, stage: str | None = None, state: str | None = None,
+              item_code: str | None = None, officer: str | None = None,
               count_by: Annotated[str | None, Query(
-                  json_schema_extra={"enum": list(BOARD_GROUPS)})] = None) -> Any:
-        """Cases by jurisdiction prefix, team, stage, state, item and officer: listed, or
-        counted by one of district, team, stage, state, item_code."""
+                  json_schema_extra={"enum": list(BOARD_GROUPS)})] = None,
+              limit: Limit = 1000, cursor: Cursor = None) -> Any:
+        """Cases by jurisdiction prefix, team, stage, state, item and officer: listed a page
+        at a time in case-id order, or counted by one of district, team, stage, state,
+        item_code."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return components.read(lambda: supervision.board(runner, where, {
-            "team": team, "stage": stage, "state": state, "item_code": item_code}, officer,
-            count_by))
+        filters = {"team": team, "stage": stage, "state": state, "item_code": item_code}
+        if count_by is not None:
+            return supervision.board(runner, where, filters, officer, count_by)
+        page = supervision.board_page(runner, where, filters, officer, limit, cursor)
+        _paged(request, response, page)
+        return page.rows
 
-    @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)")
-    def alerts(principal: Caller, as_of: AsOf = None, scope: Scope = None,
-               code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
-               ) -> list[dict[str, Any]]:
+    @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)",
+             responses=PAGED)
+    def alerts(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
+               scope: Scope = None, code: AlertCode = None, severity: Severity = None,
+               limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
         """Yellow (20% or less left), red (overdue) and info deadlines, and the referral and
         subject-register checks across cases; each with code, case_id, severity, due_at and
-        a zh-CN detail naming the rule and article."""
+        a zh-CN detail naming the rule and article. A page at a time in due order; the
+        counts of all of them: /v1/alerts/summary."""
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
-        return _for_reader(components, principal, components.read(
-            lambda: supervision.supervision_alerts(runner, moment, where, code)))
+        page = supervision.alerts_page(runner, moment, where, code, limit, cursor, severity)
+        _paged(request, response, page)
+        return _for_reader(components, principal, page.rows)
 
-    @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)")
-    def deadlines(principal: Caller, as_of: AsOf = None, scope: Scope = None,
-                  code: Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})] = None
-                  ) -> list[dict[str, Any]]:
-        """Every running statutory deadline with its colour, green ones included."""
+    @app.get("/v1/alerts/summary", tags=["supervision"],
+             summary="How many alerts, by code, severity, team and place (预警汇总)")
+    def alert_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+                      by: SummaryBy = "district") -> dict[str, Any]:
+        """The count of alerts as of an instant by code × severity × team × district (or
+        street): what a dashboard asks first, the rows on demand from /v1/alerts."""
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
-        return components.read(lambda: deadlines_as_of(runner, moment, where, code))
+        return supervision.alert_summary(runner, moment, where, by)
 
-    @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view")
-    def referrals(principal: Caller, as_of: AsOf = None, scope: Scope = None) -> dict[str, Any]:
-        """Cases reaching a criminal threshold or with referral steps, and rates."""
+    @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)",
+             responses=PAGED)
+    def deadlines(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
+                  scope: Scope = None, code: AlertCode = None, severity: Severity = None,
+                  limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
+        """Every running statutory deadline with its colour, green ones included, a page at
+        a time in due order."""
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
-        return _for_reader(components, principal, components.read(
-            lambda: supervision.referrals(runner, moment, where)))
+        page = supervision.deadlines_page(runner, moment, where, code, limit, cursor, severity)
+        _paged(request, response, page)
+        return page.rows
+
+    @app.get("/v1/deadlines/summary", tags=["supervision"],
+             summary="How many running deadlines, by code, colour, team and place (时限汇总)")
+    def deadline_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
+                         by: SummaryBy = "district") -> dict[str, Any]:
+        """The count of running deadlines (green ones too) as of an instant by code ×
+        colour × team × district (or street)."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        return supervision.deadline_summary(runner, moment, where, by)
+
+    @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
+             responses=PAGED)
+    def referrals(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
+                  scope: Scope = None, limit: Limit = 1000, cursor: Cursor = None
+                  ) -> dict[str, Any]:
+        """Cases reaching a criminal threshold or with referral steps (a page at a time in
+        case-id order), and the rates of the whole scope."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        page = supervision.referrals_page(runner, moment, where, limit, cursor)
+        _paged(request, response, page)
+        return _for_reader(components, principal, {**page.extra, "cases": page.rows,
+                                                   "total": page.total,
+                                                   "next_cursor": page.next_cursor})
 
     @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
              summary="Subject register (一户一档)")
@@ -279,8 +347,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         colour (三色管理) and alerts."""
         _require(principal, "supervision")
         moment = supervision.as_of(as_of)
-        register = components.read(lambda: supervision.subject_register(
-            runner, moment, subject_id, principal.scope))
+        register = supervision.subject_register(runner, moment, subject_id, principal.scope)
         if register is None:
             raise ApiProblem(404, "NOT_FOUND", f"no subject {subject_id!r} is recorded")
         if not register["cases"] and register["outside_scope"]["cases"]:
@@ -293,14 +360,14 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         """Filed / decided / closed / referred per team, district and month; 首案突破."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return components.read(lambda: statistics_of(runner, where))
+        return statistics_of(runner, where)
 
     @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
     def response(principal: Caller, scope: Scope = None) -> list[dict[str, Any]]:
         """Urgent clues per team and district: shares within 1 / 3 / 15 minutes."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return components.read(lambda: supervision.urgent_response(runner, where))
+        return supervision.urgent_response(runner, where)
 
 
 # -- audit: export, ledger, access log --------------------------------------------------------
@@ -321,7 +388,7 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
     def ledger(principal: Caller) -> dict[str, Any]:
         """The tree size, root, and the latest signed checkpoint."""
         _require(principal, "ledger")
-        with components.reading:
+        with components.ledger_lock:
             components.ledger.catch_up()
             size, root = components.ledger.root()
             latest = components.ledger.latest_checkpoint()
@@ -332,7 +399,7 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
     def verification(principal: Caller) -> dict[str, Any]:
         """Recompute every case chain and the tree; compare every stored checkpoint."""
         _require(principal, "ledger")
-        with components.reading:
+        with components.ledger_lock:
             components.ledger.catch_up()
             return components.ledger.verify().as_dict()
 
@@ -342,8 +409,8 @@ def _routes_audit(app: FastAPI, components: Components) -> None:
         """The latest access-log entries (newest first), and whether the chain is intact."""
         _require(principal, "access_log")
         entries, head, problem = components.access_log.verify()
-        listed = components.read(lambda: authorisation.accesses_inside(
-            components.runner, principal, components.access_log.entries(case_id, limit)))
+        listed = authorisation.accesses_inside(components.runner, principal,
+                                               components.access_log.entries(case_id, limit))
         return {"entries": listed, "count": entries,
                 "head_hash": head, "intact": problem is None,
                 "problem": problem.as_dict() if problem else None}

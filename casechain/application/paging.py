@@ -1,0 +1,93 @@
+"""Pages of a listing: at most `limit` rows after an opaque cursor, and the total.
+
+A cursor is the sort key of the last row a page gave, base64url-encoded JSON: the next page
+is the rows whose key is greater (keyset paging), so rows appended meanwhile never shift a
+page or repeat a row — they appear in order where they fall. A cursor names nothing the
+reader could not see: it holds only the last row's key (due instant, case id, code).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from casechain.errors import QueryInvalid
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "after_cursor", "check_limit", "cursor_of",
+           "page_rows", "paged"]
+
+#: Rows a page holds unless the reader asks otherwise, and at most: a page of alerts or
+#: board rows stays well under 2 MB.
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+
+Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page: its rows, how many the whole listing holds, and the cursor of the next page
+    (None on the last)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def cursor_of(key: Key) -> str:
+    """The cursor that continues after a row with this sort key."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def after_cursor(cursor: str | None, width: int | None = None) -> Key | None:
+    """The sort key a cursor continues after (None: from the start); `QueryInvalid` naming
+    `cursor` for one this listing did not give."""
+    if cursor is None or cursor == "":
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError):
+        key = None
+    if (not isinstance(key, list) or (width is not None and len(key) != width)
+            or not all(isinstance(part, (str, int)) for part in key)):
+        raise QueryInvalid("cursor", cursor[:80], "is not a cursor of this listing (take "
+                           "next_cursor from the previous page, or leave it out to start)")
+    return tuple(key)
+
+
+def check_limit(limit: int | None) -> int:
+    """The page size asked for, within 1…MAX_LIMIT (`QueryInvalid` naming `limit`)."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        raise QueryInvalid("limit", limit, f"is not between 1 and {MAX_LIMIT:,}")
+    return limit
+
+
+def paged(rows: Sequence[dict[str, Any]], key: Callable[[dict[str, Any]], Key],
+          limit: int | None, cursor: str | None) -> Page:
+    """A page of rows already sorted by `key`: those after the cursor, at most `limit`."""
+    size = check_limit(limit)
+    after = after_cursor(cursor, len(key(rows[0])) if rows else None)
+    start = 0 if after is None else bisect.bisect_right(rows, after, key=key)
+    chosen = list(rows[start:start + size])
+    more = start + size < len(rows)
+    return Page(chosen, len(rows), cursor_of(key(chosen[-1])) if more and chosen else None)
+
+
+def page_rows(rows: list[dict[str, Any]], total: int, limit: int,
+              key: Callable[[dict[str, Any]], Key]) -> Page:
+    """A page from rows read with `LIMIT limit + 1` after a keyset cursor: the extra row
+    says there is a next page."""
+    more = len(rows) > limit
+    chosen = rows[:limit]
+    return Page(chosen, total, cursor_of(key(chosen[-1])) if more and chosen else None)
+

@@ -1,0 +1,211 @@
+"""Paged, aggregated and compressed reads (the city's volume): every listing a page at a
+time after an opaque cursor, with its total; the alert summary; gzip; reads that do not
+wait for each other. On both databases, over a simulated half year of one district."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from casechain.adapters.tokens import issue_token
+from casechain.application import supervision
+from casechain.application.rule_packs import calendar_of, load_pack
+from casechain.application.serving import Components
+from casechain.application.simulation import simulate
+from casechain.bootstrap import open_case_log, open_projections, open_service
+from casechain.entrypoints.cli.main import app
+from casechain.entrypoints.http.app import create_app
+from tests.factories import case_walk
+
+AS_OF = "2025-06-30T18:00:00"
+Api = tuple[TestClient, dict[str, str], Components, str]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Api]:
+    """An API over 300 simulated cases of 330106 (January to June 2025)."""
+    from tests.pg import create_database, drop_database
+
+    folder = tmp_path_factory.mktemp("paging")
+    url = (f"sqlite:///{folder / 'p.db'}" if request.param == "sqlite" else create_database())
+    tokens = folder / "tokens.yaml"
+    auth = {"city": issue_token(tokens, "city", ["supervisor"], "3301", None),
+            "service": issue_token(tokens, "svc", ["service"], "3301", None)}
+    pack = load_pack(None)
+    case_log = open_case_log(url)
+    outcomes = list(case_log.append_many(simulate(300, 7, date(2025, 1, 2), 6, pack,
+                                                  calendar_of(pack), "330106")))
+    assert {o.status for o in outcomes} == {"appended"}
+    components = open_service(case_log, open_projections(case_log), tokens)
+    try:
+        with TestClient(create_app(components, follow=False)) as client:
+            yield client, auth, components, url
+    finally:
+        case_log.close()
+        if request.param == "postgres":
+            drop_database(url)
+
+
+def _get(client: TestClient, token: str, path: str, **params: Any) -> httpx.Response:
+    return client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
+
+
+def _all_pages(client: TestClient, token: str, path: str, limit: int,
+               **params: Any) -> tuple[list[list[Any]], list[httpx.Response]]:
+    pages, answers, cursor = [], [], None
+    while True:
+        answer = _get(client, token, path, limit=limit, as_of=AS_OF,
+                      **({"cursor": cursor} if cursor else {}), **params)
+        assert answer.status_code == 200, answer.text
+        answers.append(answer)
+        body = answer.json()
+        pages.append(body["cases"] if isinstance(body, dict) else body)
+        cursor = answer.headers.get("X-Next-Cursor")
+        if cursor is None:
+            return pages, answers
+
+
+@pytest.mark.parametrize("path", ["/v1/alerts", "/v1/deadlines", "/v1/board", "/v1/referrals"])
+def test_pages_put_together_are_the_whole_listing(api: Api, path: str) -> None:
+    """Page after page through the cursor gives every row once, in order, and each page
+    says the total; the last page has no next cursor and no Link."""
+    client, auth, _, _ = api
+    whole = _get(client, auth["city"], path, limit=10_000, as_of=AS_OF)
+    rows = whole.json()["cases"] if path == "/v1/referrals" else whole.json()
+    assert len(rows) > 7, "the simulated half year gives more rows than a page"
+    pages, answers = _all_pages(client, auth["city"], path, 7)
+    assert [row for page in pages for row in page] == rows
+    assert all(len(page) == 7 for page in pages[:-1]) and 1 <= len(pages[-1]) <= 7
+    assert {a.headers["X-Total-Count"] for a in answers} == {str(len(rows))}
+    assert all('rel="next"' in a.headers["Link"] for a in answers[:-1])
+    assert "Link" not in answers[-1].headers
+
+
+def test_a_page_is_stable_while_cases_are_appended(api: Api) -> None:
+    """Keyset paging: a case filed between two page reads neither repeats a row of the
+    first page nor shifts the second (it appears in case-id order, where it falls)."""
+    client, auth, _, _ = api
+    first = _get(client, auth["city"], "/v1/board", limit=50, as_of=AS_OF)
+    posted = client.post("/v1/events/batch", json=case_walk("HZ-0000-PAGING")[:8],
+                         headers={"Authorization": f"Bearer {auth['service']}"})
+    assert posted.status_code == 200 and posted.json()["appended"] == 8
+    second = _get(client, auth["city"], "/v1/board", limit=50,
+                  cursor=first.headers["X-Next-Cursor"])
+    shown = [r["case_id"] for r in first.json()]
+    following = [r["case_id"] for r in second.json()]
+    assert not set(shown) & set(following)
+    assert min(following) > max(shown)
+    assert int(second.headers["X-Total-Count"]) == int(first.headers["X-Total-Count"]) + 1
+
+
+def test_the_board_filters_an_officer_exactly(api: Api) -> None:
+    """An officer id matches that officer only (O1001 is not O10011), on every page."""
+    client, auth, components, _ = api
+    rows = supervision.board(components.runner, None, {}, None)
+    assert isinstance(rows, list)
+    officer = next(r["officers"] for r in rows if r["officers"]).split(",")[0]
+    listed = _get(client, auth["city"], "/v1/board", officer=officer, limit=10_000).json()
+    expected = [r["case_id"] for r in rows if officer in (r["officers"] or "").split(",")]
+    assert [r["case_id"] for r in listed] == expected
+    assert _get(client, auth["city"], "/v1/board", officer=officer[:-1] + "%").json() == []
+
+
+@pytest.mark.parametrize(("params", "field"), [({"cursor": "not-a-cursor"}, "cursor"),
+                                               ({"cursor": "WyJ4Il0"}, "cursor"),
+                                               ({"limit": 0}, "limit"),
+                                               ({"limit": 10_001}, "limit")])
+def test_a_cursor_or_limit_the_listing_did_not_give_is_422_naming_it(
+        api: Api, params: dict[str, Any], field: str) -> None:
+    client, auth, _, _ = api
+    answer = _get(client, auth["city"], "/v1/alerts", as_of=AS_OF, **params)
+    assert answer.status_code == 422
+    assert field in answer.text
+
+
+def test_the_summary_counts_every_alert_by_code_severity_team_and_place(api: Api) -> None:
+    """The counts add up to the alerts listed; by street the places are 9-digit codes."""
+    client, auth, _, _ = api
+    listed = _get(client, auth["city"], "/v1/alerts", as_of=AS_OF, limit=10_000).json()
+    summary = _get(client, auth["city"], "/v1/alerts/summary", as_of=AS_OF).json()
+    assert summary["total"] == len(listed) == sum(c["count"] for c in summary["counts"])
+    by_code: dict[str, int] = {}
+    for alert in listed:
+        by_code[alert["code"]] = by_code.get(alert["code"], 0) + 1
+    counted: dict[str, int] = {}
+    for row in summary["counts"]:
+        counted[row["code"]] = counted.get(row["code"], 0) + row["count"]
+        assert row["district"] == "330106" and row["label"]
+    assert counted == by_code
+    streets = _get(client, auth["city"], "/v1/alerts/summary", as_of=AS_OF, by="street").json()
+    assert {len(row["street"]) for row in streets["counts"]} == {9}
+    assert _get(client, auth["city"], "/v1/alerts/summary", by="county").status_code == 422
+
+
+def test_listings_are_gzipped_for_clients_that_accept_it(api: Api) -> None:
+    client, auth, _, _ = api
+    answer = client.get("/v1/board", params={"limit": 500},
+                        headers={"Authorization": f"Bearer {auth['city']}",
+                                 "Accept-Encoding": "gzip"})
+    assert answer.headers["content-encoding"] == "gzip"
+    # the client unpacked it: the bytes on the wire were under a third of the rows' JSON
+    assert int(answer.headers["content-length"]) * 3 < len(answer.content)
+    assert len(orjson.loads(answer.content)) == int(answer.headers["X-Total-Count"])
+
+
+def test_a_case_read_does_not_wait_for_a_running_alert_query(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alert query held in the middle of its work: a case read answers meanwhile (there
+    is no process-wide read lock across a query)."""
+    client, auth, _, _ = api
+    inside, release = threading.Event(), threading.Event()
+    real = supervision.alerts_as_of
+
+    def held(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        inside.set()
+        assert release.wait(30), "the case read never came"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(supervision, "alerts_as_of", held)
+    answers: list[int] = []
+    query = threading.Thread(target=lambda: answers.append(
+        _get(client, auth["city"], "/v1/alerts", as_of=AS_OF).status_code))
+    query.start()
+    try:
+        assert inside.wait(30)
+        case = _get(client, auth["city"], "/v1/cases/HZ-2025-0000001")
+    finally:
+        release.set()
+        query.join(60)
+    assert case.status_code == 200
+    assert answers == [200]
+
+
+def test_the_cli_pages_and_summarises_alerts(api: Api, tmp_path: Path) -> None:
+    _, _, _, url = api
+    runner = CliRunner()
+    first = runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF, "--limit", "3",
+                                "--json"])
+    assert first.exit_code == 0, first.output
+    assert len(orjson.loads(first.stdout)) == 3
+    cursor = first.stderr.rsplit("--cursor ", 1)[1].strip()
+    second = runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF, "--limit", "3",
+                                 "--cursor", cursor, "--json"])
+    assert second.exit_code == 0, second.output
+    whole = orjson.loads(runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF,
+                                             "--json"]).stdout)
+    assert orjson.loads(first.stdout) + orjson.loads(second.stdout) == whole[:6]
+    summary = runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF, "--summary",
+                                  "--json"])
+    assert orjson.loads(summary.stdout)["total"] == len(whole)
+    bad = runner.invoke(app, ["alerts", "--db", url, "--cursor", "zzz"])
+    assert bad.exit_code == 2 and "cursor" in bad.output
