@@ -53,7 +53,7 @@ def test_serve_answers_503_while_the_store_is_down_and_follows_again_after(
         case = httpx.get(f"{base}/v1/cases/HZ-O2", headers=auth)
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        server.communicate(timeout=30)  # stdout read and closed; stderr went to the file
     stderr = said.read_bytes()
     assert (ready.status_code, ready.json()["store"]) == (503, "unreachable")
     assert (alerts.status_code, alerts.json()["code"]) == (503, "STORE_UNAVAILABLE")
@@ -83,7 +83,7 @@ def test_a_projection_worker_waits_out_an_outage_and_resumes(pg_url: str,
         still_running = worker.poll() is None
     finally:
         worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        worker.communicate(timeout=30)
         log.close()
     stderr = said.read_bytes()
     assert appended == ["appended"] * 18
