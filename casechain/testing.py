@@ -80,9 +80,9 @@ class Engine:
 
     def referrals(self, as_of: str | datetime) -> list[dict[str, Any]]:
         """The referral view as of an instant."""
-        from casechain.application.queries import cross_case_as_of
+        from casechain.application.queries import referral_rows
 
-        return cross_case_as_of(self.runner, _instant(as_of)).referrals()
+        return referral_rows(self.runner, _instant(as_of))
 
     def subject(self, subject_id: str, as_of: str | datetime) -> dict[str, Any] | None:
         """The subject register (一户一档) as of an instant."""

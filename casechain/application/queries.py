@@ -16,6 +16,7 @@ from casechain.batching import chunks
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase
 from casechain.domain.deadlines import evaluate
+from casechain.domain.findings import clock_alert
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
 from casechain.projections.clocks import read_clocks
@@ -31,9 +32,12 @@ __all__ = [
     "case_teams",
     "case_view",
     "count_rows",
+    "cross_case_alerts",
     "cross_case_as_of",
     "deadlines_as_of",
     "due_order",
+    "referral_rates",
+    "referral_rows",
     "response_of",
     "statistics_of",
     "timeline_of",
@@ -141,10 +145,51 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
     runner.catch_up(["deadlines", "crosscase"])
     listed = [a for a in _running_deadlines(runner, moment, scope, code)
               if a["severity"] != "green"]
-    listed += [a for a in cross_case_as_of(runner, moment, scope=scope).alerts()
-               if (code is None or a["code"] == code)
-               and (not scope or a["jurisdiction"].startswith(scope))]
+    listed += cross_case_alerts(runner, moment, scope, code)
     return sorted(listed, key=due_order)
+
+
+def cross_case_alerts(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
+                      code: str | None = None) -> list[dict[str, Any]]:
+    """The cross-case findings as of `moment` inside `scope`: a range read of the findings'
+    spans (the cross-case view caught up by the caller), 应移未移's clock evaluated at
+    `moment`."""
+    view = views_of(runner).crosscase
+    found: list[dict[str, Any]] = []
+    with runner.store.read() as conn:
+        for kind, case_id, place, body in view.held(conn, moment, ("finding", "clock"), scope,
+                                                    code):
+            if kind == "finding":
+                found.append(body)
+                continue
+            alert = clock_alert(case_id, place, body, moment)
+            if alert is not None:
+                found.append(alert)
+    return found
+
+
+def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None = None
+                  ) -> list[dict[str, Any]]:
+    """行刑衔接 as of `moment` inside `scope`: every case reaching a threshold or with
+    referral steps, in case-id order (a range read of the cross-case view's spans)."""
+    runner.catch_up(["crosscase"])
+    view = views_of(runner).crosscase
+    with runner.store.read() as conn:
+        rows = [body for *_, body in view.held(conn, moment, ("referral",), scope)]
+    return sorted(rows, key=lambda row: row["case_id"])
+
+
+def referral_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per team and district: cases reaching a threshold, transferred, and the rate."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        if row["threshold_met"]:
+            counts = groups.setdefault((row["team"] or "未知", row["district"]), [0, 0])
+            counts[0] += 1
+            counts[1] += "transferred" in row["times"]
+    return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
+             "rate": round(sent / n, 4)}
+            for (team, district), (n, sent) in sorted(groups.items())]
 
 
 def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,

@@ -22,6 +22,8 @@ from casechain.application.queries import (
     cross_case_as_of,
     deadlines_as_of,
     due_order,
+    referral_rates,
+    referral_rows,
     response_of,
 )
 from casechain.domain.calendar import InstantOutOfRange, instant
@@ -158,9 +160,8 @@ def _check_code(code: str | None) -> None:
 
 def referrals(runner: ProjectionRunner, moment: datetime, scope: str | None) -> dict[str, Any]:
     """行刑衔接: the cases reaching a threshold or with referral steps, and the rates."""
-    checks = cross_case_as_of(runner, moment, scope=scope)
-    return {"as_of": moment.isoformat(), "cases": checks.referrals(scope),
-            "rates": checks.referral_rates(scope)}
+    rows = referral_rows(runner, moment, scope)
+    return {"as_of": moment.isoformat(), "cases": rows, "rates": referral_rates(rows)}
 
 
 def referrals_page(runner: ProjectionRunner, moment: datetime, scope: str | None,

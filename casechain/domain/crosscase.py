@@ -32,6 +32,7 @@ __all__ = [
     "Decision",
     "Findings",
     "Inspection",
+    "ReferralClock",
     "SubjectRegister",
     "ThresholdMet",
     "Thresholds",
@@ -171,6 +172,25 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
+@dataclass(frozen=True)
+class ReferralClock:
+    """应移未移's clock of one case, with what the alert adds to the clock's own words."""
+
+    clock: Clock
+    reason: str
+    crime: str
+    subject_id: str | None
+
+    def alert(self, as_of: datetime) -> dict[str, Any] | None:
+        """The alert as of an instant (yellow or red), or None."""
+        evaluation = evaluate(self.clock, as_of)
+        if evaluation is None or evaluation.colour == "green":
+            return None
+        alert = evaluation.as_alert()
+        alert["detail"] += f" — {self.reason}"
+        return alert | {"crime": self.crime, "subject_id": self.subject_id}
+
+
 class CrossFacts:
     """The facts the checks look at, as of an instant: cases, decisions and inspections
     (those after the instant left out), indexed by subject."""
@@ -207,9 +227,15 @@ class Thresholds:
 
     def __init__(self, facts: CrossFacts) -> None:
         self.facts = facts
+        self._met: list[ThresholdMet] | None = None  # the facts do not change: once
 
     def thresholds_met(self) -> list[ThresholdMet]:
         """Every concluded case whose facts reach a criminal threshold of its item."""
+        if self._met is None:
+            self._met = self._all_met()
+        return list(self._met)
+
+    def _all_met(self) -> list[ThresholdMet]:
         found = []
         for case in sorted(self.facts.cases.values(), key=lambda c: c.case_id):
             met = self.threshold_met(case)
@@ -297,32 +323,35 @@ class Findings:
     def all(self) -> list[dict[str, Any]]:
         """REFERRAL_MISSING, PENALTY_INSTEAD_OF_REFERRAL, FIRST_VIOLATION_FINED, DOUBLE_FINE,
         REPEATED_INSPECTION as of the instant (yellow, red or info)."""
-        found: list[dict[str, Any]] = []
-        met = {m.case.case_id: m for m in self.thresholds.thresholds_met()}
-        for m in met.values():
-            found.extend(self._referral_missing(m))
-        found.extend(self._penalty_instead_of_referral(met))
-        found.extend(self._first_violation_fined())
-        found.extend(self._double_fines())
-        found.extend(self._repeated_inspections())
-        return found
+        found = [alert for clock in self.referral_clocks()
+                 for alert in [clock.alert(self.facts.as_of)] if alert is not None]
+        return found + self.fixed()
 
-    def _referral_missing(self, m: ThresholdMet) -> list[dict[str, Any]]:
-        """Decree 310 Art. 3: reaching a threshold, the case must be reported for transfer."""
-        reported = m.case.referral.get("reported")
-        if reported is not None and reported <= m.known_at:
-            return []
-        days = self.facts.version(m.known_at).general.referral_missing_days
-        due, note = self._due(m.known_at, days)
-        clock = Clock(case_id=m.case.case_id, code="REFERRAL_MISSING", part="",
+    def fixed(self) -> list[dict[str, Any]]:
+        """The findings that do not run against a clock: PENALTY_INSTEAD_OF_REFERRAL,
+        FIRST_VIOLATION_FINED, DOUBLE_FINE, REPEATED_INSPECTION (each true from an instant
+        on, as long as the facts stand)."""
+        met = {m.case.case_id: m for m in self.thresholds.thresholds_met()}
+        return (self._penalty_instead_of_referral(met) + self._first_violation_fined()
+                + self._double_fines() + self._repeated_inspections())
+
+    def referral_clocks(self) -> list[ReferralClock]:
+        """Decree 310 Art. 3: each case reaching a threshold must be reported for transfer
+        within the pack's days — a clock from when the threshold was known (none where the
+        report came at once)."""
+        clocks = []
+        for m in self.thresholds.thresholds_met():
+            reported = m.case.referral.get("reported")
+            if reported is not None and reported <= m.known_at:
+                continue
+            days = self.facts.version(m.known_at).general.referral_missing_days
+            due, note = self._due(m.known_at, days)
+            clocks.append(ReferralClock(
+                Clock(case_id=m.case.case_id, code="REFERRAL_MISSING", part="",
                       jurisdiction=m.case.jurisdiction, started_at=m.known_at, base_due=due,
-                      stopped_at=reported, note=note)
-        evaluation = evaluate(clock, self.facts.as_of)
-        if evaluation is None or evaluation.colour == "green":
-            return []
-        alert = evaluation.as_alert()
-        alert["detail"] += f" — {m.describe()}"
-        return [alert | {"crime": m.threshold.crime, "subject_id": m.case.subject_id}]
+                      stopped_at=reported, note=note),
+                m.describe(), m.threshold.crime, m.case.subject_id))
+        return clocks
 
     def _penalty_instead_of_referral(self, met: dict[str, ThresholdMet]
                                      ) -> list[dict[str, Any]]:

@@ -8,16 +8,18 @@ run on these rows when asked, as of an instant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.batching import chunks
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
+from casechain.domain.findings import timeline
 from casechain.domain.jurisdiction import jurisdiction_after
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
@@ -39,8 +41,8 @@ class CrossCaseView:
 
     name = "crosscase"
     # 2: subject_kind (persons' ids are masked for some readers); 3: a case keeps the
-    # jurisdiction of its first event until case.transferred
-    version = 3
+    # jurisdiction of its first event until case.transferred; 4: the findings' spans
+    version = 4
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -93,7 +95,22 @@ class CrossCaseView:
             sa.Column("joint", sa.Boolean(), nullable=False),
             sa.Column("violation_found", sa.Boolean(), nullable=False),
         )
-        return [self.cases, self.decisions, self.inspections]
+        # The checks over time (`domain.findings`): each finding, 应移未移 clock and referral
+        # row with the span it holds, recomputed for a subject whenever its facts change.
+        self.findings = sa.Table(
+            "casechain_view_cc_findings", metadata,
+            sa.Column("group_key", sa.String(80), primary_key=True),
+            sa.Column("n", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("kind", sa.String(8), nullable=False),
+            sa.Column("case_id", sa.String(64), nullable=False),
+            sa.Column("code", sa.String(32), nullable=False),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("start_epoch", sa.Float(), nullable=False),
+            sa.Column("stop_epoch", sa.Float()),
+            sa.Column("body", sa.Text(), nullable=False),
+            sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
+        )
+        return [self.cases, self.decisions, self.inspections, self.findings]
 
     # -- folding ----------------------------------------------------------------------
     def apply(self, page: Page, records: Records) -> None:
@@ -103,6 +120,7 @@ class CrossCaseView:
         case_ids = sorted({r["case_id"] for r in relevant})
         rows = {row["case_id"]: row for row in page.case_rows(self.cases, seen_before(relevant))}
         stored = list(rows)
+        groups = {_group(row["subject_id"], case_id) for case_id, row in rows.items()}
         decisions: list[dict[str, Any]] = []
         inspections: list[dict[str, Any]] = []
         for r in relevant:
@@ -112,6 +130,41 @@ class CrossCaseView:
         page.replace_case_rows(self.cases, stored, [rows[c] for c in case_ids])
         page.insert_rows(self.decisions, decisions, [d["case_id"] for d in decisions])
         page.insert_rows(self.inspections, inspections, [i["case_id"] for i in inspections])
+        groups |= {_group(row["subject_id"], row["case_id"])
+                   for row in (*rows.values(), *decisions, *inspections)}
+        self._spans(page, groups, rows, decisions, inspections)
+
+    def _spans(self, page: Page, groups: set[str], cases: dict[str, dict[str, Any]],
+               decisions: list[dict[str, Any]], inspections: list[dict[str, Any]]) -> None:
+        """Recompute the spans of every subject (or lone case) whose facts this page
+        changed, from its stored rows and this page's."""
+        subjects = sorted(g[2:] for g in groups if g.startswith("s:"))
+        lone = sorted(g[2:] for g in groups if g.startswith("c:"))
+        facts: dict[str, tuple[list[Any], list[Any], list[Any]]] = {g: ([], [], []) for g in groups}
+        every_case = {r["case_id"]: r for r in (*page.rows_where(self.cases, "subject_id", subjects),
+                                                *page.rows_where(self.cases, "case_id", lone))}
+        every_case.update(cases)
+        for row in every_case.values():
+            key = _group(row["subject_id"], row["case_id"])
+            if key in facts:
+                facts[key][0].append(_facts(row))
+        for n, (table, new, read) in enumerate(((self.decisions, decisions, _decision),
+                                                (self.inspections, inspections, _inspection)),
+                                               start=1):
+            for row in (*page.rows_where(table, "subject_id", subjects),
+                        *page.rows_where(table, "case_id", lone), *new):
+                key = _group(row["subject_id"], row["case_id"])
+                if key in facts:
+                    facts[key][n].append(read(row))
+        spans = []
+        for key in sorted(facts):
+            found = timeline(self.pack, self.calendar, *facts[key])
+            spans += [{"group_key": key, "n": n, "kind": s.kind, "case_id": s.case_id,
+                       "code": s.code, "jurisdiction": s.jurisdiction,
+                       "start_epoch": s.start.timestamp(),
+                       "stop_epoch": s.stop.timestamp() if s.stop else None,
+                       "body": s.body.decode()} for n, s in enumerate(found)]
+        page.replace_rows_where(self.findings, "group_key", sorted(groups), spans)
 
     def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
         subject = r["payload"]["subject"]
@@ -178,6 +231,23 @@ class CrossCaseView:
                                               c.subject_kind == "person").distinct()))
         return found
 
+    def held(self, conn: Connection, as_of: datetime, kinds: Sequence[str],
+             scope: str | None = None, code: str | None = None
+             ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(kind, case_id, jurisdiction, body) of every span of these kinds that holds at
+        `as_of`, inside `scope` (a division prefix of the finding's place), of one code."""
+        t = self.findings.c
+        moment = as_of.timestamp()
+        query = sa.select(t.kind, t.case_id, t.jurisdiction, t.body).where(
+            t.kind.in_(list(kinds)), t.start_epoch <= moment,
+            sa.or_(t.stop_epoch.is_(None), t.stop_epoch > moment))
+        if scope:
+            query = query.where(t.jurisdiction.like(f"{scope}%"))
+        if code:
+            query = query.where(t.code == code)
+        for kind, case_id, jurisdiction, body in conn.execute(query):
+            yield kind, case_id, jurisdiction, orjson.loads(body)
+
     def checks(self, conn: Connection, as_of: datetime, subject_id: str | None = None,
                scope: str | None = None) -> CrossCase:
         """The cross-case checks over the view's rows as of `as_of`: all of them, one
@@ -208,6 +278,11 @@ class CrossCaseView:
                            for t in tables))
         return sa.or_(table.c.jurisdiction.like(inside), table.c.subject_id.in_(subjects),
                       table.c.case_id.in_(cases))
+
+
+def _group(subject_id: str | None, case_id: str) -> str:
+    """Which facts a case's checks compare it with: its subject's, or its own alone."""
+    return f"s:{subject_id}" if subject_id else f"c:{case_id}"
 
 
 def _blank(r: dict[str, Any]) -> dict[str, Any]:

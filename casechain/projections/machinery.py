@@ -40,7 +40,9 @@ from casechain.projections.store import (
     ViewStore,
     insert_rows,
     replace_case_rows,
+    replace_rows_where,
     select_case_rows,
+    select_rows_where,
     upsert_rows,
 )
 
@@ -115,6 +117,24 @@ class Page:
         with self._store.read() as conn:
             _by_key(conn)
             return select_case_rows(conn, table, case_ids)
+
+    def rows_where(self, table: sa.Table, column: str, values: Sequence[Any]
+                   ) -> list[dict[str, Any]]:
+        """The stored rows whose `column` is one of `values` (as dicts), including the
+        previous page's (waited for when it writes this table at all)."""
+        if not values:
+            return []
+        if self._in_flight is not None and table.name in self._in_flight.touched:
+            self._in_flight.future.result()
+        with self._store.read() as conn:
+            _by_key(conn)
+            return select_rows_where(conn, table, column, values)
+
+    def replace_rows_where(self, table: sa.Table, column: str, values: Sequence[Any],
+                           rows: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the stored rows whose `column` is one of `values` by `rows`."""
+        self.writes.append(_Write(table.name, None, lambda conn: replace_rows_where(
+            conn, table, column, values, rows)))
 
     def replace_case_rows(self, table: sa.Table, stored_case_ids: Sequence[str],
                           rows: Sequence[Mapping[str, Any]]) -> None:

@@ -24,7 +24,9 @@ __all__ = [
     "ViewStore",
     "insert_rows",
     "replace_case_rows",
+    "replace_rows_where",
     "select_case_rows",
+    "select_rows_where",
     "upsert_rows",
 ]
 
@@ -86,6 +88,24 @@ def select_case_rows(conn: Connection, table: sa.Table, case_ids: Sequence[str]
         rows += [dict(row._mapping) for row in conn.execute(
             sa.select(table).where(table.c.case_id.in_(chunk)))]
     return rows
+
+
+def select_rows_where(conn: Connection, table: sa.Table, column: str, values: Sequence[Any]
+                      ) -> list[dict[str, Any]]:
+    """The rows of a view table whose `column` is one of `values`, as dicts."""
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks(sorted(set(values)), 500):
+        rows += [dict(row._mapping) for row in conn.execute(
+            sa.select(table).where(table.c[column].in_(chunk)))]
+    return rows
+
+
+def replace_rows_where(conn: Connection, table: sa.Table, column: str, values: Sequence[Any],
+                       rows: Sequence[Mapping[str, Any]]) -> None:
+    """Delete the rows whose `column` is one of `values` and insert `rows` in their place."""
+    for chunk in chunks(sorted(set(values)), 500):
+        conn.execute(table.delete().where(table.c[column].in_(chunk)))
+    insert_rows(conn, table, rows)
 
 
 def replace_case_rows(conn: Connection, table: sa.Table, stored_case_ids: Sequence[str],

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -18,6 +20,7 @@ def console_commands(markdown: Path) -> list[str]:
     return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
 
 
+@pytest.mark.slow
 def test_the_readme_command_examples_run_in_order(tmp_path: Path) -> None:
     """Every `casechain` example of the README succeeds, in order, in an empty folder."""
     commands = console_commands(ROOT / "README.md")

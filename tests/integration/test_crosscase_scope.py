@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import pytest
+
 from casechain.adapters.rulepack_files import calendar_of, load_pack
 from casechain.application.case_log import CaseLog
 from casechain.application.simulation import simulate
@@ -19,6 +21,7 @@ def _inside(rows: list[dict[str, Any]], scope: str) -> list[str]:
     return sorted(repr(sorted(r.items())) for r in rows if r["jurisdiction"].startswith(scope))
 
 
+@pytest.mark.slow
 def test_a_prefixs_checks_equal_the_whole_citys_for_its_cases(case_log: CaseLog) -> None:
     """On a simulated city year where subjects come back in other districts, every district
     and a few streets get, from their own rows, the alerts, referral rows and rates that the

@@ -1,0 +1,259 @@
+"""The city year: what a supervisor waits for at Hangzhou's volume, on PostgreSQL.
+
+    python bench/bench_city.py [--cases 309600] [--calls 20] [--json OUT]
+
+Steps, each in its own process so that its peak RSS is its own:
+1. `casechain simulate --cases N --seed 11 --start 2025-01-02 --months 12` (the whole city,
+   cases interleaved as many officers send them) to a JSON Lines file;
+2. `casechain import` of it into a fresh PostgreSQL database: events/s over the whole year;
+3. `casechain projections rebuild` of every view: seconds and peak RSS (per million events);
+4. `casechain serve` with a city-wide (3301) and a district (330106) supervisor: p50/p95 of
+   `--calls` calls of each listing's first page (alerts, referrals, deadlines, board) and of
+   the alert summary, as of three instants, with the response sizes;
+5. the same server with four clients polling alerts and the summary and one writer appending
+   meanwhile: p50/p99 of a case read (`GET /v1/cases/{id}`) under that load.
+
+The baseline, measured in the same run on the same store: the cross-case alerts evaluated
+from every row at query time (`CrossCase` over the whole view — how every alert query worked
+before the findings were kept as spans), city-wide and for the district, in-process.
+Targets (issue 16) are printed beside each figure; nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from casechain.adapters.tokens import issue_token  # noqa: E402
+from tests.factories import case_walk  # noqa: E402
+from tests.kafka_broker import free_port  # noqa: E402
+from tests.pg import create_database, drop_database  # noqa: E402
+
+CASECHAIN = str(Path(sys.executable).with_name("casechain"))
+INSTANTS = ("2025-06-30T18:00:00+08:00", "2025-12-31T18:00:00+08:00",
+            "2026-03-31T18:00:00+08:00")
+LISTINGS = {"alerts (first page)": "/v1/alerts", "alert summary": "/v1/alerts/summary",
+            "referrals (first page)": "/v1/referrals", "deadlines (first page)": "/v1/deadlines",
+            "board (first page)": "/v1/board"}
+
+
+def _run(step: str, *args: str) -> dict[str, Any]:
+    """A casechain command in its own process: seconds and that process's peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([CASECHAIN, *args], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{step} failed ({done.returncode}): {done.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # RUSAGE_CHILDREN keeps the largest child so far: a step smaller than an earlier one
+    # reports that one's; the steps run largest-last in practice (import, then rebuild).
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
+            "output": done.stdout.strip()[-300:]}
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def _timed(client: httpx.Client, path: str, params: dict[str, str], calls: int
+           ) -> dict[str, Any]:
+    times, size = [], 0
+    for _ in range(calls):
+        started = time.perf_counter()
+        answer = client.get(path, params=params)
+        times.append((time.perf_counter() - started) * 1000)
+        assert answer.status_code == 200, answer.text[:500]
+        size = len(answer.content)
+    return {"p50_ms": round(statistics.median(times)), "p95_ms": round(_percentile(times, .95)),
+            "bytes": size, "wire_bytes": int(answer.headers.get("content-length") or size)}
+
+
+def _serve(url: str, tokens: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen([CASECHAIN, "serve", "--db", url, "--tokens", str(tokens),
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=60).status_code == 200:
+                return server, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    server.kill()
+    raise SystemExit("casechain serve did not become ready")
+
+
+def _queries(base: str, auth: dict[str, str], calls: int) -> list[dict[str, Any]]:
+    rows = []
+    for who, token in auth.items():
+        scope = "3301" if who == "city" else "330106"
+        with httpx.Client(base_url=base, timeout=600, headers={
+                "Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}) as client:
+            for as_of in INSTANTS:
+                for name, path in LISTINGS.items():
+                    params = {"scope": scope} | ({} if path == "/v1/board" else {"as_of": as_of})
+                    rows.append({"who": who, "as_of": as_of, "listing": name,
+                                 **_timed(client, path, params, calls)})
+                    print(f"  {who:8} {as_of[:10]} {name:24} p50 {rows[-1]['p50_ms']:>6} ms "
+                          f"p95 {rows[-1]['p95_ms']:>6} ms  {rows[-1]['bytes']:>10,} bytes "
+                          f"({rows[-1]['wire_bytes']:,} on the wire)", flush=True)
+    return rows
+
+
+def _under_load(base: str, auth: dict[str, str], service: str, seconds: float
+                ) -> dict[str, Any]:
+    """Four clients poll the alerts and the summary, one writer appends; case reads timed."""
+    stop = threading.Event()
+    polled = [0]
+
+    def poll(token: str, scope: str) -> None:
+        with httpx.Client(base_url=base, timeout=600,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            while not stop.is_set():
+                client.get("/v1/alerts/summary", params={"scope": scope})
+                client.get("/v1/alerts", params={"scope": scope, "limit": 200})
+                polled[0] += 2
+
+    def write() -> None:
+        with httpx.Client(base_url=base, timeout=600,
+                          headers={"Authorization": f"Bearer {service}"}) as client:
+            n = 0
+            while not stop.is_set():
+                client.post("/v1/events/batch", json=case_walk(f"HZ-LOAD-{n:06d}"))
+                n += 1
+
+    workers = [threading.Thread(target=poll, args=(auth["city" if i % 2 else "district"],
+                                                   "3301" if i % 2 else "330106"))
+               for i in range(4)] + [threading.Thread(target=write)]
+    for worker in workers:
+        worker.start()
+    times = []
+    try:
+        with httpx.Client(base_url=base, timeout=600,
+                          headers={"Authorization": f"Bearer {auth['city']}"}) as client:
+            ends = time.monotonic() + seconds
+            n = 0
+            while time.monotonic() < ends:
+                started = time.perf_counter()
+                answer = client.get(f"/v1/cases/HZ-2025-{1 + (n * 7919) % 1000:07d}")
+                times.append((time.perf_counter() - started) * 1000)
+                assert answer.status_code in (200, 404), answer.text[:300]
+                n += 1
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(600)
+    return {"case_reads": len(times), "p50_ms": round(statistics.median(times), 1),
+            "p99_ms": round(_percentile(times, .99), 1), "polls": polled[0]}
+
+
+def _baseline(url: str) -> list[dict[str, Any]]:
+    """The query-time evaluation of every cross-case check, in-process, as before."""
+    from casechain.bootstrap import open_case_log, open_projections, recorder_of
+    from casechain.projections.views import views_of
+
+    rows = []
+    log = open_case_log(url)
+    try:
+        runner = open_projections(log)
+        view = views_of(runner).crosscase
+        for scope in ("3301", "330106"):
+            for as_of in INSTANTS:
+                moment = datetime.fromisoformat(as_of)
+                times = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    with recorder_of(log).read() as conn:
+                        found = view.checks(conn, moment, scope=scope).alerts()
+                    times.append((time.perf_counter() - started) * 1000)
+                rows.append({"scope": scope, "as_of": as_of, "alerts": len(found),
+                             "median_ms": round(statistics.median(times))})
+                print(f"  baseline {scope:>6} {as_of[:10]}: cross-case checks over every row "
+                      f"{rows[-1]['median_ms']:>7} ms ({len(found)} cross-case alerts)",
+                      flush=True)
+    finally:
+        log.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=309_600)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--load-seconds", type=float, default=30.0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"cases": args.cases}
+    url = create_database()
+    try:
+        with tempfile.TemporaryDirectory(prefix="casechain-city-") as folder:
+            log = Path(folder) / "city.jsonl"
+            results["simulate"] = _run("simulate", "simulate", "--cases", str(args.cases),
+                                       "--seed", "11", "--start", "2025-01-02", "--months", "12",
+                                       "-o", str(log))
+            with log.open("rb") as handle:
+                events = sum(1 for _ in handle)
+            results["events"] = events
+            print(f"{events:,} events of {args.cases:,} cases "
+                  f"({results['simulate']['seconds']} s to simulate)", flush=True)
+            imported = _run("import", "import", str(log), "--db", url)
+            imported["events_per_s"] = round(events / imported["seconds"])
+            results["import"] = imported
+            print(f"import: {imported['seconds']} s, {imported['events_per_s']:,} events/s "
+                  f"(target ≥ 15,000), peak RSS {imported['peak_rss_mb']} MB", flush=True)
+            rebuilt = _run("rebuild", "projections", "rebuild", "--db", url)
+            rebuilt["peak_rss_mb_per_million_events"] = round(
+                rebuilt["peak_rss_mb"] / (events / 1e6))
+            results["rebuild"] = rebuilt
+            print(f"projections rebuild: {rebuilt['seconds']} s, peak RSS "
+                  f"{rebuilt['peak_rss_mb']} MB (target ≤ 1,024)", flush=True)
+            tokens = Path(folder) / "tokens.yaml"
+            auth = {"city": issue_token(tokens, "city", ["supervisor"], "3301", None),
+                    "district": issue_token(tokens, "district", ["supervisor"], "330106", None)}
+            service = issue_token(tokens, "svc", ["service"], "3301", None)
+            print("baseline, same store (query-time cross-case checks, in-process):")
+            results["baseline"] = _baseline(url)
+            server, base = _serve(url, tokens)
+            try:
+                print("queries (targets: city p95 ≤ 1,000 ms, district ≤ 200 ms, summary "
+                      "≤ 300 ms city-wide, no answer over 2 MB):")
+                results["queries"] = _queries(base, auth, args.calls)
+                print(f"under load (four pollers and a writer, {args.load_seconds:g} s):")
+                results["under_load"] = _under_load(base, auth, service, args.load_seconds)
+                print(f"  case read p50 {results['under_load']['p50_ms']} ms, p99 "
+                      f"{results['under_load']['p99_ms']} ms (target p99 ≤ 100 ms)")
+            finally:
+                server.send_signal(signal.SIGTERM)
+                server.wait(60)
+    finally:
+        drop_database(url)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CASECHAIN_LOG_LEVEL", "warning")
+    main()
