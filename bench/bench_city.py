@@ -251,6 +251,7 @@ def main() -> None:
     finally:
         drop_database(url)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
 
 

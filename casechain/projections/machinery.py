@@ -19,6 +19,7 @@ writing waits for that page to commit.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import threading
@@ -118,6 +119,11 @@ class Page:
             _by_key(conn)
             return select_case_rows(conn, table, case_ids)
 
+    def folded(self) -> None:
+        """The view is done reading: forget the page written before this one (a page kept
+        it, that page the one before, and so on: every page of a rebuild stayed alive)."""
+        self._in_flight = None
+
     def rows_where(self, table: sa.Table, column: str, values: Sequence[Any]
                    ) -> list[dict[str, Any]]:
         """The stored rows whose `column` is one of `values` (as dicts), including the
@@ -210,9 +216,10 @@ class ProjectionRunner:
         self.source = source or store
         self.views = {view.name: view for view in views}
         self.page = page
-        # One catch-up at a time in this process (the follower's, a query's); a query finds
-        # the views caught up by the one before it and goes on to read without waiting.
-        self._catching = threading.Lock()
+        # One catch-up of a view at a time in this process (the follower's, a query's): a
+        # query finds its views caught up by the one before and reads on; a case read that
+        # needs the timeline does not wait for the cross-case view being caught up.
+        self._catching = {view.name: threading.Lock() for view in views}
         self.metadata = sa.MetaData()
         self.tables = {view.name: view.define(self.metadata) for view in views}
         self._versions = sa.Table(
@@ -262,7 +269,10 @@ class ProjectionRunner:
         all in one transaction with their positions."""
         chosen = list(names or self.views)
         applied = [0]
-        with self._catching, bulk_gc():
+        with contextlib.ExitStack() as held:
+            for name in sorted(chosen):  # always in one order: no two callers deadlock
+                held.enter_context(self._catching[name])
+            held.enter_context(bulk_gc())
             while True:
                 positions = {name: self.position(name) for name in chosen}
                 try:
@@ -293,6 +303,7 @@ class ProjectionRunner:
                                   else [rec for rec in records if rec[0] > positions[name]])
                         page = Page(self.store, in_flight)
                         self.views[name].apply(page, behind)
+                        page.folded()
                         batch.append((name, positions[name], page, len(behind)))
                     if in_flight is not None:
                         done, in_flight = in_flight, None
