@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -54,18 +53,25 @@ LISTINGS = {"alerts (first page)": "/v1/alerts", "alert summary": "/v1/alerts/su
             "board (first page)": "/v1/board"}
 
 
+#: Runs one command and prints its peak RSS (KiB) last on stderr: a process of its own per
+#: step, so that each step's peak is its own (RUSAGE_CHILDREN keeps the largest child).
+_MEASURED = ("import resource, subprocess, sys\n"
+             "done = subprocess.run(sys.argv[1:])\n"
+             "sys.stderr.write(f'\\npeak_rss_kib={resource.getrusage("
+             "resource.RUSAGE_CHILDREN).ru_maxrss}\\n')\n"
+             "sys.exit(done.returncode)\n")
+
+
 def _run(step: str, *args: str) -> dict[str, Any]:
     """A casechain command in its own process: seconds and that process's peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    done = subprocess.run([CASECHAIN, *args], capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", _MEASURED, CASECHAIN, *args],
+                          capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{step} failed ({done.returncode}): {done.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN keeps the largest child so far: a step smaller than an earlier one
-    # reports that one's; the steps run largest-last in practice (import, then rebuild).
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(max(peak, before) / 1024),
+    peak = int(done.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0])
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
             "output": done.stdout.strip()[-300:]}
 
 
