@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_DB := var/casechain.db
 PORT    ?= 8080
+CITY_CASES ?= 309600
 
 .PHONY: run test bench lint typecheck clean services browser
 
@@ -49,7 +50,7 @@ test: $(VENV)/.test-installed services browser
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-## bench: the benchmarks of docs/performance.md (several minutes)
+## bench: the benchmarks of docs/performance.md and docs/scaling.md (the city year: about 40 minutes; CITY_CASES=30000 for a tenth)
 bench: $(VENV)/.test-installed services
 	mkdir -p var
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
@@ -58,6 +59,7 @@ bench: $(VENV)/.test-installed services
 	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
 	$(BIN)/python bench/bench_replay.py --json var/bench_replay.json
 	$(BIN)/python bench/bench_services.py --json var/bench_services.json
+	$(BIN)/python bench/bench_city.py --cases $(CITY_CASES) --json var/bench_city.json
 
 lint: $(VENV)/.test-installed
 	$(BIN)/python -m ruff check casechain tests bench
