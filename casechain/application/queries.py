@@ -19,17 +19,17 @@ from casechain.domain.deadlines import evaluate
 from casechain.domain.findings import clock_alert
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
-from casechain.projections.clocks import read_clocks
+from casechain.projections.clocks import ALERT_CODES, colour_at, read_clocks, running_at
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import response_shares, views_of
 
 __all__ = [
     "BOARD_GROUPS",
+    "alert_counts",
     "alerts_as_of",
     "board_rows",
     "board_total",
     "case_jurisdictions",
-    "case_teams",
     "case_view",
     "count_rows",
     "cross_case_alerts",
@@ -168,6 +168,64 @@ def cross_case_alerts(runner: ProjectionRunner, moment: datetime, scope: str | N
     return found
 
 
+def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, width: int,
+                 deadlines_only: bool = False, with_green: bool = False
+                 ) -> dict[tuple[str, str, str | None, str], int]:
+    """How many alerts as of `moment` (with `deadlines_only`, running deadlines; with
+    `with_green`, green ones too) by code, severity, team and the first `width` digits of
+    the place — counted in SQL: the colours are comparisons of the clocks' instants, the
+    findings' severities are columns. The same counts as `alerts_as_of`'s rows."""
+    runner.catch_up(["deadlines", "crosscase", "board"])
+    views = views_of(runner)
+    board = views.board.table
+    at = moment.timestamp()
+    counts: dict[tuple[str, str, str | None, str], int] = {}
+    clocks = views.deadlines.table
+    colour = colour_at(clocks.c, at)
+    parts = [_counted(clocks, board, colour, width, scope).where(
+        running_at(clocks.c, at), clocks.c.code.in_(ALERT_CODES))]
+    if not deadlines_only:
+        f = views.crosscase.findings
+        severity = sa.case((f.c.kind == "finding", f.c.severity),
+                           else_=sa.case((sa.and_(f.c.started_epoch <= at, sa.or_(
+                               f.c.stopped_epoch.is_(None), f.c.stopped_epoch > at)),
+                               colour_at(_ClockColumns(f.c), at)), else_=sa.null()))
+        parts.append(_counted(f, board, severity, width, scope).where(
+            f.c.kind.in_(["finding", "clock"]), f.c.start_epoch <= at,
+            sa.or_(f.c.stop_epoch.is_(None), f.c.stop_epoch > at)))
+    with runner.store.read() as conn:
+        for query in parts:
+            for code, severity_, team, place, n in conn.execute(query):
+                if severity_ is None or (severity_ == "green" and not with_green):
+                    continue
+                key = (str(code), str(severity_), team or None, str(place))
+                counts[key] = counts.get(key, 0) + int(n)
+    return counts
+
+
+class _ClockColumns:
+    """The findings' clock columns under the names `colour_at` reads."""
+
+    def __init__(self, c: Any) -> None:
+        self.started_epoch, self.base_due_epoch, self.code = (
+            c.started_epoch, c.base_due_epoch, c.code)
+        self.suspended_since_epoch = sa.null()
+        self.suspended_seconds = sa.literal(0.0)
+        self.instant = sa.false()
+
+
+def _counted(table: sa.Table, board: sa.Table, severity: Any, width: int,
+             scope: str | None) -> Any:
+    place = sa.func.substr(table.c.jurisdiction, 1, width)
+    team = sa.func.nullif(board.c.team, "")
+    query = (sa.select(table.c.code, severity, team, place, sa.func.count())
+             .select_from(table.outerjoin(board, board.c.case_id == table.c.case_id))
+             .group_by(table.c.code, severity, team, place))
+    if scope:
+        query = query.where(table.c.jurisdiction.like(f"{scope}%"))
+    return query
+
+
 def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None = None
                   ) -> list[dict[str, Any]]:
     """行刑衔接 as of `moment` inside `scope`: every case reaching a threshold or with
@@ -259,17 +317,6 @@ def _board_where(query: Any, table: sa.Table, scope: str | None,
 
 def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def case_teams(runner: ProjectionRunner, case_ids: set[str]) -> dict[str, str | None]:
-    """Each recorded case's team, from the board view (caught up by the caller's read)."""
-    board = views_of(runner).board.table
-    teams: dict[str, str | None] = {}
-    with runner.store.read() as conn:
-        for chunk in chunks(sorted(case_ids), 900):
-            teams.update((str(row[0]), row[1]) for row in conn.execute(
-                sa.select(board.c.case_id, board.c.team).where(board.c.case_id.in_(chunk))))
-    return teams
 
 
 def count_rows(rows: list[dict[str, Any]], by: str) -> dict[str, int]:

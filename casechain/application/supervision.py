@@ -14,10 +14,10 @@ from typing import Any
 from casechain.application.paging import Page, after_cursor, check_limit, page_rows, paged
 from casechain.application.queries import (
     BOARD_GROUPS,
+    alert_counts,
     alerts_as_of,
     board_rows,
     board_total,
-    case_teams,
     count_rows,
     cross_case_as_of,
     deadlines_as_of,
@@ -118,13 +118,14 @@ def alert_summary(runner: ProjectionRunner, moment: datetime, scope: str | None,
                   by: str = "district") -> dict[str, Any]:
     """How many alerts as of `moment`, by code × severity × team × district (or street):
     what a dashboard asks first, the rows on demand."""
-    return _summary(runner, moment, alerts_as_of(runner, moment, scope), by)
+    return _summary(moment, by, alert_counts(runner, moment, scope, _width(by)))
 
 
 def deadline_summary(runner: ProjectionRunner, moment: datetime, scope: str | None,
                      by: str = "district") -> dict[str, Any]:
     """How many running deadlines as of `moment` (green ones too), counted as the alerts."""
-    return _summary(runner, moment, deadlines_as_of(runner, moment, scope), by)
+    return _summary(moment, by, alert_counts(runner, moment, scope, _width(by),
+                                             deadlines_only=True, with_green=True))
 
 
 def _of_severity(rows: list[dict[str, Any]], severity: str | None,
@@ -136,21 +137,20 @@ def _of_severity(rows: list[dict[str, Any]], severity: str | None,
     return [row for row in rows if row["severity"] == severity]
 
 
-def _summary(runner: ProjectionRunner, moment: datetime, listed: list[dict[str, Any]],
-             by: str) -> dict[str, Any]:
+def _width(by: str) -> int:
     if by not in SUMMARY_BY:
         raise QueryInvalid("by", by, f"is not one of {', '.join(SUMMARY_BY)}")
-    teams = case_teams(runner, {a["case_id"] for a in listed})
-    width = 6 if by == "district" else 9
-    counts: dict[tuple[str, str, str, str], int] = {}
-    for alert in listed:
-        key = (alert["code"], alert["severity"], teams.get(alert["case_id"]) or "",
-               str(alert.get("jurisdiction") or "")[:width])
-        counts[key] = counts.get(key, 0) + 1
-    return {"as_of": moment.isoformat(), "by": by, "total": len(listed),
+    return 6 if by == "district" else 9
+
+
+def _summary(moment: datetime, by: str,
+             counts: dict[tuple[str, str, str | None, str], int]) -> dict[str, Any]:
+    return {"as_of": moment.isoformat(), "by": by, "total": sum(counts.values()),
             "counts": [{"code": code, "label": ALERT_LABELS[code][0], "severity": severity,
-                        "team": team or None, by: place, "count": n}
-                       for (code, severity, team, place), n in sorted(counts.items())]}
+                        "team": team, by: place, "count": n}
+                       for (code, severity, team, place), n in sorted(
+                           counts.items(), key=lambda item: (item[0][0], item[0][1],
+                                                             item[0][2] or "", item[0][3]))]}
 
 
 def _check_code(code: str | None) -> None:

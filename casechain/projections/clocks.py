@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar, local_day
-from casechain.domain.deadlines import Clock
+from casechain.domain.deadlines import INFO_CODES, Clock
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
 from casechain.projections.machinery import Page, seen_before
 
-__all__ = ["ClocksView", "read_clocks"]
+__all__ = ["ALERT_CODES", "ClocksView", "colour_at", "read_clocks", "running_at"]
 
 Records = Sequence[tuple[int, dict[str, Any]]]
 _STEPS = ("acknowledged", "departed", "arrived")
@@ -36,8 +36,9 @@ class ClocksView:
 
     name = "deadlines"
     # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds;
-    # 4: a clock keeps its case's jurisdiction, and moves with case.transferred
-    version = 4
+    # 4: a clock keeps its case's jurisdiction, and moves with case.transferred;
+    # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL)
+    version = 5
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -73,6 +74,8 @@ class ClocksView:
             # gave: queries as of an instant skip clocks not running then in SQL.
             sa.Column("started_epoch", sa.Float(), nullable=False),
             sa.Column("stopped_epoch", sa.Float()),
+            sa.Column("base_due_epoch", sa.Float(), nullable=False),
+            sa.Column("suspended_since_epoch", sa.Float()),
         )
         return [self.table]
 
@@ -94,6 +97,9 @@ class ClocksView:
             row["started_epoch"] = _at(row["started_at"]).timestamp()
             row["stopped_epoch"] = _at(row["stopped_at"]).timestamp() if row["stopped_at"] \
                 else None
+            row["base_due_epoch"] = _at(row["base_due"]).timestamp()
+            row["suspended_since_epoch"] = (_at(row["suspended_since"]).timestamp()
+                                            if row["suspended_since"] else None)
         page.replace_case_rows(self.table, stored, rows)
 
 
@@ -372,9 +378,35 @@ _HANDLERS: dict[str, str] = {
 }
 
 
-_ALL = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
-        "MEASURE_OVERDUE", "RESPONSE_1315", "REFERRAL_DECISION_OVERDUE",
-        "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW")
+
+
+def running_at(t: Any, moment: float) -> Any:
+    """SQL: the clock runs at the instant (epoch seconds) as `evaluate` says: started by then,
+    and not stopped by then unless breached when set."""
+    return sa.and_(t.started_epoch <= moment,
+                   sa.or_(t.stopped_epoch.is_(None), t.stopped_epoch > moment, t.instant))
+
+
+def colour_at(t: Any, moment: float) -> Any:
+    """SQL: a running clock's colour at the instant, as `evaluate` gives it (NULL for an
+    information window that has closed): red when due or breached when set, yellow with a
+    fifth of the period or less left, the suspension counted while it lasts."""
+    suspended = sa.and_(t.suspended_since_epoch.is_not(None), t.suspended_since_epoch <= moment)
+    remaining = sa.case(
+        (suspended, t.base_due_epoch + t.suspended_seconds - t.suspended_since_epoch),
+        else_=t.base_due_epoch + t.suspended_seconds - moment)
+    return sa.case(
+        (t.code.in_(sorted(INFO_CODES)), sa.case((remaining > 0, "info"), else_=sa.null())),
+        (sa.or_(t.instant, remaining <= 0), "red"),
+        (remaining <= 0.2 * (t.base_due_epoch - t.started_epoch), "yellow"),
+        else_="green")
+
+
+#: Alert codes of the clocks (`URGENT_CLUE` only remembers an urgency).
+ALERT_CODES = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
+               "MEASURE_OVERDUE", "RESPONSE_1315", "REFERRAL_DECISION_OVERDUE",
+               "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE",
+               "REFERRAL_RECONSIDERATION_WINDOW")
 
 
 #: Seconds of slack in the SQL filter of `running`: `evaluate` decides at the boundary.
@@ -387,7 +419,7 @@ def read_clocks(conn: Connection, table: sa.Table, scope: str | None = None,
     with `running`, only those `evaluate` may find running at that instant (started by then,
     and not stopped by then unless breached when set)."""
     t = table.c
-    query = sa.select(table).where(t.code.in_(_ALL))
+    query = sa.select(table).where(t.code.in_(ALERT_CODES))
     if running is not None:
         moment = running.timestamp()
         query = query.where(t.started_epoch <= moment + _SLACK, sa.or_(

@@ -41,8 +41,9 @@ class CrossCaseView:
 
     name = "crosscase"
     # 2: subject_kind (persons' ids are masked for some readers); 3: a case keeps the
-    # jurisdiction of its first event until case.transferred; 4: the findings' spans
-    version = 4
+    # jurisdiction of its first event until case.transferred; 4: the findings' spans;
+    # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
+    version = 5
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -108,6 +109,11 @@ class CrossCaseView:
             sa.Column("start_epoch", sa.Float(), nullable=False),
             sa.Column("stop_epoch", sa.Float()),
             sa.Column("body", sa.Text(), nullable=False),
+            # a finding's severity; 应移未移's clock as the deadlines view keeps clocks
+            sa.Column("severity", sa.String(8)),
+            sa.Column("started_epoch", sa.Float()),
+            sa.Column("base_due_epoch", sa.Float()),
+            sa.Column("stopped_epoch", sa.Float()),
             sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
         )
         return [self.cases, self.decisions, self.inspections, self.findings]
@@ -163,7 +169,7 @@ class CrossCaseView:
                        "code": s.code, "jurisdiction": s.jurisdiction,
                        "start_epoch": s.start.timestamp(),
                        "stop_epoch": s.stop.timestamp() if s.stop else None,
-                       "body": s.body.decode()} for n, s in enumerate(found)]
+                       "body": s.body.decode(), **_counted(s)} for n, s in enumerate(found)]
         page.replace_rows_where(self.findings, "group_key", sorted(groups), spans)
 
     def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
@@ -278,6 +284,21 @@ class CrossCaseView:
                            for t in tables))
         return sa.or_(table.c.jurisdiction.like(inside), table.c.subject_id.in_(subjects),
                       table.c.case_id.in_(cases))
+
+
+def _counted(span: Any) -> dict[str, Any]:
+    """The columns a summary counts by: a finding's severity, a clock's instants."""
+    columns: dict[str, Any] = {"severity": None, "started_epoch": None,
+                               "base_due_epoch": None, "stopped_epoch": None}
+    if span.kind == "finding":
+        columns["severity"] = orjson.loads(span.body)["severity"]
+    elif span.kind == "clock":
+        body = orjson.loads(span.body)
+        columns.update(started_epoch=datetime.fromisoformat(body["started_at"]).timestamp(),
+                       base_due_epoch=datetime.fromisoformat(body["base_due"]).timestamp(),
+                       stopped_epoch=datetime.fromisoformat(body["stopped_at"]).timestamp()
+                       if body["stopped_at"] else None)
+    return columns
 
 
 def _group(subject_id: str | None, case_id: str) -> str:

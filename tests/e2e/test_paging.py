@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from casechain.adapters.tokens import issue_token
 from casechain.application import supervision
+from casechain.application.queries import alerts_as_of, deadlines_as_of
 from casechain.application.rule_packs import calendar_of, load_pack
 from casechain.application.serving import Components
 from casechain.application.simulation import simulate
@@ -209,3 +210,46 @@ def test_the_cli_pages_and_summarises_alerts(api: Api, tmp_path: Path) -> None:
     assert orjson.loads(summary.stdout)["total"] == len(whole)
     bad = runner.invoke(app, ["alerts", "--db", url, "--cursor", "zzz"])
     assert bad.exit_code == 2 and "cursor" in bad.output
+
+
+def _counted_in_python(components: Components, rows: list[dict[str, Any]],
+                       with_green: bool) -> dict[tuple[Any, ...], int]:
+    board = supervision.board(components.runner, None, {})
+    assert isinstance(board, list)
+    teams = {r["case_id"]: r["team"] for r in board}
+    counts: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        if row["severity"] == "green" and not with_green:
+            continue
+        key = (row["code"], row["severity"], teams.get(row["case_id"]) or None,
+               row["jurisdiction"][:6])
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_the_summaries_counted_in_sql_equal_the_rows_at_every_boundary(api: Api) -> None:
+    """The summaries count colours in SQL (a clock's instants compared with the instant);
+    at the instants where colours change — each due instant, each fifth-of-the-period mark
+    — and one second either side, they equal the counts of the rows evaluated in Python."""
+    _, _, components, _ = api
+    runner = components.runner
+    marks: set[datetime] = set()
+    for text in ("2025-03-31T18:00:00+08:00", AS_OF + "+08:00"):
+        for row in deadlines_as_of(runner, datetime.fromisoformat(text)):
+            due, started = datetime.fromisoformat(row["due_at"]), datetime.fromisoformat(
+                row["started_at"])
+            marks |= {due, due - (due - started) / 5}
+        for row in alerts_as_of(runner, datetime.fromisoformat(text)):
+            marks.add(datetime.fromisoformat(row["due_at"]))
+    instants = sorted({m + timedelta(seconds=s) for m in sorted(marks)[::7] for s in (-1, 0, 1)})
+    assert len(instants) > 60
+    for moment in instants:
+        alerts = supervision.alert_summary(runner, moment, None)
+        expected = _counted_in_python(components, alerts_as_of(runner, moment), False)
+        assert {(c["code"], c["severity"], c["team"], c["district"]): c["count"]
+                for c in alerts["counts"]} == expected, moment
+        deadlines = supervision.deadline_summary(runner, moment, "330106")
+        expected = _counted_in_python(components, deadlines_as_of(runner, moment, "330106"),
+                                      True)
+        assert {(c["code"], c["severity"], c["team"], c["district"]): c["count"]
+                for c in deadlines["counts"]} == expected, moment
