@@ -57,7 +57,7 @@ def after_cursor(cursor: str | None, width: int | None = None) -> Key | None:
     except (ValueError, binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError):
         key = None
     if (not isinstance(key, list) or (width is not None and len(key) != width)
-            or not all(isinstance(part, (str, int)) for part in key)):
+            or not all(isinstance(part, (str, int, float)) for part in key)):
         raise QueryInvalid("cursor", cursor[:80], "is not a cursor of this listing (take "
                            "next_cursor from the previous page, or leave it out to start)")
     return tuple(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from casechain.application.case_log import CaseLog
@@ -19,13 +20,21 @@ from casechain.domain.deadlines import evaluate
 from casechain.domain.findings import clock_alert
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.domain.subjects import earlier_penalties
-from casechain.projections.clocks import ALERT_CODES, colour_at, read_clocks, running_at
+from casechain.projections.clocks import (
+    ALERT_CODES,
+    clock_of,
+    colour_at,
+    due_at,
+    read_clocks,
+    running_at,
+)
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import response_shares, views_of
 
 __all__ = [
     "BOARD_GROUPS",
     "alert_counts",
+    "alert_rows",
     "alerts_as_of",
     "board_rows",
     "board_total",
@@ -186,10 +195,7 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
         running_at(clocks.c, at), clocks.c.code.in_(ALERT_CODES))]
     if not deadlines_only:
         f = views.crosscase.findings
-        severity = sa.case((f.c.kind == "finding", f.c.severity),
-                           else_=sa.case((sa.and_(f.c.started_epoch <= at, sa.or_(
-                               f.c.stopped_epoch.is_(None), f.c.stopped_epoch > at)),
-                               colour_at(_ClockColumns(f.c), at)), else_=sa.null()))
+        severity = _span_severity(f.c, at)
         parts.append(_counted(f, board, severity, width, scope).where(
             f.c.kind.in_(["finding", "clock"]), f.c.start_epoch <= at,
             sa.or_(f.c.stop_epoch.is_(None), f.c.stop_epoch > at)))
@@ -201,6 +207,105 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
                 key = (str(code), str(severity_), team or None, str(place))
                 counts[key] = counts.get(key, 0) + int(n)
     return counts
+
+
+#: The order alerts and deadlines are paged in: due instant (epoch seconds), case, code, step.
+PageKey = tuple[float, str, str, str]
+
+
+def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
+               code: str | None, severity: str | None, limit: int, after: PageKey | None,
+               deadlines_only: bool = False) -> tuple[list[dict[str, Any]], list[PageKey]]:
+    """Up to `limit` alerts as of `moment` (with `deadlines_only`: running deadlines, green
+    ones too) after the key `after`, in due order, and their keys: ordered, cut and
+    filtered in SQL (colours and due instants are comparisons of the clocks' instants), only
+    the page's rows built in Python."""
+    runner.catch_up(["deadlines"] if deadlines_only else ["deadlines", "crosscase"])
+    views = views_of(runner)
+    at = moment.timestamp()
+    clocks = views.deadlines.table
+    c = clocks.c
+    none_text, none_int = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer)
+    parts = [sa.select(sa.literal("clock").label("src"), due_at(c, at).label("due"),
+                       c.case_id.label("case_id"), c.code.label("code"), c.part.label("step"),
+                       colour_at(c, at).label("severity"), none_text.label("group_key"),
+                       none_int.label("n"))
+             .where(running_at(c, at), c.code.in_(ALERT_CODES),
+                    *_place_and_code(c, scope, code))]
+    if not deadlines_only:
+        f = views.crosscase.findings.c
+        parts.append(sa.select(
+            sa.literal("span").label("src"),
+            sa.case((f.kind == "finding", f.started_epoch), else_=f.base_due_epoch).label("due"),
+            f.case_id.label("case_id"), f.code.label("code"), sa.literal("").label("step"),
+            _span_severity(f, at).label("severity"), f.group_key.label("group_key"),
+            f.n.label("n"))
+            .where(f.kind.in_(["finding", "clock"]), f.start_epoch <= at,
+                   sa.or_(f.stop_epoch.is_(None), f.stop_epoch > at),
+                   *_place_and_code(f, scope, code)))
+    every = sa.union_all(*parts).subquery()
+    u = every.c
+    query = sa.select(every).where(u.severity.is_not(None))
+    if not deadlines_only:
+        query = query.where(u.severity != "green")
+    if severity is not None:
+        query = query.where(u.severity == severity)
+    if after is not None:
+        query = query.where(sa.tuple_(u.due, u.case_id, u.code, u.step)
+                            > sa.tuple_(*(sa.literal(part) for part in after)))
+    query = query.order_by(u.due, u.case_id, u.code, u.step).limit(limit)
+    with runner.store.read() as conn:
+        page = conn.execute(query).all()
+        clock_rows = _rows_by(conn, clocks, "case_id", {r.case_id for r in page
+                                                        if r.src == "clock"})
+        span_rows = _rows_by(conn, views.crosscase.findings, "group_key",
+                             {r.group_key for r in page if r.src == "span"})
+    by_clock = {(r.case_id, r.code, r.part): r for r in clock_rows}
+    by_span = {(r.group_key, r.n): r for r in span_rows}
+    rows, keys = [], []
+    for r in page:
+        alert = (_clock_alert(by_clock[(r.case_id, r.code, r.step)], moment) if r.src == "clock"
+                 else _span_alert(by_span[(r.group_key, r.n)], moment))
+        if alert is not None:
+            rows.append(alert)
+            keys.append((float(r.due), str(r.case_id), str(r.code), str(r.step)))
+    return rows, keys
+
+
+def _place_and_code(c: Any, scope: str | None, code: str | None) -> list[Any]:
+    where = []
+    if scope:
+        where.append(c.jurisdiction.like(f"{scope}%"))
+    if code:
+        where.append(c.code == code)
+    return where
+
+
+def _span_severity(f: Any, at: float) -> Any:
+    """SQL: a finding's severity, or the colour of 应移未移's clock at the instant (NULL
+    before it started or once it stopped)."""
+    return sa.case((f.kind == "finding", f.severity), else_=sa.case(
+        (sa.and_(f.started_epoch <= at, sa.or_(f.stopped_epoch.is_(None),
+                                               f.stopped_epoch > at)),
+         colour_at(_ClockColumns(f), at)), else_=sa.null()))
+
+
+def _rows_by(conn: Any, table: sa.Table, column: str, values: set[Any]) -> list[Any]:
+    rows: list[Any] = []
+    for chunk in chunks(sorted(values), 500):
+        rows += conn.execute(sa.select(table).where(table.c[column].in_(chunk))).all()
+    return rows
+
+
+def _clock_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+    evaluation = evaluate(clock_of(row), moment)
+    return evaluation.as_alert() if evaluation is not None else None
+
+
+def _span_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+    body: dict[str, Any] = orjson.loads(row.body)
+    return body if row.kind == "finding" else clock_alert(row.case_id, row.jurisdiction, body,
+                                                          moment)
 
 
 class _ClockColumns:

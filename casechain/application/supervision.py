@@ -11,17 +11,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from casechain.application.paging import Page, after_cursor, check_limit, page_rows, paged
+from casechain.application.paging import (
+    Page,
+    after_cursor,
+    check_limit,
+    cursor_of,
+    page_rows,
+    paged,
+)
 from casechain.application.queries import (
     BOARD_GROUPS,
     alert_counts,
+    alert_rows,
     alerts_as_of,
     board_rows,
     board_total,
     count_rows,
     cross_case_as_of,
-    deadlines_as_of,
-    due_order,
     referral_rates,
     referral_rows,
     response_of,
@@ -101,8 +107,9 @@ def alerts_page(runner: ProjectionRunner, moment: datetime, scope: str | None,
                 cursor: str | None = None, severity: str | None = None) -> Page:
     """A page of the alerts as of `moment` (of one severity, if given), in due order, and
     the total."""
-    listed = supervision_alerts(runner, moment, scope, code)
-    return paged(_of_severity(listed, severity, ALERT_SEVERITIES), due_order, limit, cursor)
+    _check_code(code)
+    _check_severity(severity, ALERT_SEVERITIES)
+    return _due_page(runner, moment, scope, code, severity, limit, cursor, False)
 
 
 def deadlines_page(runner: ProjectionRunner, moment: datetime, scope: str | None,
@@ -110,8 +117,31 @@ def deadlines_page(runner: ProjectionRunner, moment: datetime, scope: str | None
                    cursor: str | None = None, severity: str | None = None) -> Page:
     """A page of the running deadlines (green ones too), in due order, and the total."""
     _check_code(code)
-    listed = deadlines_as_of(runner, moment, scope, code)
-    return paged(_of_severity(listed, severity, DEADLINE_SEVERITIES), due_order, limit, cursor)
+    _check_severity(severity, DEADLINE_SEVERITIES)
+    return _due_page(runner, moment, scope, code, severity, limit, cursor, True)
+
+
+def _due_page(runner: ProjectionRunner, moment: datetime, scope: str | None, code: str | None,
+              severity: str | None, limit: int | None, cursor: str | None,
+              deadlines_only: bool) -> Page:
+    """A page in due order, cut in SQL (keyset on due instant, case, code, step), and the
+    total, counted in SQL."""
+    size = check_limit(limit)
+    after = after_cursor(cursor, 4)
+    if after is not None and not (isinstance(after[0], (int, float))
+                                  and all(isinstance(part, str) for part in after[1:])):
+        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
+                           "next_cursor from the previous page, or leave it out to start)")
+    key = None if after is None else (float(after[0]), str(after[1]), str(after[2]),
+                                      str(after[3]))
+    rows, keys = alert_rows(runner, moment, scope, code, severity, size + 1, key,
+                            deadlines_only)
+    counts = alert_counts(runner, moment, scope, 6, deadlines_only=deadlines_only,
+                          with_green=deadlines_only)
+    total = sum(n for (c, s, _, _), n in counts.items()
+                if (code is None or c == code) and (severity is None or s == severity))
+    more = len(rows) > size
+    return Page(rows[:size], total, cursor_of(keys[size - 1]) if more else None)
 
 
 def alert_summary(runner: ProjectionRunner, moment: datetime, scope: str | None,
@@ -128,13 +158,9 @@ def deadline_summary(runner: ProjectionRunner, moment: datetime, scope: str | No
                                              deadlines_only=True, with_green=True))
 
 
-def _of_severity(rows: list[dict[str, Any]], severity: str | None,
-                 known: tuple[str, ...]) -> list[dict[str, Any]]:
-    if severity is None:
-        return rows
-    if severity not in known:
+def _check_severity(severity: str | None, known: tuple[str, ...]) -> None:
+    if severity is not None and severity not in known:
         raise QueryInvalid("severity", severity, f"is not one of {', '.join(known)}")
-    return [row for row in rows if row["severity"] == severity]
 
 
 def _width(by: str) -> int:

@@ -20,7 +20,8 @@ from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
 from casechain.projections.machinery import Page, seen_before
 
-__all__ = ["ALERT_CODES", "ClocksView", "colour_at", "read_clocks", "running_at"]
+__all__ = ["ALERT_CODES", "ClocksView", "clock_of", "colour_at", "due_at", "read_clocks",
+           "running_at"]
 
 Records = Sequence[tuple[int, dict[str, Any]]]
 _STEPS = ("acknowledged", "departed", "arrived")
@@ -429,11 +430,25 @@ def read_clocks(conn: Connection, table: sa.Table, scope: str | None = None,
     if code:
         query = query.where(t.code == code)
     for row in conn.execute(query.order_by(t.case_id, t.code, t.part)):
-        yield Clock(case_id=row.case_id, code=row.code, part=row.part,
-                    jurisdiction=row.jurisdiction, started_at=_at(row.started_at),
-                    base_due=_at(row.base_due), suspended_seconds=row.suspended_seconds,
-                    suspended_since=_at(row.suspended_since) if row.suspended_since else None,
-                    stopped_at=_at(row.stopped_at) if row.stopped_at else None,
-                    fine=row.fine, instant=row.instant, note=row.note,
-                    surcharge_pauses=tuple((_at(a), _at(b)) for a, b in
-                                           orjson.loads(row.surcharge_pauses or "[]")))
+        yield clock_of(row)
+
+
+def clock_of(row: Any) -> Clock:
+    """The clock of a row of the deadlines view."""
+    return Clock(case_id=row.case_id, code=row.code, part=row.part,
+                 jurisdiction=row.jurisdiction, started_at=_at(row.started_at),
+                 base_due=_at(row.base_due), suspended_seconds=row.suspended_seconds,
+                 suspended_since=_at(row.suspended_since) if row.suspended_since else None,
+                 stopped_at=_at(row.stopped_at) if row.stopped_at else None,
+                 fine=row.fine, instant=row.instant, note=row.note,
+                 surcharge_pauses=tuple((_at(a), _at(b)) for a, b in
+                                        orjson.loads(row.surcharge_pauses or "[]")))
+
+
+def due_at(t: Any, moment: float) -> Any:
+    """SQL: a clock's due instant (epoch seconds) at the instant, as `evaluate` gives it: the
+    base due date, moved by the suspensions, the running one counted up to the instant."""
+    suspended = sa.and_(t.suspended_since_epoch.is_not(None), t.suspended_since_epoch <= moment)
+    return sa.case(
+        (suspended, t.base_due_epoch + t.suspended_seconds + (moment - t.suspended_since_epoch)),
+        else_=t.base_due_epoch + t.suspended_seconds)

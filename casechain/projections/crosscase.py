@@ -290,8 +290,10 @@ def _counted(span: Any) -> dict[str, Any]:
     """The columns a summary counts by: a finding's severity, a clock's instants."""
     columns: dict[str, Any] = {"severity": None, "started_epoch": None,
                                "base_due_epoch": None, "stopped_epoch": None}
-    if span.kind == "finding":
-        columns["severity"] = orjson.loads(span.body)["severity"]
+    if span.kind == "finding":  # its due instant, for ordering: when it was found
+        body = orjson.loads(span.body)
+        columns.update(severity=body["severity"],
+                       started_epoch=datetime.fromisoformat(body["due_at"]).timestamp())
     elif span.kind == "clock":
         body = orjson.loads(span.body)
         columns.update(started_epoch=datetime.fromisoformat(body["started_at"]).timestamp(),

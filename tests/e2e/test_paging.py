@@ -169,14 +169,14 @@ def test_a_case_read_does_not_wait_for_a_running_alert_query(
     is no process-wide read lock across a query)."""
     client, auth, _, _ = api
     inside, release = threading.Event(), threading.Event()
-    real = supervision.alerts_as_of
+    real = supervision.alert_rows
 
-    def held(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def held(*args: Any, **kwargs: Any) -> Any:
         inside.set()
         assert release.wait(30), "the case read never came"
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(supervision, "alerts_as_of", held)
+    monkeypatch.setattr(supervision, "alert_rows", held)
     answers: list[int] = []
     query = threading.Thread(target=lambda: answers.append(
         _get(client, auth["city"], "/v1/alerts", as_of=AS_OF).status_code))
@@ -227,8 +227,8 @@ def _counted_in_python(components: Components, rows: list[dict[str, Any]],
     return counts
 
 
-def test_the_summaries_counted_in_sql_equal_the_rows_at_every_boundary(api: Api) -> None:
-    """The summaries count colours in SQL (a clock's instants compared with the instant);
+def test_sql_pages_and_summaries_equal_the_rows_at_every_boundary(api: Api) -> None:
+    """The pages are cut and the summaries counted in SQL (a clock's instants compared with the instant);
     at the instants where colours change — each due instant, each fifth-of-the-period mark
     — and one second either side, they equal the counts of the rows evaluated in Python."""
     _, _, components, _ = api
@@ -243,7 +243,18 @@ def test_the_summaries_counted_in_sql_equal_the_rows_at_every_boundary(api: Api)
             marks.add(datetime.fromisoformat(row["due_at"]))
     instants = sorted({m + timedelta(seconds=s) for m in sorted(marks)[::7] for s in (-1, 0, 1)})
     assert len(instants) > 60
+    def in_due_order(rows: list[dict[str, Any]]) -> list[bytes]:
+        return [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in sorted(rows, key=lambda r: (
+            datetime.fromisoformat(r["due_at"]), r["case_id"], r["code"], r.get("step", "")))]
+
     for moment in instants:
+        paged_alerts = supervision.alerts_page(runner, moment, None, limit=10_000)
+        assert in_due_order(paged_alerts.rows) == in_due_order(alerts_as_of(runner, moment))
+        assert [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in paged_alerts.rows] == \
+            in_due_order(paged_alerts.rows), "the SQL page is in due order"
+        paged_deadlines = supervision.deadlines_page(runner, moment, "330106", limit=10_000)
+        assert in_due_order(paged_deadlines.rows) == in_due_order(
+            deadlines_as_of(runner, moment, "330106"))
         alerts = supervision.alert_summary(runner, moment, None)
         expected = _counted_in_python(components, alerts_as_of(runner, moment), False)
         assert {(c["code"], c["severity"], c["team"], c["district"]): c["count"]
