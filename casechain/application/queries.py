@@ -166,7 +166,7 @@ def cross_case_alerts(runner: ProjectionRunner, moment: datetime, scope: str | N
     view = views_of(runner).crosscase
     found: list[dict[str, Any]] = []
     with runner.store.read() as conn:
-        for kind, case_id, place, body in view.held(conn, moment, ("finding", "clock"), scope,
+        for kind, case_id, place, body in view.spans.held(conn, moment, ("finding", "clock"), scope,
                                                     code):
             if kind == "finding":
                 found.append(body)
@@ -338,7 +338,7 @@ def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None 
     runner.catch_up(["crosscase"])
     view = views_of(runner).crosscase
     with runner.store.read() as conn:
-        rows = [body for *_, body in view.held(conn, moment, ("referral",), scope)]
+        rows = [body for *_, body in view.spans.held(conn, moment, ("referral",), scope)]
     return sorted(rows, key=lambda row: row["case_id"])
 
 

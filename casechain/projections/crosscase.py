@@ -8,21 +8,26 @@ run on these rows when asked, as of an instant.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.batching import chunks
 from casechain.domain.calendar import WorkCalendar
-from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, CrossCase, Decision, Inspection
-from casechain.domain.findings import timeline
+from casechain.domain.crosscase import REFERRAL_STEPS, CrossCase
 from casechain.domain.jurisdiction import jurisdiction_after
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
+from casechain.projections.findings import (
+    FindingSpans,
+    _decision,
+    _facts,
+    _group,
+    _inspection,
+)
 from casechain.projections.machinery import Page, seen_before
 
 __all__ = ["CrossCaseView"]
@@ -30,10 +35,6 @@ __all__ = ["CrossCaseView"]
 Records = Sequence[tuple[int, dict[str, Any]]]
 _SUBJECT_FROM = ("approval.granted", "approval.rejected", "supervision.clue_registered",
                  "penalty.case_filed")
-
-
-def _at(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 class CrossCaseView:
@@ -48,6 +49,7 @@ class CrossCaseView:
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
         self.calendar = calendar
+        self.spans = FindingSpans(pack, calendar)
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.cases = sa.Table(
@@ -96,26 +98,7 @@ class CrossCaseView:
             sa.Column("joint", sa.Boolean(), nullable=False),
             sa.Column("violation_found", sa.Boolean(), nullable=False),
         )
-        # The checks over time (`domain.findings`): each finding, 应移未移 clock and referral
-        # row with the span it holds, recomputed for a subject whenever its facts change.
-        self.findings = sa.Table(
-            "casechain_view_cc_findings", metadata,
-            sa.Column("group_key", sa.String(80), primary_key=True),
-            sa.Column("n", sa.Integer(), primary_key=True, autoincrement=False),
-            sa.Column("kind", sa.String(8), nullable=False),
-            sa.Column("case_id", sa.String(64), nullable=False),
-            sa.Column("code", sa.String(32), nullable=False),
-            sa.Column("jurisdiction", sa.String(12), nullable=False),
-            sa.Column("start_epoch", sa.Float(), nullable=False),
-            sa.Column("stop_epoch", sa.Float()),
-            sa.Column("body", sa.Text(), nullable=False),
-            # a finding's severity; 应移未移's clock as the deadlines view keeps clocks
-            sa.Column("severity", sa.String(8)),
-            sa.Column("started_epoch", sa.Float()),
-            sa.Column("base_due_epoch", sa.Float()),
-            sa.Column("stopped_epoch", sa.Float()),
-            sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
-        )
+        self.findings = self.spans.define(metadata)
         return [self.cases, self.decisions, self.inspections, self.findings]
 
     # -- folding ----------------------------------------------------------------------
@@ -138,39 +121,8 @@ class CrossCaseView:
         page.insert_rows(self.inspections, inspections, [i["case_id"] for i in inspections])
         groups |= {_group(row["subject_id"], row["case_id"])
                    for row in (*rows.values(), *decisions, *inspections)}
-        self._spans(page, groups, rows, decisions, inspections)
-
-    def _spans(self, page: Page, groups: set[str], cases: dict[str, dict[str, Any]],
-               decisions: list[dict[str, Any]], inspections: list[dict[str, Any]]) -> None:
-        """Recompute the spans of every subject (or lone case) whose facts this page
-        changed, from its stored rows and this page's."""
-        subjects = sorted(g[2:] for g in groups if g.startswith("s:"))
-        lone = sorted(g[2:] for g in groups if g.startswith("c:"))
-        facts: dict[str, tuple[list[Any], list[Any], list[Any]]] = {g: ([], [], []) for g in groups}
-        every_case = {r["case_id"]: r for r in (*page.rows_where(self.cases, "subject_id", subjects),
-                                                *page.rows_where(self.cases, "case_id", lone))}
-        every_case.update(cases)
-        for row in every_case.values():
-            key = _group(row["subject_id"], row["case_id"])
-            if key in facts:
-                facts[key][0].append(_facts(row))
-        for n, (table, new, read) in enumerate(((self.decisions, decisions, _decision),
-                                                (self.inspections, inspections, _inspection)),
-                                               start=1):
-            for row in (*page.rows_where(table, "subject_id", subjects),
-                        *page.rows_where(table, "case_id", lone), *new):
-                key = _group(row["subject_id"], row["case_id"])
-                if key in facts:
-                    facts[key][n].append(read(row))
-        spans = []
-        for key in sorted(facts):
-            found = timeline(self.pack, self.calendar, *facts[key])
-            spans += [{"group_key": key, "n": n, "kind": s.kind, "case_id": s.case_id,
-                       "code": s.code, "jurisdiction": s.jurisdiction,
-                       "start_epoch": s.start.timestamp(),
-                       "stop_epoch": s.stop.timestamp() if s.stop else None,
-                       "body": s.body.decode(), **_counted(s)} for n, s in enumerate(found)]
-        page.replace_rows_where(self.findings, "group_key", sorted(groups), spans)
+        self.spans.recompute(page, groups, rows, decisions, inspections,
+                             (self.cases, self.decisions, self.inspections))
 
     def _subject(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
         subject = r["payload"]["subject"]
@@ -237,23 +189,6 @@ class CrossCaseView:
                                               c.subject_kind == "person").distinct()))
         return found
 
-    def held(self, conn: Connection, as_of: datetime, kinds: Sequence[str],
-             scope: str | None = None, code: str | None = None
-             ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
-        """(kind, case_id, jurisdiction, body) of every span of these kinds that holds at
-        `as_of`, inside `scope` (a division prefix of the finding's place), of one code."""
-        t = self.findings.c
-        moment = as_of.timestamp()
-        query = sa.select(t.kind, t.case_id, t.jurisdiction, t.body).where(
-            t.kind.in_(list(kinds)), t.start_epoch <= moment,
-            sa.or_(t.stop_epoch.is_(None), t.stop_epoch > moment))
-        if scope:
-            query = query.where(t.jurisdiction.like(f"{scope}%"))
-        if code:
-            query = query.where(t.code == code)
-        for kind, case_id, jurisdiction, body in conn.execute(query):
-            yield kind, case_id, jurisdiction, orjson.loads(body)
-
     def checks(self, conn: Connection, as_of: datetime, subject_id: str | None = None,
                scope: str | None = None) -> CrossCase:
         """The cross-case checks over the view's rows as of `as_of`: all of them, one
@@ -286,28 +221,6 @@ class CrossCaseView:
                       table.c.case_id.in_(cases))
 
 
-def _counted(span: Any) -> dict[str, Any]:
-    """The columns a summary counts by: a finding's severity, a clock's instants."""
-    columns: dict[str, Any] = {"severity": None, "started_epoch": None,
-                               "base_due_epoch": None, "stopped_epoch": None}
-    if span.kind == "finding":  # its due instant, for ordering: when it was found
-        body = orjson.loads(span.body)
-        columns.update(severity=body["severity"],
-                       started_epoch=datetime.fromisoformat(body["due_at"]).timestamp())
-    elif span.kind == "clock":
-        body = orjson.loads(span.body)
-        columns.update(started_epoch=datetime.fromisoformat(body["started_at"]).timestamp(),
-                       base_due_epoch=datetime.fromisoformat(body["base_due"]).timestamp(),
-                       stopped_epoch=datetime.fromisoformat(body["stopped_at"]).timestamp()
-                       if body["stopped_at"] else None)
-    return columns
-
-
-def _group(subject_id: str | None, case_id: str) -> str:
-    """Which facts a case's checks compare it with: its subject's, or its own alone."""
-    return f"s:{subject_id}" if subject_id else f"c:{case_id}"
-
-
 def _blank(r: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {c: None for c in (
         "subject_id", "subject_name", "subject_kind", "item_code", "team", "act_date",
@@ -316,38 +229,6 @@ def _blank(r: dict[str, Any]) -> dict[str, Any]:
     row.update({f"r_{step}": None for step in REFERRAL_STEPS})
     row.update(case_id=r["case_id"], amount_involved=0.0, illegal_gains=0.0, corrected=False)
     return row
-
-
-def _facts(row: Any) -> CaseFacts:
-    referral = {step: datetime.fromisoformat(row[f"r_{step}"]) for step in REFERRAL_STEPS
-                if row[f"r_{step}"]}
-    return CaseFacts(
-        case_id=row["case_id"], jurisdiction=row["jurisdiction"], subject_id=row["subject_id"],
-        subject_name=row["subject_name"], item_code=row["item_code"], team=row["team"],
-        act_date=date.fromisoformat(row["act_date"]) if row["act_date"] else None,
-        concluded_at=_at(row["concluded_at"]), amount_involved=row["amount_involved"],
-        illegal_gains=row["illegal_gains"], circumstances=row["circumstances"],
-        harm=row["harm"], corrected=bool(row["corrected"]),
-        referral_state=row["referral_state"], referral=referral,
-        correction_ordered_at=_at(row["correction_ordered_at"]),
-        correction_done_at=_at(row["correction_done_at"]))
-
-
-def _decision(row: Any) -> Decision:
-    return Decision(
-        case_id=row["case_id"], seq=row["seq"], jurisdiction=row["jurisdiction"],
-        subject_id=row["subject_id"], item_code=row["item_code"],
-        act_date=date.fromisoformat(row["act_date"]) if row["act_date"] else None,
-        decided_at=datetime.fromisoformat(row["decided_at"]), outcome=row["outcome"],
-        fine=row["fine"], circumstances=row["circumstances"], harm=row["harm"],
-        corrected=bool(row["corrected"]))
-
-
-def _inspection(row: Any) -> Inspection:
-    return Inspection(
-        case_id=row["case_id"], seq=row["seq"], jurisdiction=row["jurisdiction"],
-        subject_id=row["subject_id"], at=datetime.fromisoformat(row["at"]),
-        joint=bool(row["joint"]), violation_found=bool(row["violation_found"]))
 
 
 _FOLDS: dict[str, Any] = {

@@ -216,9 +216,7 @@ class ProjectionRunner:
         self.source = source or store
         self.views = {view.name: view for view in views}
         self.page = page
-        # One catch-up of a view at a time in this process (the follower's, a query's): a
-        # query finds its views caught up by the one before and reads on; a case read that
-        # needs the timeline does not wait for the cross-case view being caught up.
+        # One catch-up of a view at a time here: a query finds it caught up and reads on.
         self._catching = {view.name: threading.Lock() for view in views}
         self.metadata = sa.MetaData()
         self.tables = {view.name: view.define(self.metadata) for view in views}
@@ -270,7 +268,7 @@ class ProjectionRunner:
         chosen = list(names or self.views)
         applied = [0]
         with contextlib.ExitStack() as held:
-            for name in sorted(chosen):  # always in one order: no two callers deadlock
+            for name in sorted(chosen):  # one order: no two callers deadlock
                 held.enter_context(self._catching[name])
             held.enter_context(bulk_gc())
             while True:
@@ -395,13 +393,9 @@ class ProjectionRunner:
 
     def view_digests(self) -> dict[str, str]:
         """A SHA-256 per view over its rows, in key order."""
-        digests = {}
         with self.store.read() as conn:
-            for name in sorted(self.tables):
-                sha = hashlib.sha256()
-                _hash_rows(conn, self.tables[name], sha, {})
-                digests[name] = sha.hexdigest()
-        return digests
+            return {name: _hash_rows(conn, self.tables[name], hashlib.sha256(), {}).hexdigest()
+                    for name in sorted(self.tables)}
 
     @contextmanager
     def _view_transaction(self) -> Iterator[Connection]:
@@ -461,9 +455,9 @@ def _by_key(conn: Connection) -> None:
 
 
 def _hash_rows(conn: Connection, tables: list[sa.Table], sha: Any, counts: dict[str, int]
-               ) -> None:
+               ) -> Any:
     """Feed a view's rows, table by table in key order, to `sha`; count them. Rows are
-    streamed: a view of millions of rows is hashed in constant memory."""
+    streamed: a view of millions of rows is hashed in constant memory. `sha` again."""
     for table in tables:
         keys = [c for c in table.primary_key.columns] or list(table.columns)
         count = 0
@@ -473,6 +467,7 @@ def _hash_rows(conn: Connection, tables: list[sa.Table], sha: Any, counts: dict[
             sha.update(orjson.dumps([_plain(v) for v in row]))
             count += 1
         counts[str(table.name)] = count
+    return sha
 
 
 def _plain(value: Any) -> Any:
