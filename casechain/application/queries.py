@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from casechain.application.case_log import CaseLog
 from casechain.batching import chunks
 from casechain.domain.case import CaseFile
-from casechain.domain.crosscase import CrossCase
+from casechain.domain.crosscase import CrossCase, referral_rates
 from casechain.domain.deadlines import evaluate
 from casechain.domain.findings import clock_alert
 from casechain.domain.payloads import STAGE_LABELS
@@ -215,11 +215,12 @@ PageKey = tuple[float, str, str, str]
 
 def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
                code: str | None, severity: str | None, limit: int, after: PageKey | None,
-               deadlines_only: bool = False) -> tuple[list[dict[str, Any]], list[PageKey]]:
+               deadlines_only: bool = False
+               ) -> tuple[list[dict[str, Any]], list[PageKey], int]:
     """Up to `limit` alerts as of `moment` (with `deadlines_only`: running deadlines, green
-    ones too) after the key `after`, in due order, and their keys: ordered, cut and
-    filtered in SQL (colours and due instants are comparisons of the clocks' instants), only
-    the page's rows built in Python."""
+    ones too) after the key `after`, in due order, their keys, and how many the listing
+    holds: ordered, cut, filtered and counted in SQL (colours and due instants are
+    comparisons of the clocks' instants), only the page's rows built in Python."""
     runner.catch_up(["deadlines"] if deadlines_only else ["deadlines", "crosscase"])
     views = views_of(runner)
     at = moment.timestamp()
@@ -250,12 +251,14 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
         query = query.where(u.severity != "green")
     if severity is not None:
         query = query.where(u.severity == severity)
+    total = sa.select(sa.func.count()).select_from(query.subquery())
     if after is not None:
         query = query.where(sa.tuple_(u.due, u.case_id, u.code, u.step)
                             > sa.tuple_(*(sa.literal(part) for part in after)))
     query = query.order_by(u.due, u.case_id, u.code, u.step).limit(limit)
     with runner.store.read() as conn:
         page = conn.execute(query).all()
+        counted = int(conn.execute(total).scalar() or 0)
         clock_rows = _rows_by(conn, clocks, "case_id", {r.case_id for r in page
                                                         if r.src == "clock"})
         span_rows = _rows_by(conn, views.crosscase.findings, "group_key",
@@ -269,7 +272,7 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
         if alert is not None:
             rows.append(alert)
             keys.append((float(r.due), str(r.case_id), str(r.code), str(r.step)))
-    return rows, keys
+    return rows, keys, counted
 
 
 def _place_and_code(c: Any, scope: str | None, code: str | None) -> list[Any]:
@@ -326,9 +329,7 @@ def _counted(table: sa.Table, board: sa.Table, severity: Any, width: int,
     query = (sa.select(table.c.code, severity, team, place, sa.func.count())
              .select_from(table.outerjoin(board, board.c.case_id == table.c.case_id))
              .group_by(table.c.code, severity, team, place))
-    if scope:
-        query = query.where(table.c.jurisdiction.like(f"{scope}%"))
-    return query
+    return query.where(*_place_and_code(table.c, scope, None))
 
 
 def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None = None
@@ -340,19 +341,6 @@ def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None 
     with runner.store.read() as conn:
         rows = [body for *_, body in view.spans.held(conn, moment, ("referral",), scope)]
     return sorted(rows, key=lambda row: row["case_id"])
-
-
-def referral_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per team and district: cases reaching a threshold, transferred, and the rate."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for row in rows:
-        if row["threshold_met"]:
-            counts = groups.setdefault((row["team"] or "未知", row["district"]), [0, 0])
-            counts[0] += 1
-            counts[1] += "transferred" in row["times"]
-    return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
-             "rate": round(sent / n, 4)}
-            for (team, district), (n, sent) in sorted(groups.items())]
 
 
 def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,

@@ -134,12 +134,8 @@ def _due_page(runner: ProjectionRunner, moment: datetime, scope: str | None, cod
                            "next_cursor from the previous page, or leave it out to start)")
     key = None if after is None else (float(after[0]), str(after[1]), str(after[2]),
                                       str(after[3]))
-    rows, keys = alert_rows(runner, moment, scope, code, severity, size + 1, key,
-                            deadlines_only)
-    counts = alert_counts(runner, moment, scope, 6, deadlines_only=deadlines_only,
-                          with_green=deadlines_only)
-    total = sum(n for (c, s, _, _), n in counts.items()
-                if (code is None or c == code) and (severity is None or s == severity))
+    rows, keys, total = alert_rows(runner, moment, scope, code, severity, size + 1, key,
+                                   deadlines_only)
     more = len(rows) > size
     return Page(rows[:size], total, cursor_of(keys[size - 1]) if more else None)
 

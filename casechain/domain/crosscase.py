@@ -36,6 +36,7 @@ __all__ = [
     "SubjectRegister",
     "ThresholdMet",
     "Thresholds",
+    "referral_rates",
 ]
 
 #: The referral steps whose times a case keeps, in the order of Decree 310.
@@ -581,14 +582,18 @@ class CrossCase:
 
     def referral_rates(self, scope: str | None = None) -> list[dict[str, Any]]:
         """Per team and district: cases reaching a threshold, transferred, and the rate."""
-        groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for m in self.thresholds_met():
-            case = m.case
-            if scope and not case.jurisdiction.startswith(scope):
-                continue
-            counts = groups[(case.team or "未知", case.jurisdiction[:6])]
+        return referral_rates(self.referrals(scope))
+
+
+def referral_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per team and district, over rows of the referral view: cases reaching a threshold,
+    transferred, and the rate (Decree 310: 移送率)."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        if row["threshold_met"]:
+            counts = groups[(row["team"] or "未知", row["district"])]
             counts[0] += 1
-            counts[1] += "transferred" in case.referral
-        return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
-                 "rate": round(sent / n, 4)}
-                for (team, district), (n, sent) in sorted(groups.items())]
+            counts[1] += "transferred" in row["times"]
+    return [{"team": team, "district": district, "threshold_met": n, "transferred": sent,
+             "rate": round(sent / n, 4)}
+            for (team, district), (n, sent) in sorted(groups.items())]
