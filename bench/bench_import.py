@@ -150,9 +150,9 @@ def main() -> None:
 
     import orjson
 
-    from casechain.application.synthetic import generate
+    from casechain.application.synthetic import EVENTS_PER_CASE, generate
 
-    results: dict[str, Any] = {"cases": args.cases, "events": args.cases * 10, "runs": []}
+    results: dict[str, Any] = {"cases": args.cases, "events": args.cases * EVENTS_PER_CASE, "runs": []}
     stores = [kind for kind in args.stores.split(",") if kind and kind != "none"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -32,14 +32,14 @@ sys.path.insert(0, str(ROOT))
 from casechain.adapters.ledger import Ledger, generate_key  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
 from casechain.application.importing import import_file  # noqa: E402
-from casechain.application.synthetic import generate  # noqa: E402
+from casechain.application.synthetic import EVENTS_PER_CASE, generate  # noqa: E402
 from casechain.bootstrap import open_case_log, recorder_of  # noqa: E402
 from tests.pg import create_database, drop_database  # noqa: E402
 
 
 def _write_log(path: Path, events: int) -> None:
     with path.open("wb") as handle:
-        for envelope in generate(events // 10, seed=5):
+        for envelope in generate(events // EVENTS_PER_CASE, seed=5):
             handle.write(orjson.dumps(envelope) + b"\n")
 
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from casechain.adapters.kafka_producer import KafkaSettings, OutboundPublisher  # noqa: E402
 from casechain.adapters.logging import configure_logging  # noqa: E402
 from casechain.adapters.tokens import issue_token  # noqa: E402
-from casechain.application.synthetic import generate  # noqa: E402
+from casechain.application.synthetic import EVENTS_PER_CASE, generate  # noqa: E402
 from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of  # noqa: E402
 from casechain.entrypoints.http.routes import _append_all  # noqa: E402
 from casechain.entrypoints.kafka_consumer import InboundConsumer  # noqa: E402
@@ -237,7 +237,7 @@ def main() -> None:
         print("http", results["http_single_append"], flush=True)
         results["http_vs_in_process"] = round(results["http_single_append"]["per_s"]
                                               / results["in_process_single_append"]["per_s"], 3)
-        kafka_events = list(generate(args.kafka_events // 10, seed=12))
+        kafka_events = list(generate(args.kafka_events // EVENTS_PER_CASE, seed=12))
         results["kafka"] = bench_kafka(kafka_events)
         print("kafka", results["kafka"], flush=True)
     print(json.dumps(results, indent=2))

@@ -27,11 +27,13 @@ def concluded(case_id: str, on: str, amount: float, subject: dict[str, Any] = OR
 
 
 def fined(story: Story, fine: float, on: datetime) -> Story:
-    """Reviewed, notified with the hearing right, waived, and decided with a fine."""
+    """Reviewed, notified with the hearing right, hearing and statement waived, and decided
+    with a fine."""
     story.add("penalty.legal_review_completed", at=on - timedelta(hours=4), opinion="approve")
     story.add("penalty.notice_served", at=on - timedelta(hours=3), hearing_right=True,
               proposed=[{"kind": "fine", "amount": fine}])
     story.add("penalty.hearing_waived", at=on - timedelta(hours=2))
+    story.add("penalty.statement_waived", at=on - timedelta(hours=1))
     story.add("penalty.decided", at=on, outcome="penalty",
               penalties=[{"kind": "fine", "amount": fine}], discretion_level="normal")
     return story

@@ -45,6 +45,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "penalty.notice_served": {"proposed": [{"kind": "fine", "amount": 20000}],
                               "hearing_right": False},
     "penalty.statement_received": {},
+    "penalty.statement_waived": {},
     "penalty.hearing_requested": {},
     "penalty.hearing_waived": {},
     "penalty.hearing_noticed": {"hearing_at": "2024-04-10T09:00:00+08:00"},
@@ -69,6 +70,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "referral.police_filed": {},
     "referral.police_declined": {"reason": "不构成犯罪"},
     "referral.reconsideration_requested": {},
+    "referral.reconsideration_decided": {"result": "declined"},
+    "referral.procuratorate_supervision_requested": {},
     "referral.materials_handed_over": {},
     "referral.returned": {"by": "西湖区公安分局", "reason": "情节显著轻微"},
     "evaluation.case_file_reviewed": {"score": 92, "issues": []},
@@ -105,7 +108,7 @@ def case_walk(case_id: str = "HZ-2024-0001") -> list[dict[str, Any]]:
              "supervision.dispatched", "supervision.inspected", "supervision.closed",
              "penalty.case_filed", "penalty.evidence_collected",
              "penalty.investigation_concluded", "penalty.legal_review_completed",
-             "penalty.notice_served", "penalty.hearing_waived", "penalty.decided",
+             "penalty.notice_served", "penalty.statement_waived", "penalty.decided",
              "penalty.decision_served", "penalty.paid", "penalty.closed",
              "evaluation.case_file_reviewed", "evaluation.completed"]
     return [envelope(step, case_id, occurred_at=f"2024-03-{day:02d}T10:00:00+08:00")

@@ -42,9 +42,10 @@ class Story:
 
     def filed(self, item: str = "330217001", subject: dict[str, Any] = ORG,
               act_date: str = "2025-08-20", procedure: str = "general",
-              officers: list[dict[str, Any]] = OFFICERS, at: datetime | None = None) -> Story:
+              officers: list[dict[str, Any]] = OFFICERS, at: datetime | None = None,
+              **extra: Any) -> Story:
         self.add("penalty.case_filed", at, item_code=item, subject=subject, act_date=act_date,
-                 procedure=procedure, officers=officers)
+                 procedure=procedure, officers=officers, **extra)
         return self
 
     def concluded(self, **facts: Any) -> Story:
@@ -62,21 +63,24 @@ class Story:
         return self
 
     def waived(self) -> Story:
+        """The party waives the hearing and the statement (APL Arts. 45, 64)."""
         self.add("penalty.hearing_waived")
+        self.add("penalty.statement_waived")
         return self
 
     def prepared(self, fine: float = 20000, **filing: Any) -> Story:
-        """Filed, investigated, reviewed, notified and hearing waived: ready to decide."""
+        """Filed, investigated, reviewed, notified, hearing and statement waived: ready to
+        decide."""
         return self.filed(**filing).concluded().reviewed().noticed(fine).waived()
 
     def decide(self, fine: float | None = 20000, level: str = "normal", outcome: str = "penalty",
-               at: datetime | None = None, penalties: list[dict[str, Any]] | None = None
-               ) -> dict[str, Any]:
+               at: datetime | None = None, penalties: list[dict[str, Any]] | None = None,
+               **extra: Any) -> dict[str, Any]:
         if penalties is None:
             penalties = [{"kind": "fine", "amount": fine}] if fine is not None else [
                 {"kind": "warning"}]
         return self.add("penalty.decided", at, outcome=outcome, penalties=penalties,
-                        discretion_level=level)
+                        discretion_level=level, **extra)
 
 
 @lru_cache(maxsize=1)

@@ -226,7 +226,8 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
     metric = threshold.metric if threshold is not None and threshold.metric else "amount_involved"
     facts[metric] = int(amount)
     other = "illegal_gains" if metric == "amount_involved" else "amount_involved"
-    facts[other] = int(facts[metric] * rng.uniform(0.1, 0.5))
+    if other == "amount_involved" or rng.random() < 0.4:  # most acts gain nothing measurable
+        facts[other] = int(facts[metric] * rng.uniform(0.1, 0.5))
     serious = rng.random() < 0.1
     case.after(days=rng.randint(5, 20))
     yield case.event("penalty.investigation_concluded", {
@@ -244,8 +245,15 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
                                     illegal_gains=facts["illegal_gains"]))
     fine = min(max(math.ceil(low), round(low + (high - low) * rng.uniform(0.3, 0.7))),
                math.floor(high)) if high >= 1 else 0
-    penalties = [{"kind": "fine", "amount": fine}] if fine >= 1 else [{"kind": "warning"}]
-    hearing = fine >= getattr(general.hearing_fine, kind)
+    penalties: list[dict[str, Any]] = (
+        [{"kind": "fine", "amount": fine}] if fine >= 1 else [{"kind": "warning"}])
+    gains = facts["illegal_gains"]
+    refund = gains > 0 and rng.random() < 0.1  # 责令退赔 instead of confiscation (Art. 28)
+    if gains > 0 and not refund:
+        penalties.append({"kind": "confiscation", "amount": gains})
+    fine_at = getattr(general.hearing_fine_of(item.team), kind)
+    take_at = getattr(general.hearing_confiscation_of(item.team), kind)
+    hearing = fine >= fine_at or (gains >= take_at and not refund)
     case.after(days=rng.randint(2, 6))
     yield case.event("penalty.legal_review_completed", {
         "reviewer": {"id": f"R{rng.randint(100, 999)}",
@@ -263,11 +271,22 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
         yield case.event("penalty.hearing_noticed", {"hearing_at": hearing_at.isoformat()})
         case.now = hearing_at
         yield case.event("penalty.hearing_held", {})
+        case.after(days=1)  # a hearing held asks a legal review before the decision (Art. 58)
+        yield case.event("penalty.legal_review_completed", {
+            "reviewer": {"id": f"R{rng.randint(100, 999)}",
+                         "qualification_no": f"A{rng.randint(10**8, 10**9)}"},
+            "opinion": "approve"}, role="reviewer")
     elif rng.random() < 0.6:
         case.after(days=1)
-        yield case.event("penalty.hearing_waived", {})
-    else:  # the five working days pass without a request
-        case.now = calendar.workday_deadline(case.now, general.hearing_request_working_days)
+        # The party states its case or waives it (Arts. 45, 62), and waives the hearing.
+        yield case.event(rng.choice(("penalty.statement_received", "penalty.statement_waived")),
+                         {})
+        if hearing:
+            yield case.event("penalty.hearing_waived", {})
+    else:  # the five working days pass without a statement or a request (Arts. 62, 64)
+        case.now = calendar.workday_deadline(
+            case.now, max(general.hearing_request_working_days,
+                          general.statement_days_of(item.team)))
         case.after(minutes=60)
     if serious:
         case.after(days=1)
@@ -277,8 +296,11 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
         case.after(days=1)
         yield case.event("penalty.deadline_extended", {"days": 30, "approved_by": "局长"})
     case.after(days=rng.randint(1, 5))
-    yield case.event("penalty.decided", {"outcome": "penalty", "penalties": penalties,
-                                         "discretion_level": level})
+    decision: dict[str, Any] = {"outcome": "penalty", "penalties": penalties,
+                                "discretion_level": level}
+    if refund:
+        decision["refund_ordered"] = True
+    yield case.event("penalty.decided", decision)
     served_in = rng.randint(1, 5) if rng.random() < 0.95 else rng.randint(10, 15)
     case.after(days=served_in)
     yield case.event("penalty.decision_served", {"method": rng.choice(("direct", "mail",
@@ -313,21 +335,32 @@ def _referral(case: _Case, rng: random.Random) -> Generator[dict[str, Any], None
     case.after(minutes=60 * (rng.randint(26, 60) if late else rng.randint(1, 20)))
     yield case.event("referral.transferred", {"police_org": f"{case.street[:6]}公安分局"})
     case.after(days=rng.randint(1, 5))
-    yield case.event("referral.police_accepted", {}, role="service")
-    case.after(days=rng.randint(5, 25))
+    verify = rng.random() < 0.2  # a clue to verify: 7 days (Decree 310 Art. 8)
+    yield case.event("referral.police_accepted", {"needs_verification": verify},
+                     role="service")
+    limit = 7 if verify else 3
+    case.after(days=rng.randint(0, limit - 1) if rng.random() < 0.85 else
+               rng.randint(limit + 1, limit + 10))  # a few decide late
     outcome = rng.random()
     if outcome < 0.6:
         yield case.event("referral.police_filed", {}, role="service")
-        case.after(days=rng.randint(1, 5) if rng.random() < 0.8 else rng.randint(5, 9))
+        case.after(days=rng.randint(1, 2) if rng.random() < 0.8 else rng.randint(4, 9))
         yield case.event("referral.materials_handed_over", {})
         return "with_police"
     if outcome < 0.85:
         yield case.event("referral.police_declined", {"reason": "不构成犯罪"}, role="service")
-        if rng.random() < 0.3:
-            case.after(days=1)
+        ask = rng.random()
+        if ask < 0.2:  # Decree 310 Art. 9: reconsideration within 3 days, decided in 3
+            case.after(days=rng.randint(0, 2))
             yield case.event("referral.reconsideration_requested", {})
-            case.after(days=rng.randint(5, 15))
-            yield case.event("referral.police_declined", {"reason": "复议维持不予立案"},
+            case.after(days=rng.randint(0, 2) if rng.random() < 0.8 else rng.randint(4, 8))
+            yield case.event("referral.reconsideration_decided", {"result": "declined"},
+                             role="service")
+        elif ask < 0.3:  # or the procuratorate's supervision (立案监督)
+            case.after(days=rng.randint(0, 2))
+            yield case.event("referral.procuratorate_supervision_requested", {})
+            case.after(days=rng.randint(10, 20))
+            yield case.event("referral.police_declined", {"reason": "经检察监督仍不予立案"},
                              role="service")
         case.after(days=4)
         return "back"

@@ -1,13 +1,14 @@
 """Synthetic case logs for demos and benchmarks: `casechain simulate`.
 
 A first, plain generator: every case is a general-procedure penalty case walked from filing
-to closing in ten steps (立案 → 取证 → 调查终结 → 法制审核 → 告知 → 放弃听证 → 决定 → 送达 →
-缴款 → 结案), cases interleaved a hundred at a time as they would arrive from many officers.
+to closing in eleven steps (立案 → 取证 → 调查终结 → 法制审核 → 告知 → 放弃听证 → 放弃陈述申辩 →
+决定 → 送达 → 缴款 → 结案; the decision confiscates the illegal gains, APL Art. 28), cases
+interleaved a hundred at a time as they would arrive from many officers.
 Items come from the rule pack; each fine is the middle of the item's "normal" benchmark for the
 case's facts, and the notice carries a hearing right where the law gives one, so every event
 is valid under the pack. It is deterministic for a seed and streams, so its memory does not
 grow with the number of cases. `casechain simulate` uses the realistic simulator
-(`casechain.application.simulation`); this fixed ten-step shape stays for the benchmarks and tests that
+(`casechain.application.simulation`); this fixed shape stays for the benchmarks and tests that
 compare runs over time.
 """
 
@@ -22,7 +23,10 @@ from typing import Any
 from casechain.adapters.rulepack_files import load_pack
 from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
 
-__all__ = ["generate", "in_arrival_order"]
+__all__ = ["EVENTS_PER_CASE", "generate", "in_arrival_order"]
+
+#: Events of one synthetic case (ten before revision 2 added the statement's waiver).
+EVENTS_PER_CASE = 11
 
 SHANGHAI = timezone(timedelta(hours=8))
 _DISTRICTS = ["330102", "330105", "330106", "330108", "330109", "330110", "330111", "330112",
@@ -33,7 +37,8 @@ _GROUP = 100
 
 def generate(cases: int, seed: int = 1, start: date = date(2024, 1, 2),
              pack: RulePack | None = None) -> Iterator[dict[str, Any]]:
-    """Envelopes of `cases` synthetic cases, ten events each, in arrival order."""
+    """Envelopes of `cases` synthetic cases, eleven events each (`EVENTS_PER_CASE`), in
+    arrival order."""
     rng = random.Random(seed)
     version = (pack or load_pack()).versions[-1]
     items = [item for item in version.items if not item.thresholds]
@@ -82,7 +87,10 @@ def _case_events(rng: random.Random, n: int, start: date, items: list[Item],
     facts = Facts(amount_involved=rng.randint(1000, 40000), illegal_gains=rng.randint(500, 20000))
     low, high = resolve_range(getattr(item.benchmarks["normal"], kind), facts)
     fine = max(round((low + high) / 2), 1)
-    hearing = fine >= getattr(general.hearing_fine, kind)
+    gains = int(facts.illegal_gains)
+    penalties = [{"kind": "fine", "amount": fine}, {"kind": "confiscation", "amount": gains}]
+    hearing = (fine >= getattr(general.hearing_fine_of(item.team), kind)
+               or gains >= getattr(general.hearing_confiscation_of(item.team), kind))
     filed = datetime.combine(start + timedelta(days=n % 300), datetime.min.time(),
                              SHANGHAI) + timedelta(hours=9, minutes=rng.randint(0, 480))
     clock = [filed]
@@ -110,11 +118,11 @@ def _case_events(rng: random.Random, n: int, start: date, items: list[Item],
         "reviewer": {"id": f"R{rng.randint(100, 999)}", "qualification_no": f"A{rng.randint(10**8, 10**9)}"},
         "opinion": "approve"})
     yield event("penalty.notice_served", at(1), {
-        "proposed": [{"kind": "fine", "amount": fine}], "hearing_right": hearing})
+        "proposed": penalties, "hearing_right": hearing})
     yield event("penalty.hearing_waived", at(1), {})
+    yield event("penalty.statement_waived", at(0), {})
     yield event("penalty.decided", at(6), {
-        "outcome": "penalty", "penalties": [{"kind": "fine", "amount": fine}],
-        "discretion_level": "normal"})
+        "outcome": "penalty", "penalties": penalties, "discretion_level": "normal"})
     yield event("penalty.decision_served", at(2), {"method": "direct"})
     yield event("penalty.paid", at(5), {"amount": fine})
     yield event("penalty.closed", at(3), {})

@@ -50,7 +50,8 @@ READS: tuple[str, ...] = ("case", "supervision", "export", "ledger", "access_log
 
 _OFFICER_TYPES = ("supervision.", "penalty.", "referral.assessed", "referral.reported",
                   "referral.transferred", "referral.materials_handed_over",
-                  "referral.reconsideration_requested")
+                  "referral.reconsideration_requested",
+                  "referral.procuratorate_supervision_requested")
 _OFFICER_EXCEPT = ("penalty.legal_review_completed", "penalty.collective_discussion_held",
                    "penalty.deadline_extended")
 _REVIEWER_TYPES = ("approval.", "penalty.legal_review_completed",

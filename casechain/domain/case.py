@@ -50,7 +50,8 @@ ALONGSIDE = frozenset({"evaluation.reconsideration_decided", "evaluation.litigat
 #: not be decided (Decree 310 Art. 11).
 REFERRAL_PENDING_STATES = frozenset({"reported", "approved", "transferred", "police_accepted",
                                      "police_filed", "materials_handed_over",
-                                     "reconsideration_requested"})
+                                     "reconsideration_requested",
+                                     "procuratorate_supervision_requested"})
 
 
 @dataclass
@@ -73,6 +74,10 @@ class CaseFile:
     subject: dict[str, Any] | None = None
     procedure: str | None = None
     act_date: str | None = None
+    act_end_date: str | None = None
+    #: When the act was first discovered: the filing's `discovered_at`, else the instant of
+    #: the cycle's first clue or inspection, else the filing (APL Art. 36).
+    discovered_at: str | None = None
     facts: dict[str, Any] | None = None
     notice: dict[str, Any] | None = None
     notice_at: str | None = None
@@ -87,7 +92,10 @@ class CaseFile:
         payload = record["payload"]
         if self.stage == "evaluation" and self.state == "completed":
             self._new_cycle()
-        if stage == "referral":
+        if event_type == "referral.reconsideration_decided":
+            # The police's decision on reconsideration leaves the referral filed or declined.
+            self.referral_state = f"police_{payload['result']}"
+        elif stage == "referral":
             self.referral_state = name
         elif event_type not in ALONGSIDE:
             self.stage, self.state = stage, name
@@ -118,21 +126,39 @@ class CaseFile:
         self.cycle += 1
         self.counts = {}
         self.item_code = self.subject = self.procedure = self.act_date = None
+        self.act_end_date = self.discovered_at = None
         self.facts = self.notice = self.notice_at = self.review_opinion = self.decision = None
         self.suspended = False
 
 
-def _filed(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+def _filed(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
     file.item_code, file.subject = payload["item_code"], payload["subject"]
     file.procedure, file.act_date = payload["procedure"], payload["act_date"]
+    file.act_end_date = payload.get("act_end_date")
+    file.discovered_at = discovery(file, payload, record)
+
+
+def discovery(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> str:
+    """When the act of a filing was discovered (APL Art. 36), as a date or an instant: the
+    filing's `discovered_at`, else the cycle's first clue or inspection, else the filing."""
+    given = payload.get("discovered_at")
+    if given is not None:
+        return str(given)
+    return file.discovered_at or str(record["occurred_at"])
+
+
+def _spotted(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
+    if payload.get("violation_found"):
+        file.discovered_at = file.discovered_at or record["occurred_at"]
 
 
 def _granted(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
     file.item_code, file.subject = payload["item_code"], payload["subject"]
 
 
-def _clue(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+def _clue(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
     file.subject = file.subject or payload["subject"]
+    file.discovered_at = file.discovered_at or record["occurred_at"]
 
 
 def _concluded(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
@@ -164,6 +190,7 @@ _FOLDS: dict[str, Callable[[CaseFile, dict[str, Any], dict[str, Any]], None]] = 
     "approval.granted": _granted,
     "approval.rejected": _granted,
     "supervision.clue_registered": _clue,
+    "supervision.inspected": _spotted,
     "penalty.investigation_concluded": _concluded,
     "penalty.legal_review_completed": _reviewed,
     "penalty.notice_served": _noticed,

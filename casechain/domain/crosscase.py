@@ -42,7 +42,8 @@ __all__ = [
 #: The referral steps whose times a case keeps, in the order of Decree 310.
 REFERRAL_STEPS = ("assessed", "reported", "approved", "rejected", "transferred",
                   "police_accepted", "police_filed", "police_declined",
-                  "reconsideration_requested", "materials_handed_over", "returned")
+                  "reconsideration_requested", "materials_handed_over", "returned",
+                  "reconsideration_decided", "procuratorate_supervision_requested")
 
 #: Referral state → zh-CN status for people.
 REFERRAL_STATUS_LABELS = {
@@ -50,6 +51,7 @@ REFERRAL_STATUS_LABELS = {
     "rejected": "不批准移送", "transferred": "已移送公安", "police_accepted": "公安已受理",
     "police_filed": "公安已立案", "police_declined": "公安不予立案",
     "reconsideration_requested": "已提请复议", "materials_handed_over": "已移交涉案物品",
+    "procuratorate_supervision_requested": "已提请检察监督",
     "returned": "公安退回（反向衔接）"}
 
 

@@ -37,9 +37,16 @@ ALERT_LABELS: dict[str, tuple[str, str, str]] = {
                                   "hours", "Decree 310 Art. 5"),
     "HANDOVER_OVERDUE": ("涉案物品移交超期", "materials handed over within 3 days of the police "
                          "filing the case", "Decree 310 Art. 12"),
-    "REFERRAL_RECONSIDERATION_WINDOW": ("不予立案复议期", "after a police decline, "
-                                        "reconsideration may be requested within 3 days",
-                                        "Decree 310 Art. 9"),
+    "POLICE_FILING_OVERDUE": ("公安立案审查超期", "the police decide whether to file a "
+                              "transferred case within 3 days of accepting it (7 when a clue "
+                              "needs verification, 30 with the superior's approval)",
+                              "Decree 310 Art. 8"),
+    "RECONSIDERATION_WINDOW": ("不予立案复议期", "after a police decline, the agency may ask "
+                               "the police to reconsider, or the procuratorate to supervise, "
+                               "within 3 days", "Decree 310 Art. 9"),
+    "POLICE_RECONSIDERATION_OVERDUE": ("公安复议超期", "the police decide on the agency's "
+                                       "request for reconsideration within 3 days",
+                                       "Decree 310 Art. 9"),
     "FIRST_VIOLATION_FINED": ("首违处罚", "a first violation with minor harm, corrected in time, "
                               "on the 首违不罚 list may go unpunished", "APL Art. 33 para 2"),
     "DOUBLE_FINE": ("重复罚款", "one illegal act is fined only once (一事不再罚)", "APL Art. 29"),
@@ -50,7 +57,7 @@ ALERT_LABELS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Codes that inform rather than warn: shown while their window is open, then gone.
-INFO_CODES = frozenset({"REFERRAL_RECONSIDERATION_WINDOW"})
+INFO_CODES = frozenset({"RECONSIDERATION_WINDOW"})
 
 
 @dataclass(frozen=True)

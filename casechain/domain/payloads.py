@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from casechain.domain.bounds import Amount, BusinessDate, Id, Instant, Name, Text
 
-__all__ = ["EVENT_LABELS", "PAYLOADS", "STAGE_LABELS", "Officer", "Subject"]
+__all__ = ["EVENT_LABELS", "PAYLOADS", "PENALTY_LABELS", "STAGE_LABELS", "Officer", "Subject"]
 
 #: A count of days the law or an order sets (at most ten years' worth).
 Days = Annotated[int, Field(strict=True, ge=1, le=3650)]
@@ -56,10 +56,30 @@ class Reviewer(Closed):
     qualification_no: Id
 
 
+#: The kinds of penalty of APL Art. 9 (`suspension`, the name before revision 2 for
+#: 责令停产停业, is still read: logs recorded before stay valid).
+PenaltyKind = Literal["warning", "public_criticism", "fine", "confiscation",
+                      "confiscation_of_property", "permit_suspension", "qualification_downgrade",
+                      "revocation", "production_restriction", "closure",
+                      "employment_restriction", "suspension"]
+#: The grounds of a lighter or no penalty, APL Arts. 30-33.
+MitigationGround = Literal["minor_corrected", "first_minor", "no_fault", "minor_14_18", "mental",
+                           "coerced", "reduced_harm", "confessed", "assisted", "other_law"]
+
+
+#: zh-CN names of the penalty kinds (APL Art. 9).
+PENALTY_LABELS: dict[str, str] = {
+    "warning": "警告", "public_criticism": "通报批评", "fine": "罚款", "confiscation": "没收违法所得",
+    "confiscation_of_property": "没收非法财物", "permit_suspension": "暂扣许可证件",
+    "qualification_downgrade": "降低资质等级", "revocation": "吊销许可证件",
+    "production_restriction": "限制开展生产经营活动", "closure": "责令停产停业、责令关闭",
+    "employment_restriction": "限制从业", "suspension": "责令停产停业"}
+
+
 class ProposedPenalty(Closed):
     """A penalty proposed in the notice (告知) or imposed in the decision."""
 
-    kind: Literal["warning", "fine", "confiscation", "suspension", "revocation", "closure"]
+    kind: PenaltyKind
     amount: Amount | None = None
 
 
@@ -135,6 +155,17 @@ class CaseFiled(Payload):
     act_date: BusinessDate
     officers: list[Officer]
     procedure: Literal["general", "summary"]
+    #: When a continuing act ended (APL Art. 36: the period runs from its end).
+    act_end_date: BusinessDate | None = None
+    #: When the act was first discovered, if before the case's first event (Art. 36).
+    discovered_at: Instant | BusinessDate | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_it_began(self) -> CaseFiled:
+        if self.act_end_date is not None and self.act_end_date < self.act_date:
+            raise ValueError(f"act_end_date {self.act_end_date} is before act_date "
+                             f"{self.act_date}")
+        return self
 
 
 class EvidenceCollected(Payload):
@@ -157,6 +188,14 @@ class InvestigationConcluded(Payload):
     harm: Literal["none", "minor", "serious"]
     corrected: bool
     major_or_complex: bool
+    #: 涉及重大公共利益 (APL Art. 58 (1)): the decision needs a legal review.
+    major_public_interest: bool = False
+    # The measures the criminal thresholds may read (optional).
+    sales_amount: Amount | None = None
+    unsold_value: Amount | None = None
+    turnover: Amount | None = None
+    quantities: dict[Id, Amount] | None = None
+    conduct: list[Id] | None = None
 
 
 class LegalReviewCompleted(Payload):
@@ -195,7 +234,10 @@ class Decided(Payload):
     outcome: Literal["penalty", "no_penalty"]
     penalties: list[ProposedPenalty]
     discretion_level: Literal["exempted", "mitigated", "light", "normal", "heavy"]
-    mitigation_grounds: str | None = None
+    #: Arts. 30-33; a free text (as recorded before revision 2) is still read.
+    mitigation_grounds: list[MitigationGround] | Text | None = None
+    #: 责令退赔: illegal gains to be refunded, not confiscated (Art. 28 para 2).
+    refund_ordered: bool = False
 
 
 class DecisionServed(Payload):
@@ -232,6 +274,20 @@ class ReferralRejected(Payload):
 
 class ReferralTransferred(Payload):
     police_org: Name
+
+
+class PoliceAccepted(Payload):
+    """Decree 310 Art. 8: 3 days to decide on filing; 7 when a clue needs verification, 30
+    with the superior's approval."""
+
+    needs_verification: bool = False
+    extended_by_superior: bool = False
+
+
+class PoliceReconsiderationDecided(Payload):
+    """Decree 310 Art. 9: the police's decision on the agency's request for reconsideration."""
+
+    result: Literal["filed", "declined"]
 
 
 class ReferralReturned(Payload):
@@ -305,6 +361,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "penalty.legal_review_completed": LegalReviewCompleted,
     "penalty.notice_served": NoticeServed,
     "penalty.statement_received": Empty,
+    "penalty.statement_waived": Empty,
     "penalty.hearing_requested": Empty,
     "penalty.hearing_waived": Empty,
     "penalty.hearing_noticed": HearingNoticed,
@@ -324,10 +381,12 @@ PAYLOADS: dict[str, type[Payload]] = {
     "referral.approved": ReferralApproved,
     "referral.rejected": ReferralRejected,
     "referral.transferred": ReferralTransferred,
-    "referral.police_accepted": Empty,
+    "referral.police_accepted": PoliceAccepted,
     "referral.police_filed": Empty,
     "referral.police_declined": WithReason,
     "referral.reconsideration_requested": Empty,
+    "referral.reconsideration_decided": PoliceReconsiderationDecided,
+    "referral.procuratorate_supervision_requested": Empty,
     "referral.materials_handed_over": Empty,
     "referral.returned": ReferralReturned,
     "evaluation.case_file_reviewed": CaseFileReviewed,
@@ -374,6 +433,7 @@ EVENT_LABELS: dict[str, str] = {
     "penalty.legal_review_completed": "法制审核",
     "penalty.notice_served": "处罚告知",
     "penalty.statement_received": "陈述申辩",
+    "penalty.statement_waived": "放弃陈述申辩",
     "penalty.hearing_requested": "申请听证",
     "penalty.hearing_waived": "放弃听证",
     "penalty.hearing_noticed": "听证通知",
@@ -396,7 +456,9 @@ EVENT_LABELS: dict[str, str] = {
     "referral.police_accepted": "公安受理",
     "referral.police_filed": "公安立案",
     "referral.police_declined": "公安不予立案",
-    "referral.reconsideration_requested": "申请复议",
+    "referral.reconsideration_requested": "提请复议",
+    "referral.reconsideration_decided": "公安复议决定",
+    "referral.procuratorate_supervision_requested": "提请检察监督",
     "referral.materials_handed_over": "移交涉案物品",
     "referral.returned": "反向移送",
     "evaluation.case_file_reviewed": "案卷评查",

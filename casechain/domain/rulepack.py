@@ -10,7 +10,7 @@ catalogue of enforcement items (事项清单). Amounts are yuan, or multiples of
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -144,6 +144,19 @@ class Item(Strict):
     criminal_threshold: CriminalThreshold | list[CriminalThreshold] | None = None
     long_limitation: bool = False
     first_violation_exempt: bool = False
+    #: APL Art. 42: two officers "unless a law provides otherwise"; 1 only with the law that
+    #: allows one officer named in `officers_min_basis`.
+    officers_min: Literal[1, 2] = 2
+    officers_min_basis: str | None = None
+    #: APL Art. 36 "法律另有规定的除外": another law's period of limitation, in years.
+    limitation_years: Annotated[int, Field(ge=1, le=30)] | None = None
+
+    @model_validator(mode="after")
+    def _one_officer_names_its_law(self) -> Item:
+        if self.officers_min == 1 and not self.officers_min_basis:
+            raise ValueError(f"item {self.code}: officers_min 1 needs officers_min_basis, the "
+                             "law that allows one officer (APL Art. 42)")
+        return self
 
     @property
     def thresholds(self) -> list[CriminalThreshold]:
@@ -155,6 +168,19 @@ class Item(Strict):
         return [self.criminal_threshold]
 
 
+class TeamRules(Strict):
+    """A team's own figures where its rules set them (absent: the general ones)."""
+
+    #: APL Arts. 45, 62: working days after the notice for a statement (陈述申辩).
+    statement_days: Annotated[int, Field(ge=0, le=30)] | None = None
+    #: APL Art. 63 较大数额: a fine or confiscation from which a hearing must be offered.
+    hearing_thresholds: ByKind | None = None
+    #: APL Art. 60 "法律、法规、规章另有规定的，从其规定": the days the decision deadline may
+    #: be extended in all.
+    extension_max_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    source: str | None = None
+
+
 class General(Strict):
     """The national rules of docs/contract.md, with their parameters."""
 
@@ -163,10 +189,33 @@ class General(Strict):
     hearing_request_working_days: int = 5
     hearing_fine: ByKind = ByKind(person=10_000, organisation=100_000)
     hearing_confiscation: ByKind = ByKind(person=10_000, organisation=100_000)
-    hearing_kinds: tuple[str, ...] = ("suspension", "revocation", "closure")
+    #: APL Art. 63: the kinds that always carry a hearing right (the amounts: above).
+    hearing_kinds: tuple[str, ...] = ("qualification_downgrade", "revocation", "closure",
+                                      "employment_restriction", "suspension")
     summary_max: ByKind = ByKind(person=200, organisation=3_000)
     officers_required: int = 2
-    officers_required_summary: int = 1
+    #: Before revision 2 the summary procedure took one officer; APL Art. 42 asks two unless
+    #: a law provides otherwise (an item's `officers_min`). Read, no longer used.
+    officers_required_summary: int = 2
+    #: APL Arts. 45, 62: working days after the notice before a general-procedure decision,
+    #: unless the statement was received or waived (per team in `teams`).
+    statement_days: Annotated[int, Field(ge=0, le=30)] = 3
+    #: APL Art. 58: `law` (a hearing held, major public interest, major or complex) or
+    #: `general_procedure` (a local rule: every general-procedure decision).
+    legal_review: Literal["law", "general_procedure"] = "law"
+    #: APL Art. 60: days the decision deadline may be extended in all (None: no cap).
+    extension_max_days: Annotated[int, Field(ge=0, le=3650)] | None = None
+    teams: dict[Literal["综合执法", "市场监管", "生态环境", "文化市场", "交通运输", "农业农村",
+                        "应急管理", "自然资源", "卫生健康"], TeamRules] = Field(
+        default_factory=dict)
+    #: Decree 310 Art. 8: the police decide on filing in 3 days, 7 when a clue needs
+    #: verification, 30 with the superior's approval; Art. 9: 3 days to ask for
+    #: reconsideration, 3 days for the police to decide it.
+    police_filing_days: int = 3
+    police_filing_verification_days: int = 7
+    police_filing_extended_days: int = 30
+    reconsideration_request_days: int = 3
+    police_reconsideration_days: int = 3
     decision_days: int = 90
     service_working_days: int = 7
     payment_days: int = 15
@@ -182,12 +231,41 @@ class General(Strict):
     repeated_inspection: dict[str, int] = Field(
         default_factory=lambda: {"inspections": 3, "within_days": 90})
 
+    def team(self, team: str | None) -> TeamRules:
+        """The team's own figures (empty where it has none)."""
+        return self.teams.get(team, _NO_TEAM_RULES) if team else _NO_TEAM_RULES  # type: ignore[call-overload]
+
+    def statement_days_of(self, team: str | None) -> int:
+        """Working days for a statement after the notice (Arts. 45, 62)."""
+        own = self.team(team).statement_days
+        return self.statement_days if own is None else own
+
+    def hearing_fine_of(self, team: str | None) -> ByKind:
+        """The 较大数额 of a fine or confiscation for this team (Art. 63)."""
+        return self.team(team).hearing_thresholds or self.hearing_fine
+
+    def hearing_confiscation_of(self, team: str | None) -> ByKind:
+        """The 较大数额/较大价值 of a confiscation for this team (Art. 63)."""
+        return self.team(team).hearing_thresholds or self.hearing_confiscation
+
+    def extension_cap(self, team: str | None) -> int | None:
+        """Days the decision deadline may be extended in all (Art. 60), None: no cap."""
+        own = self.team(team).extension_max_days
+        return self.extension_max_days if own is None else own
+
+
+_NO_TEAM_RULES = TeamRules()
+
 
 class RuleVersion(Strict):
-    """The rules in force from `effective_from` until the next version."""
+    """The rules in force from `effective_from` until the next version. With `inherit: true`
+    a version lists only what changed: the previous version's general rules and items carry
+    over, its own replace them (items by code), `removed` items are no longer punishable."""
 
     effective_from: date
     title: str = ""
+    inherit: bool = False
+    removed: list[str] = Field(default_factory=list)
     general: General = General()
     items: list[Item]
 
@@ -217,6 +295,27 @@ class RulePack(Strict):
     name: str
     versions: Annotated[list[RuleVersion], Field(min_length=1)]
     calendar: dict[int, YearCalendar] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _carry_over(cls, data: Any) -> Any:
+        """Versions with `inherit: true` take the previous version's rules and items, with
+        their own in place of those they name."""
+        if not isinstance(data, dict) or not isinstance(data.get("versions"), list):
+            return data
+        versions: list[Any] = []
+        for raw in data["versions"]:
+            if versions and isinstance(raw, dict) and raw.get("inherit") and isinstance(
+                    versions[-1], dict):
+                before = versions[-1]
+                mine = {i.get("code"): i for i in raw.get("items") or [] if isinstance(i, dict)}
+                gone = set(raw.get("removed") or [])
+                items = [mine.pop(i.get("code"), i) for i in before.get("items") or []
+                         if isinstance(i, dict) and i.get("code") not in gone]
+                raw = {**raw, "items": items + list(mine.values()),
+                       "general": {**(before.get("general") or {}), **(raw.get("general") or {})}}
+            versions.append(raw)
+        return {**data, "versions": versions}
 
     def in_force(self, day: date) -> RuleVersion | None:
         """The version in force on `day`, or None before the first version."""

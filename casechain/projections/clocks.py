@@ -38,8 +38,9 @@ class ClocksView:
     name = "deadlines"
     # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds;
     # 4: a clock keeps its case's jurisdiction, and moves with case.transferred;
-    # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL)
-    version = 5
+    # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL);
+    # 6: the police's clocks (Decree 310 Arts. 8, 9), extensions capped per team (Art. 60)
+    version = 6
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -62,6 +63,8 @@ class ClocksView:
             sa.Column("started_at", sa.String(40), nullable=False),
             sa.Column("base_due", sa.String(40), nullable=False),
             sa.Column("days", sa.Integer(), nullable=False),
+            # The most days extensions may bring the period to (None: no cap), APL Art. 60.
+            sa.Column("max_days", sa.Integer()),
             sa.Column("suspended_seconds", sa.Float(), nullable=False),
             sa.Column("suspended_since", sa.String(40)),
             sa.Column("stopped_at", sa.String(40)),
@@ -151,7 +154,8 @@ def _start(case: Case, record: dict[str, Any], code: str,
     case[(code, part)] = {
         "case_id": record["case_id"], "code": code, "part": part,
         "jurisdiction": held, "started_at": record["occurred_at"],
-        "base_due": base_due.isoformat(), "days": days, "suspended_seconds": 0.0,
+        "base_due": base_due.isoformat(), "days": days, "max_days": None,
+        "suspended_seconds": 0.0,
         "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
         "urgent": urgent, "note": note, "surcharge_pauses": None}
 
@@ -172,9 +176,15 @@ class PenaltyClocks:
         self.due = due
 
     def case_filed(self, case: Case, r: dict[str, Any]) -> None:
-        days = self.due.general(r).decision_days
+        general = self.due.general(r)
+        days = general.decision_days
         _start(case, r, "DECISION_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     days=days)
+        version = self.due.pack.at(r["occurred_at"])
+        item = version.item(r["payload"]["item_code"]) if version is not None else None
+        cap = general.extension_cap(item.team if item is not None else None)
+        if cap is not None:
+            case[("DECISION_OVERDUE", "")]["max_days"] = days + cap
 
     def deadline_extended(self, case: Case, r: dict[str, Any]) -> None:
         if r["payload"].get("deadline") == "measure":
@@ -182,9 +192,15 @@ class PenaltyClocks:
             return
         row = case.get(("DECISION_OVERDUE", ""))
         if row is not None:
-            row["days"] += int(r["payload"]["days"])
-            due, row["note"] = self.due.deadline(row["started_at"], row["days"], False)
-            row["base_due"] = due.isoformat()
+            wanted = row["days"] + int(r["payload"]["days"])
+            limit = row.get("max_days")
+            row["days"] = wanted if limit is None else min(wanted, limit)
+            due, note = self.due.deadline(row["started_at"], row["days"], False)
+            if limit is not None and wanted > limit:
+                extra = (f"extensions counted up to {limit} days in all: the pack caps them for "
+                         "the team (APL Art. 60)")
+                note = f"{note}; {extra}" if note else extra
+            row["base_due"], row["note"] = due.isoformat(), note
 
     def clock_suspended(self, case: Case, r: dict[str, Any]) -> None:
         row = case.get(("DECISION_OVERDUE", ""))
@@ -316,26 +332,52 @@ class ResponseAndReferralClocks:
         _stop(case, r, ("REFERRAL_TRANSFER_OVERDUE",))
         self.penalty.clock_suspended(case, r)
 
+    def police_accepted(self, case: Case, r: dict[str, Any]) -> None:
+        general = self.due.general(r)
+        payload = r["payload"]
+        days = (general.police_filing_extended_days if payload.get("extended_by_superior")
+                else general.police_filing_verification_days
+                if payload.get("needs_verification") else general.police_filing_days)
+        _start(case, r, "POLICE_FILING_OVERDUE",
+               self.due.deadline(r["occurred_at"], days, False), days=days)
+
     def police_filed(self, case: Case, r: dict[str, Any]) -> None:
-        _stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        _stop(case, r, ("RECONSIDERATION_WINDOW", "POLICE_FILING_OVERDUE",
+                        "POLICE_RECONSIDERATION_OVERDUE"))
         days = self.due.general(r).handover_days
         _start(case, r, "HANDOVER_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     days=days)
 
     def police_declined(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("POLICE_FILING_OVERDUE", "POLICE_RECONSIDERATION_OVERDUE"))
         self.penalty.clock_resumed(case, r)
-        _start(case, r, "REFERRAL_RECONSIDERATION_WINDOW",
-                    self.due.deadline(r["occurred_at"], 3, False), days=3)
+        days = self.due.general(r).reconsideration_request_days
+        _start(case, r, "RECONSIDERATION_WINDOW",
+                    self.due.deadline(r["occurred_at"], days, False), days=days)
 
     def reconsideration_requested(self, case: Case, r: dict[str, Any]) -> None:
-        _stop(case, r, ("REFERRAL_RECONSIDERATION_WINDOW",))
+        _stop(case, r, ("RECONSIDERATION_WINDOW",))
         self.penalty.clock_suspended(case, r)
+        days = self.due.general(r).police_reconsideration_days
+        _start(case, r, "POLICE_RECONSIDERATION_OVERDUE",
+               self.due.deadline(r["occurred_at"], days, False), days=days)
+
+    def reconsideration_decided(self, case: Case, r: dict[str, Any]) -> None:
+        if r["payload"].get("result") == "filed":
+            self.police_filed(case, r)
+        else:
+            self.police_declined(case, r)
+
+    def procuratorate_requested(self, case: Case, r: dict[str, Any]) -> None:
+        # The procuratorate supervises the police's decline: the agency has acted in time.
+        _stop(case, r, ("RECONSIDERATION_WINDOW",))
 
     def materials_handed_over(self, case: Case, r: dict[str, Any]) -> None:
         _stop(case, r, ("HANDOVER_OVERDUE",))
 
     def referral_returned(self, case: Case, r: dict[str, Any]) -> None:
-        _stop(case, r, ("HANDOVER_OVERDUE", "REFERRAL_RECONSIDERATION_WINDOW"))
+        _stop(case, r, ("HANDOVER_OVERDUE", "RECONSIDERATION_WINDOW", "POLICE_FILING_OVERDUE",
+                        "POLICE_RECONSIDERATION_OVERDUE"))
         self.penalty.clock_resumed(case, r)
 
 
@@ -371,7 +413,10 @@ _HANDLERS: dict[str, str] = {
     "referral.approved": "referral_approved",
     "referral.rejected": "referral_rejected",
     "referral.transferred": "referral_transferred",
+    "referral.police_accepted": "police_accepted",
     "referral.police_filed": "police_filed",
+    "referral.reconsideration_decided": "reconsideration_decided",
+    "referral.procuratorate_supervision_requested": "procuratorate_requested",
     "referral.police_declined": "police_declined",
     "referral.reconsideration_requested": "reconsideration_requested",
     "referral.materials_handed_over": "materials_handed_over",
@@ -406,8 +451,8 @@ def colour_at(t: Any, moment: float) -> Any:
 #: Alert codes of the clocks (`URGENT_CLUE` only remembers an urgency).
 ALERT_CODES = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
                "MEASURE_OVERDUE", "RESPONSE_1315", "REFERRAL_DECISION_OVERDUE",
-               "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE",
-               "REFERRAL_RECONSIDERATION_WINDOW")
+               "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE", "POLICE_FILING_OVERDUE",
+               "RECONSIDERATION_WINDOW", "POLICE_RECONSIDERATION_OVERDUE")
 
 
 #: Seconds of slack in the SQL filter of `running`: `evaluate` decides at the boundary.

@@ -44,7 +44,9 @@ class CrossCaseView:
     # 2: subject_kind (persons' ids are masked for some readers); 3: a case keeps the
     # jurisdiction of its first event until case.transferred; 4: the findings' spans;
     # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
-    version = 5
+    # 6: the police's reconsideration decision and the procuratorate's supervision (Decree
+    # 310 Art. 9) as referral steps
+    version = 6
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -170,7 +172,9 @@ class CrossCaseView:
             for later in REFERRAL_STEPS[REFERRAL_STEPS.index("reported"):]:
                 row[f"r_{later}"] = None
         row[f"r_{step}"] = r["occurred_at"]
-        row["referral_state"] = step
+        # The police's decision on reconsideration leaves the referral filed or declined.
+        row["referral_state"] = (f"police_{r['payload']['result']}"
+                                 if step == "reconsideration_decided" else step)
 
     def _correction(self, row: dict[str, Any], r: dict[str, Any], *_: Any) -> None:
         if r["type"] == "supervision.correction_ordered":

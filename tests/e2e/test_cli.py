@@ -105,7 +105,7 @@ def test_case_show_gives_stage_state_and_the_full_timeline(tmp_path: Path) -> No
         "penalty.case_filed", "立案", "33010012345", "mobile-app")
     assert step["occurred_at"] == "2024-03-07T10:00:00+08:00"
     assert step["recorded_at"] > "2026"
-    assert step["rules_version"] == "2021-07-15"
+    assert step["rules_version"] == "2022-03-01"  # the version in force in 2024 (医师法 from 2022-03-01)
 
 
 def test_case_show_in_text_names_the_steps_in_chinese(tmp_path: Path) -> None:

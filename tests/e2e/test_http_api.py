@@ -406,6 +406,9 @@ def _person_case(case_id: str) -> list[dict[str, Any]]:
     day = walk[at]["occurred_at"][:10]
     walk.insert(at + 1, envelope("referral.assessed", case_id,
                                  occurred_at=f"{day}T11:00:00+08:00"))
+    waived = next(i for i, e in enumerate(walk) if e["type"] == "penalty.statement_waived")
+    walk.insert(waived, envelope("penalty.hearing_waived", case_id,
+                                 occurred_at=walk[waived]["occurred_at"]))
     return walk
 
 
@@ -429,7 +432,7 @@ def test_persons_ids_are_masked_for_roles_that_do_not_need_them(api: Any, role: 
     client, tokens, _ = api
     posted = client.post("/v1/events/batch", json=_person_case("HZ-P"),
                          headers=_auth(tokens["city-service"]))
-    assert posted.json()["appended"] == 19
+    assert posted.json()["appended"] == 20
     expected = {MASKED} if role in ("supervisor", "auditor") else {PERSON["id"]}
     paths = ["/v1/cases/HZ-P"] + (["/v1/referrals?scope=330106", f"/v1/subjects/{PERSON['id']}"]
                                   if role in ("supervisor", "auditor", "admin") else [])

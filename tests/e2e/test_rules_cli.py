@@ -70,9 +70,28 @@ def _collective() -> Story:
 
 
 def _summary() -> Story:
-    story = Story().filed(item="330224005", procedure="summary", subject=PERSON,
-                          officers=OFFICERS[:1]).concluded()
+    story = Story().filed(item="330224005", procedure="summary", subject=PERSON).concluded()
+    story.noticed(201)
     story.decide(201, level="heavy")
+    return story
+
+
+def _statement() -> Story:
+    story = Story().filed().concluded().reviewed().noticed()
+    story.add("penalty.hearing_waived", at=story.clock)
+    story.decide(at=story.clock)
+    return story
+
+
+def _confiscation() -> Story:
+    story = Story().filed().concluded(illegal_gains=500).reviewed().noticed().waived()
+    story.decide()
+    return story
+
+
+def _grounds() -> Story:
+    story = Story().prepared(fine=4000)
+    story.decide(4000, level="mitigated")
     return story
 
 
@@ -101,6 +120,9 @@ BREAKS = {
     "DISCRETION_OUT_OF_RANGE": _decided(fine=18499),
     "FINE_ABOVE_STATUTORY_MAX": _decided(fine=50001, level="heavy"),
     "SUMMARY_PROCEDURE_LIMIT": _summary,
+    "STATEMENT_PERIOD_OPEN": _statement,
+    "CONFISCATION_REQUIRED": _confiscation,
+    "MITIGATION_GROUNDS_REQUIRED": _grounds,
     "MINOR_NO_PENALTY": _minor,
     "HEAVIER_THAN_NOTICE": _decided(fine=20001),
     "REFERRAL_PENDING": _referral,

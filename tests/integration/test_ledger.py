@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from casechain.adapters import codec
 from casechain.adapters.ledger import Ledger, generate_key, load_private_key
-from casechain.application.synthetic import generate
+from casechain.application.synthetic import EVENTS_PER_CASE, generate
 from casechain.bootstrap import open_case_log, recorder_of
 from casechain.domain.hashing import record_hash
 from casechain.entrypoints.cli.main import app
@@ -273,7 +273,7 @@ def test_the_documented_python_checks_a_bundle_without_casechain(sqlite_url: str
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
     exec(compile(code, "docs/ledger.md", "exec"), namespace)
-    assert namespace["check_bundle"](tmp_path / "case.zip", public.read_bytes()) == 10
+    assert namespace["check_bundle"](tmp_path / "case.zip", public.read_bytes()) == EVENTS_PER_CASE
     with zipfile.ZipFile(tmp_path / "case.zip") as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
     doc = json.loads(parts["proof.json"])
@@ -291,7 +291,7 @@ def test_the_tree_kept_piece_by_piece_equals_the_tree_of_the_whole_log(sqlite_ur
     tree as recomputing it from every event: same root, and every sampled proof verifies."""
     from casechain.domain import merkle
 
-    events = list(generate(130, 4))
+    events = list(generate(130, 4))[:1300]  # a size that is not a multiple of 256
     case_log = open_case_log(sqlite_url)
     try:
         ledger = Ledger(recorder_of(case_log))
@@ -330,7 +330,7 @@ def test_checkpoints_are_issued_on_a_schedule_until_stopped(sqlite_url: str,
     assert proc.wait(timeout=30) == 0
     stored = stored_checkpoints(sqlite_url)
     assert len(stored) >= before + 2
-    assert all(cp["tree_size"] == CASES * 10 for cp in stored)
+    assert all(cp["tree_size"] == CASES * EVENTS_PER_CASE for cp in stored)
 
 
 def stored_checkpoints(url: str) -> list[dict[str, Any]]:

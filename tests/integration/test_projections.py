@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from casechain.application.case_log import CaseLog
-from casechain.application.synthetic import generate
+from casechain.application.synthetic import EVENTS_PER_CASE, generate
 from casechain.bootstrap import open_case_log, open_projections, recorder_of
 from casechain.errors import StoreError
 from casechain.projections import ClocksView, ProjectionRunner, machinery
@@ -201,7 +201,7 @@ def test_small_pages_that_split_cases_give_the_same_rows(
     try:
         fill(log, 4)
         small = open_projections(log, page=5)
-        assert small.catch_up() == 40 * len(small.views)
+        assert small.catch_up() == 4 * EVENTS_PER_CASE * len(small.views)
         split = small.digest()
         whole = open_projections(log)
         whole.rebuild()

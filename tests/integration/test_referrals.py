@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from casechain.entrypoints.cli.main import app
@@ -163,12 +164,78 @@ def test_a_police_decline_opens_a_three_day_reconsideration_window(tmp_path: Pat
     steps = (("reported", "2025-09-03T10:00:00"), ("approved", "2025-09-04T10:00:00"),
              ("transferred", "2025-09-04T15:00:00"), ("police_declined", "2025-09-08T10:00:00"))
     db = load(tmp_path, referred("HZ-R4", *steps))
-    code = "REFERRAL_RECONSIDERATION_WINDOW"
+    code = "RECONSIDERATION_WINDOW"
     assert severities(alerts(db, "2025-09-11T23:59:59", code)) == [("HZ-R4", "info")]
     assert alerts(db, "2025-09-12T00:00:01", code) == []
     asked = load(tmp_path / "asked", referred(
         "HZ-R5", *steps, ("reconsideration_requested", "2025-09-09T10:00:00")))
     assert alerts(asked, "2025-09-10T00:00:00", code) == []
+
+
+_TO_POLICE = (("reported", "2025-09-03T10:00:00"), ("approved", "2025-09-04T10:00:00"),
+              ("transferred", "2025-09-04T15:00:00"))
+
+
+def accepted(case_id: str, **payload: Any) -> Story:
+    story = referred(case_id, *_TO_POLICE)
+    story.add("referral.police_accepted", at=at("2025-09-08T10:00:00"), **payload)
+    return story
+
+
+@pytest.mark.parametrize(("payload", "last_second"), [
+    ({}, "2025-09-11T23:59:59"),  # 3 days
+    ({"needs_verification": True}, "2025-09-15T23:59:59"),  # 7 days
+    ({"extended_by_superior": True}, "2025-10-09T23:59:59"),  # 30 days: 8 Oct is a holiday
+])
+def test_the_police_decide_on_filing_within_their_days(
+        tmp_path: Path, payload: dict[str, Any], last_second: str) -> None:
+    """Decree 310 Art. 8: accepted Mon 8 Sep, the police decide whether to file within 3
+    days, 7 when a clue needs verification, 30 with the superior's approval (a last day on a
+    rest day moves to the next working day) — yellow to the last second, red after it;
+    deciding stops the clock (the procuratorate's alert)."""
+    db = load(tmp_path, accepted("HZ-P1", **payload))
+    code = "POLICE_FILING_OVERDUE"
+    assert severities(alerts(db, last_second, code)) == [("HZ-P1", "yellow")]
+    next_day = (at(last_second) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    red = alerts(db, next_day, code)
+    assert severities(red) == [("HZ-P1", "red")]
+    assert "Decree 310 Art. 8" in red[0]["detail"]
+    decided = load(tmp_path / "decided", accepted("HZ-P2", **payload))
+    decided.load([decided_step("HZ-P2", "referral.police_filed", "2025-09-09T10:00:00")])
+    assert alerts(decided, next_day, code) == []
+
+
+def decided_step(case_id: str, event_type: str, when: str, **payload: Any) -> dict[str, Any]:
+    story = Story(case_id)
+    return story.add(event_type, at=at(when), **payload)
+
+
+def test_the_police_decide_a_reconsideration_within_three_days(tmp_path: Path) -> None:
+    """Decree 310 Art. 9: declined Mon 8 Sep, reconsideration asked Tue 9 Sep: the police
+    decide by 24:00 Fri 12 Sep or the alert is red; their decision stops it and leaves the
+    referral declined (or filed)."""
+    story = accepted("HZ-P3")
+    story.add("referral.police_declined", at=at("2025-09-08T15:00:00"))
+    story.add("referral.reconsideration_requested", at=at("2025-09-09T10:00:00"))
+    db = load(tmp_path, story)
+    code = "POLICE_RECONSIDERATION_OVERDUE"
+    assert severities(alerts(db, "2025-09-12T23:59:59", code)) == [("HZ-P3", "yellow")]
+    assert severities(alerts(db, "2025-09-13T00:00:01", code)) == [("HZ-P3", "red")]
+    db.load([decided_step("HZ-P3", "referral.reconsideration_decided", "2025-09-12T10:00:00",
+                          result="filed")])
+    assert alerts(db, "2025-09-13T00:00:01", code) == []
+    assert severities(alerts(db, "2025-09-15T23:59:59", "HANDOVER_OVERDUE")) == [
+        ("HZ-P3", "yellow")]  # filed on reconsideration: the 3 days of Art. 12 run
+
+
+def test_asking_the_procuratorate_closes_the_window(tmp_path: Path) -> None:
+    """Decree 310 Art. 9: within the 3 days the agency may ask the procuratorate to supervise
+    (立案监督) instead of the police to reconsider: the information window closes."""
+    story = accepted("HZ-P4")
+    story.add("referral.police_declined", at=at("2025-09-08T15:00:00"))
+    story.add("referral.procuratorate_supervision_requested", at=at("2025-09-09T10:00:00"))
+    db = load(tmp_path, story)
+    assert alerts(db, "2025-09-10T00:00:00", "RECONSIDERATION_WINDOW") == []
 
 
 def test_a_returned_case_resumes_its_decision_deadline(tmp_path: Path) -> None:

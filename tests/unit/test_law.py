@@ -140,10 +140,16 @@ def test_filing_with_one_certified_officer_is_refused(judge: Judge) -> None:
     assert judge.codes(Story("B").filed(officers=OFFICERS).events[-1]) == []
 
 
-def test_summary_procedure_needs_one_certified_officer(judge: Judge) -> None:
-    """Summary procedure: one officer suffices (APL Art. 52)."""
-    assert judge.codes(Story().filed(officers=OFFICERS[:1], procedure="summary",
-                                     item="330224005", subject=PERSON).events[-1]) == []
+def test_summary_procedure_needs_two_certified_officers_too(judge: Judge) -> None:
+    """APL Art. 42: "执法人员不得少于两人，法律另有规定的除外" — the summary procedure too;
+    one officer is refused, two pass (the rule before revision 2 let one through)."""
+    one = Story("A").filed(officers=OFFICERS[:1], procedure="summary", item="330224005",
+                           subject=PERSON)
+    two = Story("B").filed(officers=OFFICERS, procedure="summary", item="330224005",
+                           subject=PERSON)
+    assert judge.codes(one.events[-1]) == ["OFFICERS_REQUIRED"]
+    assert "APL Art. 42" in judge.rejections(one.events[-1])[0].message
+    assert judge.codes(two.events[-1]) == []
 
 
 # -- LIMITATION_EXPIRED ----------------------------------------------------------------------
@@ -240,6 +246,7 @@ def test_a_waived_hearing_closes_the_window(judge: Judge) -> None:
     """Once the party waives the hearing the decision may follow at once (APL Art. 64)."""
     story = hearing_story("A")
     story.add("penalty.hearing_waived", at=at("2025-10-09T10:00:00"))
+    story.add("penalty.statement_received", at=at("2025-10-09T10:30:00"))
     story.decide(150000, level="light", at=at("2025-10-09T11:00:00"))
     assert judge.last(story) == []
 
@@ -254,13 +261,18 @@ def test_a_requested_hearing_must_be_held_before_deciding(judge: Judge) -> None:
 
 # -- LEGAL_REVIEW_REQUIRED -------------------------------------------------------------------
 def test_a_major_case_needs_an_approving_legal_review(judge: Judge) -> None:
-    """Major or complex cases go through legal review before the decision (APL Art. 58)."""
-    missing = Story("A").filed().concluded(major_or_complex=True).noticed().waived()
+    """Major or complex cases go through legal review before the decision (APL Art. 58 (3));
+    they are also discussed collectively (Art. 57 para 2), recorded here."""
+    def discussed(story: Story) -> Story:
+        story.add("penalty.collective_discussion_held")
+        return story
+
+    missing = discussed(Story("A").filed().concluded(major_or_complex=True).noticed().waived())
     missing.decide()
     revise = Story("B").filed().concluded(major_or_complex=True).reviewed("revise").noticed()
-    revise.waived().decide()
+    discussed(revise.waived()).decide()
     approved = Story("C").filed().concluded(major_or_complex=True).reviewed().noticed()
-    approved.waived().decide()
+    discussed(approved.waived()).decide()
     assert judge.last(missing) == ["LEGAL_REVIEW_REQUIRED"]
     assert judge.last(revise) == ["LEGAL_REVIEW_REQUIRED"]
     assert judge.last(approved) == []
@@ -314,9 +326,11 @@ def test_a_fine_above_the_statutory_maximum_is_refused(judge: Judge) -> None:
 
 # -- SUMMARY_PROCEDURE_LIMIT -----------------------------------------------------------------
 def summary_story(case_id: str, fine: float, subject: dict[str, str]) -> Story:
-    story = Story(case_id).filed(item="330224005", procedure="summary", subject=subject,
-                                 officers=OFFICERS[:1])
-    story.concluded().decide(fine, level="heavy")
+    """On the spot: two officers (Art. 42), the notice and the decision in the same minute
+    (Art. 44)."""
+    story = Story(case_id).filed(item="330224005", procedure="summary", subject=subject)
+    story.concluded().noticed(fine, at=at("2025-09-03T10:00:00"))
+    story.decide(fine, level="heavy", at=at("2025-09-03T10:00:30"))
     return story
 
 
@@ -329,8 +343,9 @@ def test_summary_procedure_caps_a_persons_fine_at_200(judge: Judge) -> None:
 def test_summary_procedure_caps_an_organisations_fine_at_3000(judge: Judge) -> None:
     """Summary procedure: an organisation may be fined up to 3,000 yuan (APL Art. 51)."""
     def story(case_id: str, fine: float) -> Story:
-        s = Story(case_id).filed(item="330221007", procedure="summary", officers=OFFICERS[:1])
-        s.concluded().decide(fine, level="normal")
+        s = Story(case_id).filed(item="330221007", procedure="summary")
+        s.concluded().noticed(fine, at=at("2025-09-03T10:00:00"))
+        s.decide(fine, level="normal", at=at("2025-09-03T10:00:00"))
         return s
 
     assert judge.last(story("A", 3000)) == []
@@ -347,7 +362,8 @@ def test_no_penalty_for_a_minor_harmless_act_corrected_in_time(judge: Judge) -> 
     harmful = Story("B").filed().concluded(**{**minor, "harm": "minor"}).reviewed().noticed()
     harmful.waived().decide()
     spared = Story("C").filed().concluded(**minor).reviewed()
-    spared.decide(None, outcome="no_penalty", level="exempted", penalties=[])
+    spared.decide(None, outcome="no_penalty", level="exempted", penalties=[],
+                  mitigation_grounds=["minor_corrected"])
     assert judge.last(refused) == ["MINOR_NO_PENALTY"]
     assert judge.last(harmful) == []
     assert judge.last(spared) == []
@@ -430,7 +446,7 @@ def test_a_window_running_into_an_unknown_year_refuses_rather_than_guesses(judge
     decision is refused naming the year, never guessed from weekends (APL Art. 85)."""
     story = _notice_in_2027()
     story.decide(150000, level="light", at=at("2027-01-20T10:00:00"))
-    assert judge.last(story) == ["HEARING_WINDOW_OPEN"]
+    assert judge.last(story) == ["STATEMENT_PERIOD_OPEN", "HEARING_WINDOW_OPEN"]
     assert "year 2027" in Judge().message(_decided_2027())
 
 

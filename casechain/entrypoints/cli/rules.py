@@ -49,9 +49,10 @@ def rules_check(pack: Annotated[str | None, typer.Argument(
             out.print(f"{pack}:{problem}", markup=False)
         if not problems:
             loaded = load_pack(pack)
-            items = sum(len(v.items) for v in loaded.versions)
-            out.print(f"{pack}: ok — {len(loaded.versions)} version(s), {items} item(s) "
-                      f"(规则包校验通过)", markup=False)
+            latest = loaded.versions[-1]
+            out.print(f"{pack}: ok — {len(loaded.versions)} version(s), {len(latest.items)} "
+                      f"item(s) in force from {latest.effective_from} (规则包校验通过)",
+                      markup=False)
     if problems:
         raise typer.Exit(1)
 
