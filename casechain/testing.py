@@ -78,6 +78,22 @@ class Engine:
 
         return alerts_as_of(self.runner, _instant(as_of), scope, code)
 
+    def breaches(self, code: str | None = None, scope: str | None = None
+                 ) -> list[dict[str, Any]]:
+        """The deadlines met late (违限记录), in the order they were met, as `casechain
+        breaches` lists them."""
+        from casechain.application.breaches import breaches_page
+        from casechain.application.paging import MAX_LIMIT
+
+        rows: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = breaches_page(self.runner, scope, code, limit=MAX_LIMIT, cursor=cursor)
+            rows += page.rows
+            if page.next_cursor is None:
+                return rows
+            cursor = page.next_cursor
+
     def referrals(self, as_of: str | datetime) -> list[dict[str, Any]]:
         """The referral view as of an instant."""
         from casechain.application.queries import referral_rows

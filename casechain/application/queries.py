@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from casechain.application.breaches import breach_counts
 from casechain.application.case_log import CaseLog
 from casechain.batching import chunks
 from casechain.domain.case import CaseFile
@@ -431,8 +432,9 @@ def response_of(runner: ProjectionRunner, scope: str | None = None) -> list[dict
 
 
 def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[str, Any]:
-    """Filed / decided / closed / referred per team, district and month, and the first case
-    filed under each item (首案突破), for the districts inside the scope."""
+    """Filed / decided / closed / referred per team, district and month, the first case
+    filed under each item (首案突破), and the deadlines met late per team, month and code
+    (违限, for 执法质效), for the districts inside the scope."""
     runner.catch_up(["statistics", "board"])
     views = views_of(runner)
     counts, first = views.statistics.counts, views.statistics.first
@@ -446,7 +448,8 @@ def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[st
                               .where(board.c.jurisdiction.like(f"{scope or ''}%"))
                               .order_by(first.c.item_code)).all()
     return {"counts": [dict(r._mapping) for r in rows],
-            "first_cases": [dict(r._mapping) for r in firsts]}
+            "first_cases": [dict(r._mapping) for r in firsts],
+            "breaches": breach_counts(runner, scope)}
 
 
 #: What a scoped answer says in place of a case of another jurisdiction that the law needs

@@ -76,7 +76,8 @@ def _all_pages(client: TestClient, token: str, path: str, limit: int,
             return pages, answers
 
 
-@pytest.mark.parametrize("path", ["/v1/alerts", "/v1/deadlines", "/v1/board", "/v1/referrals"])
+@pytest.mark.parametrize("path", ["/v1/alerts", "/v1/deadlines", "/v1/board", "/v1/referrals",
+                                  "/v1/breaches"])
 def test_pages_put_together_are_the_whole_listing(api: Api, path: str) -> None:
     """Page after page through the cursor gives every row once, in order, and each page
     says the total; the last page has no next cursor and no Link."""

@@ -66,6 +66,24 @@ def test_an_extension_ending_on_national_day_moves_to_the_next_working_day(
         "yellow"]
 
 
+def test_extensions_count_up_to_the_teams_cap(tmp_path: Path) -> None:
+    """APL Art. 60 ("法律、法规、规章另有规定的，从其规定"): the bundled pack caps a 交通运输
+    case's extensions at 30 days, so 60 days asked count as 30 (due 24:00 9 Oct, the note
+    says why); a 综合执法 case has no cap: its 60 days run to 24:00 Fri 31 Oct."""
+    capped = Story("HZ-X1").filed(item="330224005", act_date="2025-05-20",
+                                  at=at("2025-06-03T10:00:00"))
+    capped.add("penalty.deadline_extended", at=at("2025-08-20T10:00:00"), days=60)
+    for folder in ("capped", "free"):
+        (tmp_path / folder).mkdir()
+    found = alerts(tmp_path / "capped", capped, "2025-10-10T00:00:01", "DECISION_OVERDUE")
+    assert found[0]["due_at"] == "2025-10-10T00:00:00+08:00"
+    assert "APL Art. 60" in str(found[0]["detail"])
+    free = filed_on("2025-06-03T10:00:00", "HZ-X2")
+    free.add("penalty.deadline_extended", at=at("2025-08-20T10:00:00"), days=60)
+    found = alerts(tmp_path / "free", free, "2025-11-01T00:00:01", "DECISION_OVERDUE")
+    assert found[0]["due_at"] == "2025-11-01T00:00:00+08:00"
+
+
 def test_a_suspended_period_does_not_count(tmp_path: Path) -> None:
     """Ten days suspended for an expert opinion push the due instant back ten days."""
     story = filed_on("2025-06-03T10:00:00")

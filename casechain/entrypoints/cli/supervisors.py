@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
+from casechain.application import breaches as breach_register
 from casechain.application import supervision
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
@@ -170,6 +172,40 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
         out.print(f"{rate['team']:6} {rate['district']:8} 达到追诉标准 {rate['threshold_met']} 件, "
                   f"已移送 {rate['transferred']} 件, 移送率 {rate['rate']:.0%}", markup=False)
     out.print(f"{len(rows)} case(s) as of {moment.isoformat()} (行刑衔接案件 {len(rows)} 件)")
+
+
+@app.command()
+def breaches(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption = None,
+             code: Annotated[str | None, typer.Option("--code", help="Only this deadline")
+                             ] = None,
+             met_from: Annotated[str | None, typer.Option(
+                 "--from", help="Met at or after this instant (ISO 8601; Asia/Shanghai)")
+             ] = None,
+             met_to: Annotated[str | None, typer.Option(
+                 "--to", help="Met before this instant")] = None,
+             limit: LimitOption = None, cursor: CursorOption = None,
+             as_json: JsonOption = False) -> None:
+    """违限记录: every statutory deadline met late — code, case, team, officers, due, met
+    and lateness — in the order they were met, a page at a time (for 监督评价 and 执法质效)."""
+    start = None if met_from is None else _asked_instant(met_from, "--from")
+    end = None if met_to is None else _asked_instant(met_to, "--to")
+    with _projections(db, rules) as (_, runner), _asked():
+        page = breach_register.breaches_page(runner, scope, code, start, end, limit, cursor)
+    _page_note(len(page.rows), page.total, page.next_cursor)
+    if as_json:
+        _print_json({"breaches": page.rows, "total": page.total,
+                     "next_cursor": page.next_cursor})
+        return
+    for row in page.rows:
+        out.print(f"{row['code']:26} {row['case_id']:20} {row['team'] or '-':6} "
+                  f"due {row['due_at']}  met {row['met_at']}  逾期{row['lateness']}  "
+                  f"{','.join(row['officers']) or '-'}", markup=False)
+    out.print(f"{len(page.rows)} of {page.total} breach(es) (违限 {page.total} 条)")
+
+
+def _asked_instant(text: str, option: str) -> datetime:
+    with _asked(option):
+        return supervision.as_of(text, option.lstrip("-"))
 
 
 @subject_app.command("show")

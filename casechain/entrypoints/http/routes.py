@@ -14,6 +14,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from casechain.application import authorisation, supervision
+from casechain.application import breaches as breach_register
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
 from casechain.application.paging import MAX_LIMIT, Page
@@ -229,6 +230,8 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows a page holds 
 Cursor = Annotated[str | None, Query(max_length=512, description=(
     "where the page starts: the X-Next-Cursor of the previous page (leave out to start)"))]
 AlertCode = Annotated[str | None, Query(json_schema_extra={"enum": sorted(ALERT_LABELS)})]
+BreachCode = Annotated[str | None, Query(json_schema_extra={
+    "enum": list(breach_register.BREACH_CODES)})]
 Severity = Annotated[str | None, Query(description="only this colour", json_schema_extra={
     "enum": list(supervision.DEADLINE_SEVERITIES)})]
 SummaryBy = Annotated[str, Query(description="count by district (6 digits) or street (9)",
@@ -324,6 +327,26 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _require(principal, "supervision")
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return supervision.deadline_summary(runner, moment, where, by)
+
+    @app.get("/v1/breaches", tags=["supervision"], summary="Deadlines met late (违限记录)",
+             responses=PAGED)
+    def breaches(request: Request, response: Response, principal: Caller, scope: Scope = None,
+                 code: BreachCode = None,
+                 met_from: Annotated[str | None, Query(alias="from", description=(
+                     "met at or after this instant (ISO 8601; no offset: Asia/Shanghai)"))] = None,
+                 met_to: Annotated[str | None, Query(alias="to", description=(
+                     "met before this instant"))] = None,
+                 limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
+        """Every statutory deadline met after its due instant: code, case, team, officers,
+        due_at, met_at and lateness, in the order they were met, a page at a time — kept
+        for evaluation (监督评价, 执法质效) after the alert is gone."""
+        _require(principal, "supervision")
+        where = _scope(principal, scope)
+        start = None if met_from is None else supervision.as_of(met_from, "from")
+        end = None if met_to is None else supervision.as_of(met_to, "to")
+        page = breach_register.breaches_page(runner, where, code, start, end, limit, cursor)
+        _paged(request, response, page)
+        return page.rows
 
     @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
              responses=PAGED)
