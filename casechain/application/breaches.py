@@ -1,7 +1,8 @@
 """The breach register (违限记录): every statutory deadline that was met late.
 
 A deadline leaves the alerts when its step is done; if that was after its due instant it is
-a breach, kept for evaluation (监督评价, 执法质效): code, case, team, officers, due, met and
+a breach (a clock stopped by the case closing, terminating or coming back from the police was
+never met, and is not one), kept for evaluation (监督评价, 执法质效): code, case, team, officers, due, met and
 lateness. Read from the deadlines view's clocks (a clock stopped after its due instant, the
 suspended time counted) joined with the board for the team and the officers, in SQL: a page
 at a time, the total counted, and the counts per team and month for the statistics.
@@ -29,6 +30,9 @@ __all__ = ["BREACH_CODES", "breach_counts", "breaches_page"]
 #: instants (a hearing notice that came too late is its own alert, HEARING_NOTICE_LATE).
 BREACH_CODES = tuple(c for c in ALERT_CODES if c not in INFO_CODES
                      and c != "HEARING_NOTICE_LATE")
+#: Events that stop a clock without its step being done: the case closed or terminated, or
+#: the police returning it. Such a clock was not met late, it was never met.
+NOT_MET = ("penalty.closed", "penalty.terminated", "referral.returned")
 
 
 def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None = None,
@@ -108,7 +112,8 @@ def _breached(clocks: sa.Table, board: sa.Table, scope: str | None, code: str | 
               met_from: datetime | None, met_to: datetime | None) -> list[Any]:
     c = clocks.c
     where = [c.code.in_(BREACH_CODES) if code is None else c.code == code,
-             c.stopped_epoch.is_not(None), sa.not_(c.instant), c.stopped_epoch > _due(c)]
+             c.stopped_epoch.is_not(None), sa.not_(c.instant), c.stopped_epoch > _due(c),
+             sa.or_(c.stopped_by.is_(None), c.stopped_by.not_in(NOT_MET))]
     if scope:
         where.append(c.jurisdiction.like(f"{scope}%"))
     if met_from is not None:

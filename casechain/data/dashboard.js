@@ -314,6 +314,17 @@ function showStatistics(statistics) {
   fill("statistics", [...months.keys()].sort().map((month) =>
     row(month, ...METRICS.map((m) => cell(months.get(month)[m] || 0, "number")))));
   $("first-cases").textContent = `首案突破（事项首次立案）：${statistics.first_cases.length} 项`;
+  showBreaches(statistics.breaches);
+}
+
+// Deadlines met late, per month, team and deadline: the newest months first.
+function showBreaches(breaches) {
+  const sorted = [...breaches].sort((a, b) => b.month.localeCompare(a.month)
+    || String(a.team || "").localeCompare(String(b.team || "")) || a.code.localeCompare(b.code));
+  fill("breaches", sorted.slice(0, SHOWN_ALERTS).map((b) => row(b.month, b.team || "—",
+    LABELS.alerts[b.code] || b.label, cell(b.count, "number"))));
+  const total = breaches.reduce((sum, b) => sum + b.count, 0);
+  $("breaches-total").textContent = `共 ${total} 次逾期完成（完整记录：casechain breaches，GET /v1/breaches）。`;
 }
 
 // -- a case and its audit trail ---------------------------------------------------------------

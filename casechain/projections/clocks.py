@@ -39,7 +39,8 @@ class ClocksView:
     # 2: surcharge pauses, measure extensions; 3: start and stop as epoch seconds;
     # 4: a clock keeps its case's jurisdiction, and moves with case.transferred;
     # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL);
-    # 6: the police's clocks (Decree 310 Arts. 8, 9), extensions capped per team (Art. 60)
+    # 6: the police's clocks (Decree 310 Arts. 8, 9), extensions capped per team (Art. 60),
+    # what stopped a clock (the breach register)
     version = 6
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
@@ -68,6 +69,9 @@ class ClocksView:
             sa.Column("suspended_seconds", sa.Float(), nullable=False),
             sa.Column("suspended_since", sa.String(40)),
             sa.Column("stopped_at", sa.String(40)),
+            # The event type that stopped the clock: its own step, or the case closing,
+            # terminating or coming back from the police with the step never done.
+            sa.Column("stopped_by", sa.String(64)),
             sa.Column("fine", sa.Float(), nullable=False),
             sa.Column("instant", sa.Boolean(), nullable=False),
             sa.Column("urgent", sa.Boolean(), nullable=False),
@@ -156,7 +160,8 @@ def _start(case: Case, record: dict[str, Any], code: str,
         "jurisdiction": held, "started_at": record["occurred_at"],
         "base_due": base_due.isoformat(), "days": days, "max_days": None,
         "suspended_seconds": 0.0,
-        "suspended_since": None, "stopped_at": None, "fine": fine, "instant": instant,
+        "suspended_since": None, "stopped_at": None, "stopped_by": None, "fine": fine,
+        "instant": instant,
         "urgent": urgent, "note": note, "surcharge_pauses": None}
 
 
@@ -166,6 +171,7 @@ def _stop(case: Case, record: dict[str, Any], codes: tuple[str, ...],
         if (code in codes and row["stopped_at"] is None and not row["instant"]
                 and (part is None or row_part == part)):
             row["stopped_at"] = record["occurred_at"]
+            row["stopped_by"] = record["type"]
 
 
 class PenaltyClocks:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx2 as httpx
@@ -40,6 +41,19 @@ def _filed(case_id: str, jurisdiction: str, subject: dict[str, Any]) -> list[dic
                      occurred_at="2024-03-01T10:00:00+08:00")]
 
 
+def _served_late(case_id: str) -> list[dict[str, Any]]:
+    """The walk of a case whose decision of 13 March 2024 is served on 28 March, after the 7
+    working days (due 24:00 22 March): a breach of 送达超期, in 330106 (the other district)."""
+    walk = case_walk(case_id)
+    served = next(i for i, e in enumerate(walk) if e["type"] == "penalty.decision_served")
+    for days, event in enumerate(walk[served:]):
+        when = datetime(2024, 3, 28, 10, tzinfo=timezone(timedelta(hours=8))) + timedelta(days)
+        event["occurred_at"] = when.isoformat()
+    for event in walk:
+        event["jurisdiction"] = "330105001"
+    return walk
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """`casechain serve` holding a closed case, an overdue person's case and a case of fake
@@ -49,12 +63,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     tokens_file = folder / "tokens.yaml"
     tokens = {"supervisor": issue(tokens_file, "S-330106", "supervisor", "330106"),
               "officer": issue(tokens_file, "O1001", "officer", "330106"),
+              "city": issue(tokens_file, "S-3301", "supervisor", "3301"),
               "service": issue(tokens_file, "feeder", "service", "3301")}
     server, base = start_server(folder / "d.db", tokens_file, stdout=subprocess.DEVNULL)
     try:
         person = {"id": PERSON_ID, "name": HOSTILE_NAME, "kind": "person"}
         events = (case_walk("HZ-D-CLOSED") + _filed("HZ-D-LATE", "330106001", person)
-                  + _filed("HZ-D-OTHER", "330105001", SUBJECT)
+                  + _filed("HZ-D-OTHER", "330105001", SUBJECT) + _served_late("HZ-D-SLOW")
                   + concluded("HZ-D-CRIME", "2025-09-02", 60000).events)
         posted = httpx.post(f"{base}/v1/events/batch", json=events,
                             headers={"Authorization": f"Bearer {tokens['service']}"})
@@ -123,6 +138,8 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     expect(decision.locator("td")).to_have_text(["办案超期", "0", "0", "1", "1"])
     expect(page.locator("#by-stage")).to_contain_text("监督评价")
     expect(page.locator("#by-stage")).to_contain_text("处罚")
+    # The other district's decision served late is no breach of this district's.
+    expect(page.locator("#breaches-total")).to_contain_text("共 0 次逾期完成")
 
     late.get_by_role("button", name="HZ-D-LATE").click()
     summary = page.locator("#case-summary")
@@ -135,6 +152,19 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     expect(timeline).to_have_count(1)
     expect(timeline.first).to_contain_text("执法人员 O1001")
     expect(timeline.first).to_contain_text("2024-03-01 10:00:00")
+
+
+@pytest.mark.slow
+def test_a_decision_served_late_is_on_the_breach_panel(served: tuple[str, dict[str, str]],
+                                                       page: Page) -> None:
+    """违限记录 (APL Arts. 61, 85): a city-wide reader sees the decision served after its 7
+    working days counted under its month and team, after its alert is gone."""
+    base, tokens = served
+    _sign_in(page, base, tokens["city"])
+    page.get_by_role("button", name="刷新").click()
+    late = page.locator("#breaches tbody tr").filter(has_text="送达超期")
+    expect(late.locator("td")).to_have_text(["2024-03", "综合执法", "送达超期", "1"])
+    expect(page.locator("#breaches-total")).to_contain_text("共 1 次逾期完成")
 
 
 @pytest.mark.slow

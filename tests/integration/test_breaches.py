@@ -115,3 +115,14 @@ def test_the_register_is_paged_scoped_filtered_and_counted(tmp_path: Path) -> No
     assert json.loads(everywhere.stdout)["total"] == 6
     bad = runner.invoke(app, ["breaches", "--db", db, "--code", "REFERRAL_MISSING"])
     assert bad.exit_code == 2 and "--code" in bad.output
+
+
+def test_a_step_never_done_is_not_met_late(tmp_path: Path) -> None:
+    """A decision deadline stopped by terminating the case (penalty.terminated) after its 90
+    days was never met: not a breach (it was an alert while it ran)."""
+    story = Story("HZ-T1").filed(act_date="2025-05-20", at=at("2025-06-03T10:00:00"))
+    story.add("penalty.terminated", at=at("2025-09-20T10:00:00"))
+    with Engine(folder=tmp_path) as engine:
+        engine.load(story.events)
+        assert engine.breaches() == []
+        assert [a["code"] for a in engine.alerts("2025-09-19T10:00:00")] == ["DECISION_OVERDUE"]
