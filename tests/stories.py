@@ -21,12 +21,16 @@ PERSON = {"id": "330106199001011234", "name": "张某", "kind": "person"}
 
 
 class Story:
-    """Envelopes of one case, each a day after the previous unless `at` is given."""
+    """Envelopes of one case, each a day after the previous unless `at` is given. The case is
+    handled by the district of 西湖区 (330106), which may act on district and street items; a
+    story of a street or of the city names its `jurisdiction` (APL Arts. 24, 38)."""
 
     def __init__(self, case_id: str = "HZ-L-1", start: datetime = datetime(2025, 9, 1, 10,
-                                                                              tzinfo=SH)) -> None:
+                                                                              tzinfo=SH),
+                 jurisdiction: str = "330106") -> None:
         self.case_id = case_id
         self.clock = start
+        self.jurisdiction = jurisdiction
         self.events: list[dict[str, Any]] = []
 
     def add(self, event_type: str, at: datetime | None = None, **payload: Any) -> dict[str, Any]:
@@ -36,7 +40,7 @@ class Story:
         body.update(payload)
         event = envelope(event_type, self.case_id, occurred_at=self.clock.isoformat(),
                          actor={"id": "O1001", "role": "officer", "cert_no": "33010012345"},
-                         payload=body, source="test")
+                         payload=body, source="test", jurisdiction=self.jurisdiction)
         self.events.append(event)
         return event
 

@@ -146,6 +146,12 @@ def _semantic_problems(pack: RulePack, data: dict[str, Any],
                                f"{seen[item.code]} of this version")
             seen[item.code] = i
             yield from _benchmark_problems(version, item, data, lines, at)
+        for division, codes in version.delegations.items():
+            unknown = [code for code in codes if code not in seen]
+            if unknown:
+                yield _problem(data, lines, ("versions", v, "delegations", division),
+                               f"delegations of {division}: item(s) {', '.join(unknown)} not "
+                               "in this version's catalogue (赋权清单 lists catalogue items)")
     for year, table in pack.calendar.items():
         for kind in ("holidays", "workdays"):
             for n, day in enumerate(getattr(table, kind)):
@@ -239,7 +245,35 @@ CATALOGUE_COLUMNS = (
 )
 
 
-def catalogue_to_pack(csv_path: Path, *, effective_from: date, name: str) -> dict[str, Any]:
+def delegations_from_csv(csv_path: Path) -> dict[str, list[str]]:
+    """赋权清单 from a spreadsheet saved as CSV with the columns `division` (a division code
+    or prefix: 330106001 a street, 330106 all of a district's streets) and `item_code`, one
+    delegated item a row. Raises RulePackInvalid listing every bad row."""
+    problems: list[PackProblem] = []
+    delegations: dict[str, list[str]] = {}
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        absent = [c for c in ("division", "item_code") if c not in (reader.fieldnames or [])]
+        if absent:
+            raise RulePackInvalid(str(csv_path), [PackProblem("header", 1, f"missing column(s) "
+                                                              f"{', '.join(absent)}")])
+        for row_no, row in enumerate(reader, start=2):
+            division = (row["division"] or "").strip()
+            code = (row["item_code"] or "").strip()
+            if not division.isdigit() or not 2 <= len(division) <= 12:
+                problems.append(PackProblem(f"row {row_no}", row_no, f"column division: "
+                                            f"{division!r} is not a division code or prefix"))
+            elif not code:
+                problems.append(PackProblem(f"row {row_no}", row_no, "column item_code is empty"))
+            elif code not in delegations.setdefault(division, []):
+                delegations[division].append(code)
+    if problems:
+        raise RulePackInvalid(str(csv_path), problems)
+    return delegations
+
+
+def catalogue_to_pack(csv_path: Path, *, effective_from: date, name: str,
+                      delegations: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """A pack (as data, ready for YAML) from a catalogue spreadsheet exported as CSV.
 
     Columns: see `CATALOGUE_COLUMNS`. Ranges are written `min-max` (e.g. `5000-50000`); when
@@ -262,9 +296,11 @@ def catalogue_to_pack(csv_path: Path, *, effective_from: date, name: str) -> dic
                                             str(exc)))
     if problems:
         raise RulePackInvalid(str(csv_path), problems)
-    pack = {"name": name, "versions": [{"effective_from": effective_from.isoformat(),
-                                        "title": f"imported from {csv_path.name}",
-                                        "items": items}]}
+    version: dict[str, Any] = {"effective_from": effective_from.isoformat(),
+                               "title": f"imported from {csv_path.name}", "items": items}
+    if delegations:
+        version["delegations"] = delegations
+    pack = {"name": name, "versions": [version]}
     # Check the result exactly as a pack file would be checked.
     text = yaml.safe_dump(pack, allow_unicode=True, sort_keys=False)
     checked, found = _check_text(str(csv_path), text)

@@ -10,8 +10,9 @@ from casechain.adapters.rulepack_files import (
     calendar_of,
     catalogue_to_pack,
     check_pack_file,
+    delegations_from_csv,
     load_pack,
 )
 
 __all__ = ["DEFAULT_PACK", "RulePackInvalid", "calendar_of", "catalogue_to_pack",
-           "check_pack_file", "load_pack"]
+           "check_pack_file", "delegations_from_csv", "load_pack"]

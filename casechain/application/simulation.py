@@ -72,14 +72,24 @@ class _World:
                 continue  # a crime by the act alone (value 0) or by repetition only
             if item.thresholds and not any(t.metric for t in item.thresholds):
                 continue
+            if district is not None and item.level == "city":
+                continue  # one district's cases: none of the city's own
             self.items.setdefault(item.team, []).append(item)
+        self.version = version
         self.threshold_items = [i for i in version.items
-                                if any(t.metric and t.value for t in i.thresholds)]
+                                if any(t.metric and t.value for t in i.thresholds)
+                                and (district is None or i.level != "city")]
         self.teams = [t for t in TEAM_SHARES if t in self.items]
         self.weights = [TEAM_SHARES[t] for t in self.teams]
         self.districts = [district] if district else ["330102", "330105", "330106", "330108",
                                                       "330109", "330110"]
         self.subjects: list[dict[str, str]] = []
+
+    def body(self, item: Item, street: str) -> str:
+        """The division that acts on `item` for a case arising in `street`."""
+        if item.level == "street" or self.version.delegated(street, item.code):
+            return street
+        return street[:6] if item.level == "district" else street[:4]
 
     def subject(self) -> dict[str, str]:
         if self.subjects and self.rng.random() < 0.2:
@@ -120,9 +130,12 @@ def _case(rng: random.Random, world: _World, calendar: WorkCalendar, case_id: st
     street = f"{district}{rng.randint(1, _STREETS):03d}"
     officers = [{"id": f"O{rng.randint(1000, 9999)}",
                  "cert_no": f"3301{rng.randint(10**7, 10**8 - 1)}"} for _ in range(2)]
-    case = _Case(rng, case_id, street, opened, officers)
     team = rng.choices(world.teams, world.weights)[0]
-    item = rng.choice(world.items[team])
+    criminal = rng.random() < 0.04 and bool(world.threshold_items)
+    item = rng.choice(world.threshold_items if criminal else world.items[team])
+    # The body that may act on the item (APL Arts. 24, 38): the street where the pack
+    # delegates it or it is a street item, else the district, the city for a city item.
+    case = _Case(rng, case_id, world.body(item, street), opened, officers)
     subject = world.subject()
     roll = rng.random()
     if roll < 0.12:
@@ -131,11 +144,7 @@ def _case(rng: random.Random, world: _World, calendar: WorkCalendar, case_id: st
         found = yield from _supervision(case, item, subject, world)
         if not found:
             return
-    if rng.random() < 0.04 and world.threshold_items:
-        item = rng.choice(world.threshold_items)
-        yield from _penalty(case, item, subject, world, calendar, criminal=True)
-    else:
-        yield from _penalty(case, item, subject, world, calendar, criminal=False)
+    yield from _penalty(case, item, subject, world, calendar, criminal=criminal)
 
 
 def _approval(case: _Case, item: Item, subject: dict[str, str]) -> Iterator[dict[str, Any]]:

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from casechain.adapters.rulepack_files import load_pack
-from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
+from casechain.domain.rulepack import Facts, Item, RulePack, RuleVersion, resolve_range
 
 __all__ = ["EVENTS_PER_CASE", "generate", "in_arrival_order"]
 
@@ -43,7 +43,7 @@ def generate(cases: int, seed: int = 1, start: date = date(2024, 1, 2),
     version = (pack or load_pack()).versions[-1]
     items = [item for item in version.items if not item.thresholds]
     yield from in_arrival_order(
-        cases, lambda n: _case_events(rng, n, start, items, version.general))
+        cases, lambda n: _case_events(rng, n, start, items, version))
 
 
 def in_arrival_order(cases: int, case_events: Callable[[int], Iterator[dict[str, Any]]]
@@ -67,7 +67,8 @@ def _uuid(rng: random.Random) -> str:
 
 
 def _case_events(rng: random.Random, n: int, start: date, items: list[Item],
-                 general: General) -> Iterator[dict[str, Any]]:
+                 version: RuleVersion) -> Iterator[dict[str, Any]]:
+    general = version.general
     district = rng.choice(_DISTRICTS)
     street = f"{district}{rng.randint(1, 20):03d}"
     case_id = f"HZ-{start.year}-{n + 1:07d}"
@@ -83,6 +84,10 @@ def _case_events(rng: random.Random, n: int, start: date, items: list[Item],
     actor = {"id": officers[0]["id"], "role": "officer", "org": district,
              "cert_no": officers[0]["cert_no"]}
     item = rng.choice(items)
+    # The body that may act on the item (APL Arts. 24, 38): the street where it is a street
+    # item or delegated, else the district, the city for a city item.
+    if item.level != "street" and not version.delegated(street, item.code):
+        street = district if item.level == "district" else district[:4]
     kind = "organisation" if organisation else "person"
     facts = Facts(amount_involved=rng.randint(1000, 40000), illegal_gains=rng.randint(500, 20000))
     low, high = resolve_range(getattr(item.benchmarks["normal"], kind), facts)

@@ -21,6 +21,7 @@ from casechain.domain.envelope import Envelope
 from casechain.domain.lifecycle import check_lifecycle
 from casechain.domain.payloads import PENALTY_LABELS
 from casechain.domain.rulepack import (
+    LEVEL_DIGITS,
     Facts,
     Item,
     RulePack,
@@ -64,6 +65,7 @@ def _case_filed(book: LawBook, case: CaseFile, env: Envelope,
     out = _unknown_items(case, env, version, [payload.item_code], "payload.item_code")
     item = book.item(version, payload.item_code)
     general = version.general if version else book.pack.versions[0].general
+    out += _delegation(case, env, version, item)
     needed, source = _officers_needed(item, general)
     out += _officers(case, "payload.officers", payload.officers, needed, source)
     if item is not None:
@@ -73,6 +75,26 @@ def _case_filed(book: LawBook, case: CaseFile, env: Envelope,
         out += _limitation_check(case, item, ended, discovered, years, why, "payload.act_date"
                                  if payload.act_end_date is None else "payload.act_end_date")
     return out
+
+
+def _delegation(case: CaseFile, env: Envelope, version: RuleVersion | None,
+                item: Item | None) -> list[Rejection]:
+    """APL Arts. 24, 38: a body below the item's level (a street on a district item, a
+    district on a city one) acts only on what the pack's 赋权清单 delegates to it; a penalty
+    by a body without the power is void."""
+    if item is None or version is None:
+        return []
+    body = env.jurisdiction
+    if len(body) <= LEVEL_DIGITS[item.level] or version.delegated(body, item.code):
+        return []
+    kind = "street (乡镇街道)" if len(body) >= LEVEL_DIGITS["street"] else (
+        "district or county (区县)" if len(body) >= LEVEL_DIGITS["district"] else "body")
+    return [Rejection(
+        "NOT_DELEGATED",
+        f"case {case.case_id}: field jurisdiction: the {kind} {body} acts on item {item.code} "
+        f"({item.name}), a {item.level}-level item not delegated to it by the pack's "
+        f"delegations (赋权清单, rule pack version of {version.effective_from}); a penalty by "
+        "a body without the power is void — APL Arts. 24, 38", "jurisdiction", body)]
 
 
 def _officers_needed(item: Item | None, general: Any) -> tuple[int, str]:
@@ -215,6 +237,7 @@ def _decided(book: LawBook, case: CaseFile, env: Envelope,
     fine = fine_total(payload.penalties)
     where = f"case {case.case_id}"
     item = book.item(version, case.item_code)
+    out += _delegation(case, env, version, item)
     team = item.team if item is not None else None
     notice = case.notice
     if penalising and notice is None:

@@ -18,6 +18,7 @@ from casechain.domain.calendar import local_day
 
 __all__ = [
     "DISCRETION_LEVELS",
+    "LEVEL_DIGITS",
     "TEAMS",
     "Amount",
     "CriminalThreshold",
@@ -33,6 +34,9 @@ __all__ = [
 TEAMS = ("综合执法", "市场监管", "生态环境", "文化市场", "交通运输", "农业农村", "应急管理",
          "自然资源", "卫生健康")
 DISCRETION_LEVELS = ("exempted", "mitigated", "light", "normal", "heavy")
+#: The digits of a division code at each level of government (3301 city, 330106 district,
+#: 330106001 street).
+LEVEL_DIGITS = {"city": 4, "district": 6, "street": 9}
 Basis = Literal["amount_involved", "illegal_gains"]
 Yuan = Annotated[float, Field(ge=0)]
 
@@ -266,6 +270,40 @@ class RuleVersion(Strict):
     title: str = ""
     inherit: bool = False
     removed: list[str] = Field(default_factory=list)
+    #: 赋权清单 (APL Art. 24): division code or prefix → the items delegated to the bodies
+    #: there below the items' level (a street on a district item, a district on a city one).
+    delegations: dict[Annotated[str, Field(pattern=r"^[0-9]{2,12}$")], list[str]] = Field(
+        default_factory=dict)
+
+    def lists(self) -> dict[str, Any]:
+        """三张清单: items per team and level, and the three lists' counts — comprehensive
+        (综合执法), specialised (the eight other teams) and township (items a street may act
+        on: street items and items delegated to streets)."""
+        by_team: dict[str, dict[str, int]] = {}
+        for item in self.items:
+            counts = by_team.setdefault(item.team, {"city": 0, "district": 0, "street": 0})
+            counts[item.level] += 1
+        delegated = {code for codes in self.delegations.values() for code in codes}
+        township = [i for i in self.items if i.level == "street" or i.code in delegated]
+        return {"effective_from": self.effective_from.isoformat(),
+                "items": len(self.items),
+                "by_team": {team: by_team[team] for team in TEAMS if team in by_team},
+                "comprehensive": sum(1 for i in self.items if i.team == "综合执法"),
+                "specialised": sum(1 for i in self.items if i.team != "综合执法"),
+                "township": len(township), "delegated": len(delegated),
+                "delegations": {k: len(v) for k, v in sorted(self.delegations.items())}}
+
+    def delegated(self, division: str, code: str) -> bool:
+        """Whether the pack delegates item `code` to the body of `division`."""
+        index = self._delegation_index()
+        return any(code in index.get(division[:n], ()) for n in range(2, len(division) + 1))
+
+    def _delegation_index(self) -> dict[str, frozenset[str]]:
+        index: dict[str, frozenset[str]] | None = self.__dict__.get("_delegation_sets")
+        if index is None:
+            index = {k: frozenset(v) for k, v in self.delegations.items()}
+            object.__setattr__(self, "_delegation_sets", index)
+        return index
     general: General = General()
     items: list[Item]
 
@@ -313,7 +351,9 @@ class RulePack(Strict):
                 items = [mine.pop(i.get("code"), i) for i in before.get("items") or []
                          if isinstance(i, dict) and i.get("code") not in gone]
                 raw = {**raw, "items": items + list(mine.values()),
-                       "general": {**(before.get("general") or {}), **(raw.get("general") or {})}}
+                       "general": {**(before.get("general") or {}), **(raw.get("general") or {})},
+                       "delegations": {**(before.get("delegations") or {}),
+                                       **(raw.get("delegations") or {})}}
             versions.append(raw)
         return {**data, "versions": versions}
 

@@ -258,3 +258,46 @@ def test_casechain_rules_selects_the_pack(tmp_path: Path) -> None:
                            env={"CASECHAIN_RULES": str(tmp_path / "missing.yaml")})
     assert result.exit_code == 2
     assert "missing.yaml" in result.output
+
+
+def test_a_delegation_list_goes_into_the_imported_pack(tmp_path: Path) -> None:
+    """import-catalogue --delegations: the 赋权清单 CSV (division, item_code) becomes the
+    pack's delegations — the delegated street may file the district item, another street
+    may not (NOT_DELEGATED, APL Arts. 24, 38); a bad division is named by its row."""
+    csv_file = tmp_path / "items.csv"
+    csv_file.write_text(CSV_HEADER + (
+        "330299002,经营伪劣商品,市场监管,district,某法第二十条,3,3,amount_involved,0-0,0-0,"
+        "0-0.5,0-0.5,0.5-1,0.5-1,1-2,1-2,2-3,2-3,,,,,,no,no\n"), encoding="utf-8")
+    delegations = tmp_path / "delegations.csv"
+    delegations.write_text("division,item_code\n330106001,330299002\n", encoding="utf-8")
+    pack = tmp_path / "pack.yaml"
+    made = runner.invoke(app, ["rules", "import-catalogue", str(csv_file), "-o", str(pack),
+                               "--delegations", str(delegations)])
+    assert made.exit_code == 0, made.output
+    stats = runner.invoke(app, ["rules", "stats", str(pack), "--json"])
+    assert json.loads(stats.stdout)["delegations"] == {"330106001": 1}
+    mine = Story("A", jurisdiction="330106001").filed(item="330299002")
+    other = Story("B", jurisdiction="330106002").filed(item="330299002")
+    log = write_log(tmp_path / "log.jsonl", mine.events + other.events)
+    result = runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "a.db"),
+                                 "--rules", str(pack), "--json"])
+    report = json.loads(result.stdout)
+    assert report["appended"] == 1
+    assert [r["code"] for r in report["rejections"][0]["rejections"]] == ["NOT_DELEGATED"]
+    delegations.write_text("division,item_code\n西湖区,330299002\n", encoding="utf-8")
+    bad = runner.invoke(app, ["rules", "import-catalogue", str(csv_file), "-o",
+                              str(tmp_path / "p2.yaml"), "--delegations", str(delegations)])
+    assert bad.exit_code == 1 and "row 2" in bad.output and "division" in bad.output
+
+
+def test_rules_stats_counts_the_three_lists() -> None:
+    """三张清单 of the bundled pack: items per team and level; comprehensive 9, specialised
+    62, township 19 (8 street items and 11 delegated to every street)."""
+    result = runner.invoke(app, ["rules", "stats", "--json"])
+    assert result.exit_code == 0, result.output
+    lists = json.loads(result.stdout)
+    assert (lists["comprehensive"], lists["specialised"], lists["township"]) == (9, 62, 19)
+    assert lists["by_team"]["生态环境"] == {"city": 6, "district": 1, "street": 0}
+    assert sum(sum(c.values()) for c in lists["by_team"].values()) == lists["items"] == 71
+    text = runner.invoke(app, ["rules", "stats"])
+    assert "乡镇（街道）可行使事项 19（其中赋权 11）" in text.output

@@ -32,7 +32,8 @@ def test_a_prefixs_checks_equal_the_whole_citys_for_its_cases(case_log: CaseLog)
     runner = open_projections(case_log)
     runner.catch_up(["crosscase"])
     view: Any = runner.views["crosscase"]
-    districts = sorted({e["jurisdiction"][:6] for e in events})
+    # The city's own cases (3301, city-level items) belong to no district.
+    districts = sorted({e["jurisdiction"][:6] for e in events if len(e["jurisdiction"]) >= 6})
     streets = sorted({e["jurisdiction"] for e in events})[::25]
     subjects_by_district: dict[str, set[str]] = {}
     for e in events:

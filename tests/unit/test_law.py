@@ -163,11 +163,11 @@ def test_filing_two_years_to_the_day_is_in_time_and_a_day_later_is_not(judge: Ju
 
 def test_life_and_health_items_have_five_years(judge: Judge) -> None:
     """Items marked long_limitation (life, health, financial safety) get five years
-    (APL Art. 36)."""
-    in_time = Story("A").filed(item="330221013", act_date="2020-09-02",
-                               at=at("2025-09-02T09:00:00"))
-    late = Story("B").filed(item="330221013", act_date="2020-09-01",
-                            at=at("2025-09-02T09:00:00"))
+    (APL Art. 36); 销售假药 is a city-level item, filed by the city."""
+    in_time = Story("A", jurisdiction="3301").filed(item="330221013", act_date="2020-09-02",
+                                                    at=at("2025-09-02T09:00:00"))
+    late = Story("B", jurisdiction="3301").filed(item="330221013", act_date="2020-09-01",
+                                                 at=at("2025-09-02T09:00:00"))
     assert judge.codes(in_time.events[-1]) == []
     assert judge.codes(late.events[-1]) == ["LIMITATION_EXPIRED"]
 

@@ -20,7 +20,7 @@ from tests.stories import PERSON, Judge, Story
 
 FUMES = "330217001"  # 综合执法: statutory max 50,000; normal 18,500–36,500
 PRICES = "330221007"  # 市场监管: statement period 5 working days
-FAKE_DRUGS = "330221013"  # 销售假药: long_limitation (life and health)
+FAKE_DRUGS = "330221013"  # 销售假药: long_limitation (life and health), a city-level item
 
 
 @pytest.fixture
@@ -78,8 +78,8 @@ def test_five_years_only_where_the_investigation_finds_harm(judge: Judge) -> Non
     Filed 4 years after the act (accepted: harm not yet known); the investigation finding
     harm none is refused, harm minor accepted."""
     def story(case_id: str, harm: str) -> Story:
-        s = Story(case_id).filed(item=FAKE_DRUGS, act_date="2021-09-01",
-                                 at=at("2025-09-01T09:00:00"))
+        s = Story(case_id, jurisdiction="3301").filed(item=FAKE_DRUGS, act_date="2021-09-01",
+                                                      at=at("2025-09-01T09:00:00"))
         s.concluded(amount_involved=1000, harm=harm)
         return s
 
