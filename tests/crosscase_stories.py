@@ -16,13 +16,14 @@ FUMES = "330217001"  # 油烟净化设施: on the 首违不罚 list
 
 def concluded(case_id: str, on: str, amount: float, subject: dict[str, Any] = ORG,
               act_date: str = "2025-08-20", item: str = FAKE_GOODS) -> Story:
-    """A case filed the day before `on` and concluded at 10:00 on `on` with the amount."""
+    """A case filed the day before `on` and concluded at 10:00 on `on` with the amount, as
+    the value of goods sold (销售金额 = 货值金额): 伪劣产品's standard is 50,000 of sales."""
     story = Story(case_id)
     story.filed(item=item, subject=subject, act_date=act_date,
                 at=at(on + "T10:00:00") - timedelta(days=1))
     story.add("penalty.investigation_concluded", at=at(on + "T10:00:00"),
-              amount_involved=amount, illegal_gains=0, circumstances="general", harm="minor",
-              corrected=False, major_or_complex=False)
+              amount_involved=amount, sales_amount=amount, illegal_gains=0,
+              circumstances="general", harm="minor", corrected=False, major_or_complex=False)
     return story
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from casechain.application.synthetic import in_arrival_order
 from casechain.domain.calendar import SHANGHAI, WorkCalendar
-from casechain.domain.rulepack import Facts, General, Item, RulePack, resolve_range
+from casechain.domain.rulepack import Condition, Facts, General, Item, RulePack, resolve_range
 
 __all__ = ["TEAM_SHARES", "simulate"]
 
@@ -67,17 +67,15 @@ class _World:
         self.general: General = version.general
         self.items: dict[str, list[Item]] = {}
         for item in version.items:
-            if item.thresholds and not all(t.metric and t.value for t in item.thresholds
-                                           if not t.repeat):
-                continue  # a crime by the act alone (value 0) or by repetition only
-            if item.thresholds and not any(t.metric for t in item.thresholds):
-                continue
+            money = _money_conditions(item)
+            if item.thresholds and (not money or any(not c.value for c in money)):
+                continue  # a crime by the act alone, by a quantity or conduct, or repetition
             if district is not None and item.level == "city":
                 continue  # one district's cases: none of the city's own
             self.items.setdefault(item.team, []).append(item)
         self.version = version
         self.threshold_items = [i for i in version.items
-                                if any(t.metric and t.value for t in i.thresholds)
+                                if any(c.value for c in _money_conditions(i))
                                 and (district is None or i.level != "city")]
         self.teams = [t for t in TEAM_SHARES if t in self.items]
         self.weights = [TEAM_SHARES[t] for t in self.teams]
@@ -224,19 +222,22 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
         yield case.event("penalty.clock_suspended", {"reason": "expert_opinion"})
         case.after(days=rng.randint(5, 20))
         yield case.event("penalty.clock_resumed", {})
-    threshold = next((t for t in item.thresholds if t.metric and t.value), None)
+    money = _money_conditions(item, kind)
+    threshold = money[0] if money else None
     if criminal and threshold is not None:
         amount = float(threshold.value or 0) * rng.uniform(1.1, 2.0) + 1
     else:
         amount = rng.randint(1000, 30000)
-        if threshold is not None:
-            amount = min(amount, max(0.0, float(threshold.value or 0) * 0.5))
-    facts = {"amount_involved": 0, "illegal_gains": 0}
+        for condition in money:  # below every standard (half of the lowest)
+            amount = min(amount, max(0.0, float(condition.value or 0) * 0.5))
     metric = threshold.metric if threshold is not None and threshold.metric else "amount_involved"
-    facts[metric] = int(amount)
-    other = "illegal_gains" if metric == "amount_involved" else "amount_involved"
-    if other == "amount_involved" or rng.random() < 0.4:  # most acts gain nothing measurable
-        facts[other] = int(facts[metric] * rng.uniform(0.1, 0.5))
+    facts = {"amount_involved": 0, "illegal_gains": 0, metric: int(amount)}
+    if metric == "illegal_gains":
+        facts["amount_involved"] = int(amount * rng.uniform(0.1, 0.5))
+    elif metric != "amount_involved":  # sales or turnover: the goods' value beside them
+        facts["amount_involved"] = int(amount)
+    elif rng.random() < 0.4:  # most acts gain nothing measurable
+        facts["illegal_gains"] = int(amount * rng.uniform(0.1, 0.5))
     serious = rng.random() < 0.1
     case.after(days=rng.randint(5, 20))
     yield case.event("penalty.investigation_concluded", {
@@ -328,6 +329,13 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
         yield case.event("evaluation.case_file_reviewed",
                          {"score": rng.randint(70, 100), "issues": []}, role="reviewer")
         yield case.event("evaluation.completed", {}, role="reviewer")
+
+
+def _money_conditions(item: Item, kind: str | None = None) -> list[Condition]:
+    """The item's prosecution standards that are one money measure reaching a value (for
+    subjects of `kind`): what the simulator sets a criminal case's facts by."""
+    return [c for t in item.thresholds if t.applies_to(kind) for c in t.conditions
+            if c.metric is not None]
 
 
 def _referral(case: _Case, rng: random.Random) -> Generator[dict[str, Any], None, str]:

@@ -21,9 +21,16 @@ from typing import Any
 
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
 from casechain.domain.deadlines import ALERT_LABELS, Clock, evaluate
-from casechain.domain.rulepack import CriminalThreshold, RulePack, RuleVersion
+from casechain.domain.rulepack import (
+    METRIC_LABELS,
+    Condition,
+    CriminalThreshold,
+    RulePack,
+    RuleVersion,
+)
 
 __all__ = [
+    "MEASURES",
     "REFERRAL_STATUS_LABELS",
     "REFERRAL_STEPS",
     "CaseFacts",
@@ -38,6 +45,9 @@ __all__ = [
     "Thresholds",
     "referral_rates",
 ]
+
+#: The optional measures of `penalty.investigation_concluded` the criminal thresholds read.
+MEASURES = ("sales_amount", "unsold_value", "turnover", "quantities", "conduct")
 
 #: The referral steps whose times a case keeps, in the order of Decree 310.
 REFERRAL_STEPS = ("assessed", "reported", "approved", "rejected", "transferred",
@@ -69,6 +79,13 @@ class CaseFacts:
     concluded_at: datetime | None = None
     amount_involved: float = 0.0
     illegal_gains: float = 0.0
+    # The measures criminal thresholds may read (penalty.investigation_concluded, optional).
+    sales_amount: float = 0.0
+    unsold_value: float = 0.0
+    turnover: float = 0.0
+    quantities: tuple[tuple[str, float], ...] = ()
+    conduct: tuple[str, ...] = ()
+    subject_kind: str | None = None
     circumstances: str | None = None
     harm: str | None = None
     corrected: bool = False
@@ -78,8 +95,17 @@ class CaseFacts:
     correction_done_at: datetime | None = None
 
     def metric(self, name: str) -> float:
-        """amount_involved or illegal_gains."""
+        """A money measure: amount_involved, illegal_gains, sales_amount, unsold_value or
+        turnover."""
         return float(getattr(self, name))
+
+    def measure(self, condition: Condition) -> float:
+        """What a metric, sum or quantity condition reads of these facts."""
+        if condition.metric is not None:
+            return self.metric(condition.metric)
+        if condition.sum is not None:
+            return sum(self.metric(m) * w for m, w in condition.sum.items())
+        return dict(self.quantities).get(condition.quantity or "", 0.0)
 
     def as_of(self, moment: datetime) -> CaseFacts:
         """The facts as they stood at `moment` (later steps dropped)."""
@@ -143,25 +169,41 @@ class Inspection:
 
 @dataclass(frozen=True)
 class ThresholdMet:
-    """A case whose facts reach its item's criminal threshold (涉嫌犯罪)."""
+    """A case whose facts reach its item's criminal threshold (涉嫌犯罪), and how."""
 
     case: CaseFacts
     threshold: CriminalThreshold
-    by: str  # "amount" (own facts), "cumulative" (with earlier acts) or "repeat"
+    by: str  # "amount" (own facts), "cumulative" (with earlier acts), "quantity",
+    #          "conduct" or "repeat"
     total: float
     added_from: tuple[str, ...]
     known_at: datetime  # when the last fact needed became known
+    condition: Condition | None = None
 
     def describe(self) -> str:
-        """A sentence for people: what reaches the threshold."""
+        """A sentence for people, in zh-CN: which condition was met ("污染环境罪：危险废物
+        3.2 吨 ≥ 3 吨")."""
         t = self.threshold
+        c = self.condition or t.conditions[0]
         if self.by == "repeat":
-            return (f"{t.crime}: punished {len(self.added_from)} times within "
-                    f"{(t.repeat or {}).get('within_years')} years before this act "
-                    f"({', '.join(self.added_from)}) and offending again")
-        added = f", adding earlier unpunished acts {', '.join(self.added_from)}" \
-            if self.added_from else ""
-        return (f"{t.crime}: {t.metric} {self.total:g} ≥ {t.value:g}{added}")
+            rule = c.repeat
+            window = f"{rule.within_years} 年内" if rule and rule.within_years else "（不限年限）"
+            return (f"{t.crime}：{window}已因同类行为受行政处罚 {len(self.added_from)} 次"
+                    f"（{'、'.join(self.added_from)}），又再次实施")
+        if self.by == "conduct":
+            return f"{t.crime}：{c.label or c.conduct}（行为本身即达追诉标准）"
+        if self.by == "quantity":
+            unit = c.unit or ""
+            return (f"{t.crime}：{c.label or c.quantity} {self.total:g} {unit} ≥ "
+                    f"{c.value or 0:g} {unit}")
+        what = (METRIC_LABELS[c.metric] if c.metric is not None else " + ".join(
+            METRIC_LABELS[m] + ("" if w == 1 else f"×{w:g}") for m, w in (c.sum or {}).items()))
+        added = (f"，累计此前未经处理的 {'、'.join(self.added_from)}" if self.added_from else "")
+        return f"{t.crime}：{what} {_yuan(self.total)} 元 ≥ {_yuan(c.value or 0)} 元{added}"
+
+
+def _yuan(amount: float) -> str:
+    return f"{amount:.0f}" if float(amount).is_integer() else f"{amount:.2f}"
 
 
 def _upto(moment: datetime | None, limit: datetime) -> datetime | None:
@@ -247,7 +289,8 @@ class Thresholds:
         return found
 
     def threshold_met(self, case: CaseFacts) -> ThresholdMet | None:
-        """The first threshold of the case's item that its facts reach, or None."""
+        """The first condition of the first threshold of the case's item that its facts
+        meet, or None."""
         if case.concluded_at is None or not case.item_code:
             return None
         version = self.facts.version(case.concluded_at)
@@ -255,35 +298,47 @@ class Thresholds:
         if item is None:
             return None
         for threshold in item.thresholds:
-            met = (self._by_repeat(case, threshold, version) if threshold.repeat
-                   else self._by_amount(case, threshold))
-            if met is not None:
-                return met
+            if not threshold.applies_to(case.subject_kind):
+                continue
+            for condition in threshold.conditions:
+                met = self._meets(case, threshold, condition, version)
+                if met is not None:
+                    return met
         return None
 
-    def _by_amount(self, case: CaseFacts, threshold: CriminalThreshold) -> ThresholdMet | None:
-        assert threshold.metric is not None and threshold.value is not None
+    def _meets(self, case: CaseFacts, threshold: CriminalThreshold, condition: Condition,
+               version: RuleVersion) -> ThresholdMet | None:
         concluded = case.concluded_at
         assert concluded is not None
-        own = case.metric(threshold.metric)
-        if own >= threshold.value:
-            return ThresholdMet(case, threshold, "amount", own, (), concluded)
-        earlier = [o for o in self._earlier_unpunished(case)]
-        total = own + sum(o.metric(threshold.metric) for o in earlier)
-        if not earlier or total < threshold.value:
+        kind = condition.kind
+        if kind == "repeat":
+            return self._by_repeat(case, threshold, condition, version)
+        if kind == "conduct":
+            return (ThresholdMet(case, threshold, "conduct", 1.0, (), concluded, condition)
+                    if condition.conduct in case.conduct else None)
+        value = float(condition.value or 0)
+        own = case.measure(condition)
+        if kind == "quantity":
+            return (ThresholdMet(case, threshold, "quantity", own, (), concluded, condition)
+                    if own >= value else None)
+        if own >= value:
+            return ThresholdMet(case, threshold, "amount", own, (), concluded, condition)
+        earlier = self._earlier_unpunished(case, _kin(version, threshold.crime, case))
+        total = own + sum(o.measure(condition) for o in earlier)
+        if not earlier or total < value:
             return None
         known = max([concluded, *(o.concluded_at for o in earlier if o.concluded_at)])
         return ThresholdMet(case, threshold, "cumulative", total,
-                            tuple(o.case_id for o in earlier), known)
+                            tuple(o.case_id for o in earlier), known, condition)
 
-    def _earlier_unpunished(self, case: CaseFacts) -> list[CaseFacts]:
-        """The subject's concluded cases under the same item for earlier acts that were
-        neither penalised nor transferred to the police (未经处理)."""
+    def _earlier_unpunished(self, case: CaseFacts, items: set[str]) -> list[CaseFacts]:
+        """The subject's concluded cases under the same crime's items for earlier acts that
+        were neither penalised nor transferred to the police (未经处理)."""
         if not case.subject_id or case.act_date is None:
             return []
         out = []
         for other in self.facts.by_subject[case.subject_id]:
-            if (other.case_id == case.case_id or other.item_code != case.item_code
+            if (other.case_id == case.case_id or other.item_code not in items
                     or other.act_date is None or other.concluded_at is None
                     or (other.act_date, other.case_id) >= (case.act_date, case.case_id)):
                 continue
@@ -297,22 +352,31 @@ class Thresholds:
         return any(d.case_id == case.case_id and d.penalised
                    for d in self.facts.decisions_of.get(case.subject_id or "", []))
 
-    def _by_repeat(self, case: CaseFacts, threshold: CriminalThreshold,
+    def _by_repeat(self, case: CaseFacts, threshold: CriminalThreshold, condition: Condition,
                    version: RuleVersion) -> ThresholdMet | None:
-        assert threshold.repeat is not None and case.concluded_at is not None
+        rule = condition.repeat
+        assert rule is not None and case.concluded_at is not None
         if not case.subject_id or case.act_date is None:
             return None
-        kin = {item.code for item in version.items
-               if any(t.repeat and t.crime == threshold.crime for t in item.thresholds)}
-        since = _years_before(case.act_date, threshold.repeat["within_years"])
+        kin = _kin(version, rule.same or threshold.crime, case)
+        since = (_years_before(case.act_date, rule.within_years) if rule.within_years
+                 else date.min)
         prior = [d for d in self.facts.decisions_of.get(case.subject_id, [])
                  if d.case_id != case.case_id and d.penalised and d.item_code in kin
                  and since <= d.decided_on < case.act_date]
         cases = sorted({d.case_id for d in prior})
-        if len(cases) < threshold.repeat["penalties"]:
+        if len(cases) < rule.penalties:
             return None
         return ThresholdMet(case, threshold, "repeat", float(len(cases)), tuple(cases),
-                            case.concluded_at)
+                            case.concluded_at, condition)
+
+
+def _kin(version: RuleVersion, crime: str, case: CaseFacts) -> set[str]:
+    """The items whose acts count toward one crime: those with a threshold of that crime
+    (the case's own item always)."""
+    kin = {item.code for item in version.items
+           if any(t.crime == crime for t in item.thresholds)}
+    return kin | {case.item_code} if case.item_code else kin
 
 
 class Findings:

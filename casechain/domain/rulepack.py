@@ -19,13 +19,16 @@ from casechain.domain.calendar import local_day
 __all__ = [
     "DISCRETION_LEVELS",
     "LEVEL_DIGITS",
+    "METRIC_LABELS",
     "TEAMS",
     "Amount",
+    "Condition",
     "CriminalThreshold",
     "Facts",
     "General",
     "Item",
     "Multiple",
+    "RepeatRule",
     "RulePack",
     "RuleVersion",
 ]
@@ -114,24 +117,91 @@ class RangeByKind(Strict):
     organisation: Range
 
 
+Metric = Literal["amount_involved", "illegal_gains", "sales_amount", "unsold_value", "turnover"]
+#: zh-CN names of the money measures a threshold may read.
+METRIC_LABELS = {"amount_involved": "涉案金额", "illegal_gains": "违法所得", "sales_amount": "销售金额",
+                 "unsold_value": "尚未销售货值", "turnover": "经营数额"}
+
+
+class RepeatRule(Strict):
+    """Punished `penalties` times (within `within_years`; None: ever) and offending again;
+    `same`: the crime whose earlier penalties count (default: this threshold's)."""
+
+    penalties: Annotated[int, Field(ge=1, le=20)]
+    within_years: Annotated[int, Field(ge=1, le=30)] | None = None
+    same: str | None = None
+
+
+class Condition(Strict):
+    """One way a crime's prosecution standard is met: a money measure, a weighted sum of
+    them, a quantity, an act that is a crime by itself, or repeated penalties."""
+
+    metric: Metric | None = None
+    sum: dict[Metric, Annotated[float, Field(gt=0)]] | None = None
+    quantity: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    conduct: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = None
+    repeat: RepeatRule | None = None
+    value: Yuan | None = None
+    #: zh-CN name of a quantity or conduct ("危险废物"), and a quantity's unit ("吨").
+    label: str | None = None
+    unit: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Condition:
+        kinds = [k for k in ("metric", "sum", "quantity", "conduct", "repeat")
+                 if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a condition is one of metric, sum, quantity, conduct or repeat "
+                             f"(found {', '.join(kinds) or 'none'})")
+        if kinds[0] in ("metric", "sum", "quantity") and self.value is None:
+            raise ValueError(f"a {kinds[0]} condition needs its value")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """metric, sum, quantity, conduct or repeat."""
+        return next(k for k in ("metric", "sum", "quantity", "conduct", "repeat")
+                    if getattr(self, k) is not None)
+
+
 class CriminalThreshold(Strict):
-    """追诉标准: a metric reaching a value, or a repeat rule (punished `penalties` times within
-    `within_years` and offending again)."""
+    """追诉标准 of one crime: met when any of its conditions is (`any_of`), for one kind of
+    subject if `subject_kind` says so. The forms before revision 2 are still read: a metric
+    and value, or a repeat rule {penalties, within_years}."""
 
     crime: Annotated[str, Field(min_length=1)]
+    source: str | None = None
+    subject_kind: Literal["person", "organisation"] | None = None
+    any_of: Annotated[list[Condition], Field(min_length=1)] | None = None
     metric: Basis | None = None
     value: Yuan | None = None
     repeat: dict[Literal["penalties", "within_years"], int] | None = None
-    source: str | None = None
+    #: What could not be confirmed about this standard (shown in docs, kept in the pack).
+    unconfirmed: str | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> CriminalThreshold:
         by_metric = self.metric is not None and self.value is not None
         by_repeat = self.repeat is not None and set(self.repeat) == {"penalties", "within_years"}
-        if by_metric == by_repeat:
-            raise ValueError("a threshold is either metric and value, or repeat "
-                             "{penalties, within_years}")
+        by_conditions = self.any_of is not None
+        if [by_metric, by_repeat, by_conditions].count(True) != 1:
+            raise ValueError("a threshold is any_of [conditions], or (before revision 2) "
+                             "metric and value, or repeat {penalties, within_years}")
         return self
+
+    @property
+    def conditions(self) -> list[Condition]:
+        """The conditions, the forms before revision 2 included."""
+        if self.any_of is not None:
+            return self.any_of
+        if self.repeat is not None:
+            return [Condition(repeat=RepeatRule(penalties=self.repeat["penalties"],
+                                                within_years=self.repeat["within_years"]))]
+        return [Condition(metric=self.metric, value=self.value)]
+
+    def applies_to(self, kind: str | None) -> bool:
+        """Whether the standard is one for this kind of subject."""
+        return self.subject_kind is None or kind is None or kind == self.subject_kind
 
 
 class Item(Strict):
@@ -352,8 +422,10 @@ class RulePack(Strict):
                          if isinstance(i, dict) and i.get("code") not in gone]
                 raw = {**raw, "items": items + list(mine.values()),
                        "general": {**(before.get("general") or {}), **(raw.get("general") or {})},
-                       "delegations": {**(before.get("delegations") or {}),
-                                       **(raw.get("delegations") or {})}}
+                       "delegations": {
+                           division: [c for c in codes if c not in gone]
+                           for division, codes in {**(before.get("delegations") or {}),
+                                                   **(raw.get("delegations") or {})}.items()}}
             versions.append(raw)
         return {**data, "versions": versions}
 

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casechain.batching import chunks
 from casechain.domain.calendar import WorkCalendar
-from casechain.domain.crosscase import REFERRAL_STEPS, CrossCase
+from casechain.domain.crosscase import MEASURES, REFERRAL_STEPS, CrossCase
 from casechain.domain.jurisdiction import jurisdiction_after
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import RulePack
@@ -45,7 +46,7 @@ class CrossCaseView:
     # jurisdiction of its first event until case.transferred; 4: the findings' spans;
     # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
     # 6: the police's reconsideration decision and the procuratorate's supervision (Decree
-    # 310 Art. 9) as referral steps
+    # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct)
     version = 6
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
@@ -67,6 +68,9 @@ class CrossCaseView:
             sa.Column("concluded_at", sa.String(40)),
             sa.Column("amount_involved", sa.Float(), nullable=False),
             sa.Column("illegal_gains", sa.Float(), nullable=False),
+            # The criminal thresholds' other measures: sales_amount, unsold_value, turnover,
+            # quantities and conduct, as JSON (NULL: none given).
+            sa.Column("measures", sa.Text()),
             sa.Column("circumstances", sa.String(16)),
             sa.Column("harm", sa.String(16)),
             sa.Column("corrected", sa.Boolean(), nullable=False),
@@ -145,7 +149,7 @@ class CrossCaseView:
         p = r["payload"]
         row.update(concluded_at=r["occurred_at"], amount_involved=float(p["amount_involved"]),
                    illegal_gains=float(p["illegal_gains"]), circumstances=p["circumstances"],
-                   harm=p["harm"], corrected=bool(p["corrected"]))
+                   harm=p["harm"], corrected=bool(p["corrected"]), measures=_measures(p))
 
     def _decided(self, row: dict[str, Any], r: dict[str, Any], decisions: list[dict[str, Any]],
                  _: Any) -> None:
@@ -225,9 +229,15 @@ class CrossCaseView:
                       table.c.case_id.in_(cases))
 
 
+def _measures(payload: dict[str, Any]) -> str | None:
+    """The optional measures of an investigation's conclusion, as stored (JSON), or None."""
+    kept = {k: payload[k] for k in MEASURES if payload.get(k) is not None}
+    return orjson.dumps(kept, option=orjson.OPT_SORT_KEYS).decode() if kept else None
+
+
 def _blank(r: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {c: None for c in (
-        "subject_id", "subject_name", "subject_kind", "item_code", "team", "act_date",
+        "subject_id", "subject_name", "subject_kind", "item_code", "team", "act_date", "measures",
         "concluded_at", "circumstances", "harm", "referral_state", "correction_ordered_at",
         "correction_done_at")}
     row.update({f"r_{step}": None for step in REFERRAL_STEPS})

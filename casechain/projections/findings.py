@@ -138,11 +138,27 @@ def _facts(row: Any) -> CaseFacts:
         subject_name=row["subject_name"], item_code=row["item_code"], team=row["team"],
         act_date=date.fromisoformat(row["act_date"]) if row["act_date"] else None,
         concluded_at=_at(row["concluded_at"]), amount_involved=row["amount_involved"],
-        illegal_gains=row["illegal_gains"], circumstances=row["circumstances"],
+        illegal_gains=row["illegal_gains"], subject_kind=row["subject_kind"],
+        **_measures(row["measures"]), circumstances=row["circumstances"],
         harm=row["harm"], corrected=bool(row["corrected"]),
         referral_state=row["referral_state"], referral=referral,
         correction_ordered_at=_at(row["correction_ordered_at"]),
         correction_done_at=_at(row["correction_done_at"]))
+
+
+def _measures(stored: str | None) -> dict[str, Any]:
+    """CaseFacts' measure fields from the stored JSON."""
+    if not stored:
+        return {}
+    given = orjson.loads(stored)
+    out: dict[str, Any] = {k: float(given[k]) for k in ("sales_amount", "unsold_value",
+                                                         "turnover") if k in given}
+    if given.get("quantities"):
+        out["quantities"] = tuple(sorted((str(k), float(v))
+                                         for k, v in given["quantities"].items()))
+    if given.get("conduct"):
+        out["conduct"] = tuple(sorted(str(c) for c in given["conduct"]))
+    return out
 
 
 def _decision(row: Any) -> Decision:

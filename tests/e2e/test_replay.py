@@ -73,9 +73,11 @@ def test_the_digest_is_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> No
 
 
 def test_what_if_a_lower_threshold_shows_the_alerts_that_appear(tmp_path: Path) -> None:
-    """With the prosecution threshold at 20,000 the fined case becomes 以罚代刑 and 应移未移."""
+    """With the prosecution standard at 20,000 of sales the fined case becomes 以罚代刑 and
+    应移未移."""
     log = _log(tmp_path)
-    lower = _pack(tmp_path, "lower", lambda item: item["criminal_threshold"].update(value=20000))
+    lower = _pack(tmp_path, "lower",
+                  lambda item: item["criminal_threshold"][0]["any_of"][0].update(value=20000))
     diff = _replay(str(log), "--rules", str(lower), "--compare", "bundled:default_rules.yaml")
     change = diff["cases"]["HZ-W1"]
     assert {a["code"] for a in change["alerts_appear"]} == {"PENALTY_INSTEAD_OF_REFERRAL",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,24 @@ AS_OF = ("2025-07-20T00:00:00", "2025-09-06T12:00:00", "2025-10-01T00:00:00",
          "2026-03-01T00:00:00")
 
 
+def measured(case_id: str, on: str, item: str, jurisdiction: str = "330106",
+             **measures: Any) -> Story:
+    """A case concluded at 10:00 on `on` with a threshold's other measures (quantities,
+    conduct, sales and unsold stock) and no money involved."""
+    story = Story(case_id, jurisdiction=jurisdiction)
+    story.filed(item=item, subject=ORG, act_date="2025-07-20",
+                at=at(on + "T10:00:00") - timedelta(days=1))
+    story.add("penalty.investigation_concluded", at=at(on + "T10:00:00"), amount_involved=0,
+              illegal_gains=0, circumstances="general", harm="minor", corrected=False,
+              major_or_complex=False, **measures)
+    return story
+
+
 def _stories() -> list[Story]:
     """Cases whose cross-case results depend on each other: amounts that add up, a fine that
-    settles an earlier act, repeated fines of one act, first violations, inspections."""
+    settles an earlier act, repeated fines of one act, first violations, inspections; and the
+    standards' other conditions — a quantity, an act that is a crime by itself, a weighted
+    sum of sales and unsold stock."""
     return [
         concluded("HZ-O1", "2025-07-01", 30000, act_date="2025-06-01"),
         concluded("HZ-O2", "2025-08-01", 25000, act_date="2025-07-01"),
@@ -53,6 +68,11 @@ def _stories() -> list[Story]:
         inspection("HZ-O11", at("2025-07-15T10:00:00")),
         inspection("HZ-O12", at("2025-08-01T10:00:00")),
         inspection("HZ-O13", at("2025-08-10T10:00:00"), joint=True),
+        measured("HZ-O14", "2025-08-05", "330222005", "3301",
+                 quantities={"hazardous_waste_t": 3.2}),
+        measured("HZ-O15", "2025-08-06", "330222002", "3301",
+                 conduct=["hidden_pipe_toxic_discharge"]),
+        measured("HZ-O16", "2025-08-07", FAKE_GOODS, sales_amount=20000, unsold_value=90000),
     ]
 
 
@@ -119,7 +139,9 @@ def test_the_stories_raise_every_cross_case_alert() -> None:
                      "FIRST_VIOLATION_FINED", "REPEATED_INSPECTION"}
     referrals = _in_order()["2025-10-01T00:00:00"]["referrals"]
     assert {r["case_id"] for r in referrals if r["threshold_met"]} == {
-        "HZ-O2", "HZ-O5", "HZ-O6"}
+        "HZ-O2", "HZ-O5", "HZ-O6", "HZ-O14", "HZ-O15", "HZ-O16"}
+    reasons = {r["case_id"]: r["reason"] for r in referrals}
+    assert reasons["HZ-O14"] == "污染环境罪：危险废物 3.2 吨 ≥ 3 吨"
 
 
 @settings(max_examples=12, deadline=None)

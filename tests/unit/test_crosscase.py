@@ -14,7 +14,7 @@ from casechain.domain.rulepack import RulePack
 
 SH = timezone(timedelta(hours=8))
 MINING = "330227002"  # 非法采矿: repeat {penalties: 2, within_years: 2}
-FAKE_GOODS = "330221001"  # amount_involved ≥ 50,000
+FAKE_GOODS = "330221001"  # sales ≥ 50,000, unsold ≥ 150,000, 3 × sold + unsold ≥ 150,000
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +31,8 @@ def case(case_id: str, act: str, item: str = MINING, concluded: str = "2025-04-0
          amount: float = 0, subject: str = "S1") -> CaseFacts:
     return CaseFacts(case_id=case_id, jurisdiction="330106001", subject_id=subject,
                      item_code=item, team="自然资源", act_date=date.fromisoformat(act),
-                     concluded_at=moment(concluded), amount_involved=amount)
+                     concluded_at=moment(concluded), amount_involved=amount,
+                     sales_amount=amount)
 
 
 def penalty(case_id: str, decided: str, item: str = MINING, subject: str = "S1") -> Decision:
@@ -74,8 +75,9 @@ def test_penalties_of_another_subject_do_not_count() -> None:
 
 
 def test_amounts_cross_the_threshold_only_when_added() -> None:
-    """30,000 and 25,000 of fake goods by one subject, the first unpunished: the later case
-    reaches 55,000; the earlier one alone stays under 50,000."""
+    """30,000 and 25,000 of fake goods sold by one subject, the first unpunished: the later
+    case reaches 55,000 of sales; the earlier one alone stays under 50,000 (追诉标准（一）
+    Art. 16)."""
     first = case("HZ-A", "2025-01-10", FAKE_GOODS, "2025-02-01", 30000)
     second = case("HZ-B", "2025-03-10", FAKE_GOODS, "2025-04-01", 25000)
     found = checks([second, first], [])
