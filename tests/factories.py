@@ -82,6 +82,13 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     "evaluation.credit_updated": {"change": "record"},
     "evaluation.completed": {},
     "case.transferred": {"to_jurisdiction": "330106002", "reason": "指定管辖"},
+    "device.registered": {"device_id": "CAM-330106-0001", "kind": "camera",
+                          "location": "西湖区文三路与学院路交叉口", "legal_review": True,
+                          "technical_review": True,
+                          "published_at": "2024-01-10T09:00:00+08:00"},
+    "device.retired": {},
+    "penalty.device_evidence_reviewed": {"device_id": "CAM-330106-0001", "accurate": True},
+    "penalty.party_informed": {"channel": "短信"},
 }
 
 

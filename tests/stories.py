@@ -110,7 +110,7 @@ class Judge:
         except EventRejected as exc:
             return exc.rejections
         file = self.files.setdefault(env.case_id, CaseFile(case_id=env.case_id))
-        rejections = self.book.check(file, env)
+        rejections = self.book.check(file, env, self.files)
         if not rejections:
             record = env.body()
             record.update(seq=file.seq + 1, recorded_at="", prev_hash="", hash="0" * 64)

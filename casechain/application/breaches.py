@@ -32,7 +32,8 @@ BREACH_CODES = tuple(c for c in ALERT_CODES if c not in INFO_CODES
                      and c != "HEARING_NOTICE_LATE")
 #: Events that stop a clock without its step being done: the case closed or terminated, or
 #: the police returning it. Such a clock was not met late, it was never met.
-NOT_MET = ("penalty.closed", "penalty.terminated", "referral.returned")
+NOT_MET = ("penalty.closed", "penalty.terminated", "referral.returned",
+           "supervision.inspected")  # an inspection finding nothing: no capture to tell of
 
 
 def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None = None,

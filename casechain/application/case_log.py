@@ -31,6 +31,7 @@ from casechain.application.judging import (
     _Checked,
     _InFlight,
     _utc_now,
+    devices_to_load,
     parse_batch,
 )
 from casechain.application.ports import EventStore, EventStoreFactory, WriteTransaction
@@ -128,6 +129,9 @@ class CaseLog(Application[UUID]):
             tx = self.store.begin_write()
             try:
                 files = self._heads.load({p.envelope.case_id for p in parsed.pending}, tx)
+                devices = devices_to_load(parsed, files)
+                if devices:  # the device streams a decision's captures rest on
+                    files.update(self._heads.load(devices, tx))
                 checked = self._judge.check(parsed, tx, files)
                 if self.store.insert_waits_on_server:
                     commit = self._committer().submit(self._write, tx, checked)

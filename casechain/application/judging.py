@@ -129,6 +129,21 @@ def parse_batch(raws: Sequence[object], offset: int, guard: Guard | None) -> _Ba
     return batch
 
 
+def devices_to_load(batch: _Batch, files: dict[str, CaseFile]) -> set[str]:
+    """The device streams a batch's decisions may rest on (APL Art. 41): the devices of the
+    captures of its cases, stored or in the batch itself, not loaded yet."""
+    wanted: set[str] = set()
+    for pending in batch.pending:
+        payload = pending.envelope.payload
+        device_id = getattr(payload, "device_id", None)
+        if device_id:
+            wanted.add(str(device_id))
+        file = files.get(pending.envelope.case_id)
+        if file is not None:
+            wanted.update(file.captures)
+    return wanted - set(files)
+
+
 class BatchJudge:
     """Decides each envelope of a batch against the case heads loaded under the write lock."""
 
@@ -157,7 +172,8 @@ class BatchJudge:
                 continue
             file = working[env.case_id]
             try:
-                record, rejections = self._prepare(file, env, now, batch.guard, item.index)
+                record, rejections = self._prepare(file, env, now, batch.guard, item.index,
+                                                   working)
             except Exception as exc:  # a defect must not fail the others
                 outcomes[item.index] = _unjudged(item.index, env.case_id, event_id, exc)
                 continue
@@ -180,7 +196,8 @@ class BatchJudge:
         return _Checked(outcomes, stored, stored_ids, appended, working, checked_decisions)
 
     def _prepare(self, file: CaseFile, env: Envelope, now: _Now, guard: Guard | None,
-                 index: int) -> tuple[dict[str, Any] | None, list[Rejection]]:
+                 index: int, related: dict[str, CaseFile]
+                 ) -> tuple[dict[str, Any] | None, list[Rejection]]:
         if env.hash is not None or env.occurred_at > now.latest:  # rare: look closer
             rejections = _future_problems(env, now)
             if rejections:  # the rules would compute with an instant nobody has reached
@@ -190,7 +207,7 @@ class BatchJudge:
             if refused:  # the caller learns nothing of a case it may not touch
                 return None, refused
         rejections = check_jurisdiction(file, env)
-        rejections += self.rules.check(file, env)
+        rejections += self.rules.check(file, env, related)
         if env.expected_seq is not None and env.expected_seq != file.seq:
             rejections.append(Rejection(
                 "CONCURRENCY_CONFLICT",

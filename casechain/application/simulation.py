@@ -12,6 +12,7 @@ number of cases.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import uuid
@@ -31,6 +32,7 @@ TEAM_SHARES = {"综合执法": 0.42, "市场监管": 0.2, "生态环境": 0.08, 
                "自然资源": 0.03}
 _STREETS = 20
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_DEVICES = 4  # cameras and drones per district (the last one a drone)
 _SOURCES = ("complaint", "patrol", "ai_camera", "drone", "hotline", "inspection_plan")
 
 
@@ -43,6 +45,7 @@ class _Case:
         self.officers = officers
         self.actor = {"id": officers[0]["id"], "role": "officer", "org": street[:6],
                       "cert_no": officers[0]["cert_no"]}
+        self.capture: str | None = None  # the device whose capture the case rests on
 
     def after(self, days: float = 0, minutes: float = 0) -> datetime:
         self.now += timedelta(days=days, minutes=minutes + self.rng.randint(1, 59))
@@ -82,6 +85,31 @@ class _World:
         self.districts = [district] if district else ["330102", "330105", "330106", "330108",
                                                       "330109", "330110"]
         self.subjects: list[dict[str, str]] = []
+        self.devices: dict[str, list[tuple[str, str]]] = {}
+
+    def register_devices(self, start: date) -> list[dict[str, Any]]:
+        """Cameras and drones of each district's comprehensive team, registered with their
+        legal and technical review and published a month before the first case (APL Art.
+        41); their captures become clues of 综合执法 cases."""
+        events = []
+        registered = datetime.combine(start - timedelta(days=30), datetime.min.time(),
+                                      SHANGHAI) + timedelta(hours=9)
+        for district in self.districts:
+            for n in range(1, _DEVICES + 1):
+                kind = "drone" if n == _DEVICES else "camera"
+                device_id = f"{'UAV' if kind == 'drone' else 'CAM'}-{district}-{n:03d}"
+                self.devices.setdefault(district, []).append((device_id, kind))
+                events.append({
+                    "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                    "case_id": device_id, "type": "device.registered",
+                    "occurred_at": registered.isoformat(),
+                    "actor": {"id": f"S{district}", "role": "service", "org": district},
+                    "jurisdiction": district, "source": "device-registry",
+                    "payload": {"device_id": device_id, "kind": kind,
+                                "location": f"{district}综合执法监控点位{n:03d}",
+                                "legal_review": True, "technical_review": True,
+                                "published_at": registered.isoformat()}})
+        return events
 
     def body(self, item: Item, street: str) -> str:
         """The division that acts on `item` for a case arising in `street`."""
@@ -112,6 +140,7 @@ def simulate(cases: int, seed: int, start: date, months: int, pack: RulePack,
     rng = random.Random(seed)
     world = _World(rng, pack, district)
     span = max(1, months * 30)
+    registered = world.register_devices(start)
 
     def case_events(n: int) -> Iterator[dict[str, Any]]:
         day = start + timedelta(days=n * span // cases)
@@ -119,7 +148,7 @@ def simulate(cases: int, seed: int, start: date, months: int, pack: RulePack,
             hours=8, minutes=rng.randint(0, 600))
         return _case(rng, world, calendar, f"HZ-{start.year}-{n + 1:07d}", opened)
 
-    return in_arrival_order(cases, case_events)
+    return itertools.chain(registered, in_arrival_order(cases, case_events))
 
 
 def _case(rng: random.Random, world: _World, calendar: WorkCalendar, case_id: str,
@@ -164,9 +193,19 @@ def _supervision(case: _Case, item: Item, subject: dict[str, str], world: _World
     urgent = rng.random() < 0.25
     planned = not urgent and rng.random() < 0.3  # a planned inspection starts the case
     if not planned:
-        yield case.event("supervision.clue_registered", {
-            "subject": subject, "source": rng.choice(_SOURCES), "urgent": urgent,
-            "description": f"群众反映{item.name}"})
+        source = rng.choice(_SOURCES)
+        clue = {"subject": subject, "source": source, "urgent": urgent,
+                "description": f"群众反映{item.name}"}
+        cameras = world.devices.get(case.street[:6], [])
+        wanted = "drone" if source == "drone" else "camera"
+        mine = [d for d, kind in cameras if kind == wanted]
+        if item.team == "综合执法" and source in ("ai_camera", "drone") and mine:
+            case.capture = rng.choice(mine)  # 非现场执法: the device's capture is the clue
+            clue.update(device_id=case.capture,
+                        captured_at=(case.now - timedelta(minutes=rng.randint(5, 90))
+                                     ).isoformat(),
+                        description=f"设备抓拍{item.name}")
+        yield case.event("supervision.clue_registered", clue)
         if urgent:
             dispatched = case.after(minutes=2)
             yield case.event("supervision.dispatched", {"team": f"{case.street[:6]}{item.team}队",
@@ -187,6 +226,10 @@ def _supervision(case: _Case, item: Item, subject: dict[str, str], world: _World
         "joint": joint, "departments": [item.team, "市场监管"] if joint else [item.team],
         "violation_found": found, "item_codes": [item.code] if found else [],
         "findings": f"检查发现{item.name}" if found else "未发现违法行为"})
+    if found and case.capture is not None:  # APL Art. 41 para 3: tell the party
+        case.after(days=rng.randint(0, 2))
+        yield case.event("penalty.party_informed", {"channel": rng.choice(("短信", "电话",
+                                                                           "当面"))})
     if found and rng.random() < 0.5:
         case.after(days=1)
         yield case.event("supervision.correction_ordered", {"due_days": 15})
@@ -212,6 +255,10 @@ def _penalty(case: _Case, item: Item, subject: dict[str, str], world: _World,
             "kind": rng.choice(("documentary", "audiovisual", "electronic", "statement",
                                 "inspection_record")),
             "sha256": f"{rng.getrandbits(256):064x}", "collected_by": case.officers})
+    if case.capture is not None:  # APL Art. 41 para 2: the capture reviewed as evidence
+        case.after(days=1)
+        yield case.event("penalty.device_evidence_reviewed", {"device_id": case.capture,
+                                                              "accurate": True})
     if rng.random() < 0.08:
         case.after(days=1)
         yield case.event("penalty.measure_imposed", {"kind": "seal", "items": ["经营场所"]})

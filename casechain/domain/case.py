@@ -44,7 +44,10 @@ def case_uuid(case_id: str) -> UUID:
 #: Evaluation events recorded beside an open case (a reconsideration or a court may decide
 #: before the fine is paid); they do not move the case's stage.
 ALONGSIDE = frozenset({"evaluation.reconsideration_decided", "evaluation.litigation_decided",
-                       "evaluation.supervision_finding", "case.transferred"})
+                       "evaluation.supervision_finding", "case.transferred",
+                       # APL Art. 41 para 3: the party told of a device's capture, from
+                       # the clue on, whatever the stage
+                       "penalty.party_informed"})
 
 #: Referral states in which a case is with the referral process or the police and a fine may
 #: not be decided (Decree 310 Art. 11).
@@ -84,6 +87,13 @@ class CaseFile:
     review_opinion: str | None = None
     suspended: bool = False
     decision: dict[str, Any] | None = None
+    #: 非现场执法: the devices whose captures the cycle's clues rest on (id → captured_at),
+    #: and the review of each capture (id → accurate), APL Art. 41.
+    captures: dict[str, str] = field(default_factory=dict)
+    capture_reviews: dict[str, bool] = field(default_factory=dict)
+    #: A device's own stream: its registration (payload and instant) and retirement.
+    device: dict[str, Any] | None = None
+    retired_at: str | None = None
 
     def apply(self, record: dict[str, Any]) -> None:
         """Fold one stored record into the file."""
@@ -127,6 +137,7 @@ class CaseFile:
         self.counts = {}
         self.item_code = self.subject = self.procedure = self.act_date = None
         self.act_end_date = self.discovered_at = None
+        self.captures, self.capture_reviews = {}, {}
         self.facts = self.notice = self.notice_at = self.review_opinion = self.decision = None
         self.suspended = False
 
@@ -158,7 +169,23 @@ def _granted(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None
 
 def _clue(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]) -> None:
     file.subject = file.subject or payload["subject"]
+    if payload.get("device_id"):  # new dicts: copies of the file share the old ones
+        file.captures = {**file.captures, payload["device_id"]: payload["captured_at"]}
     file.discovered_at = file.discovered_at or record["occurred_at"]
+
+
+def _capture_reviewed(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
+    file.capture_reviews = {**file.capture_reviews,
+                            payload["device_id"]: bool(payload["accurate"])}
+
+
+def _device_registered(file: CaseFile, payload: dict[str, Any], record: dict[str, Any]
+                       ) -> None:
+    file.device = {**payload, "registered_at": record["occurred_at"]}
+
+
+def _device_retired(file: CaseFile, _: dict[str, Any], record: dict[str, Any]) -> None:
+    file.retired_at = record["occurred_at"]
 
 
 def _concluded(file: CaseFile, payload: dict[str, Any], _: dict[str, Any]) -> None:
@@ -197,6 +224,9 @@ _FOLDS: dict[str, Callable[[CaseFile, dict[str, Any], dict[str, Any]], None]] = 
     "penalty.clock_suspended": _suspended,
     "penalty.clock_resumed": _resumed,
     "penalty.decided": _decided,
+    "penalty.device_evidence_reviewed": _capture_reviewed,
+    "device.registered": _device_registered,
+    "device.retired": _device_retired,
 }
 
 

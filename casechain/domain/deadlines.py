@@ -47,6 +47,9 @@ ALERT_LABELS: dict[str, tuple[str, str, str]] = {
     "POLICE_RECONSIDERATION_OVERDUE": ("公安复议超期", "the police decide on the agency's "
                                        "request for reconsideration within 3 days",
                                        "Decree 310 Art. 9"),
+    "DEVICE_NOTICE_OVERDUE": ("非现场执法告知超期", "the party is told of the act a device "
+                              "recorded within 5 working days of the capture",
+                              "APL Art. 41 para 3"),
     "FIRST_VIOLATION_FINED": ("首违处罚", "a first violation with minor harm, corrected in time, "
                               "on the 首违不罚 list may go unpunished", "APL Art. 33 para 2"),
     "DOUBLE_FINE": ("重复罚款", "one illegal act is fined only once (一事不再罚)", "APL Art. 29"),

@@ -11,7 +11,7 @@ ended, unless the one at the decision is lighter for the case).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -44,13 +44,18 @@ class LawBook:
         self.pack = pack
         self.calendar = calendar
 
-    def check(self, case: CaseFile, envelope: Envelope) -> list[Rejection]:
-        """Every rule `envelope` breaks when appended to `case`."""
+    def check(self, case: CaseFile, envelope: Envelope,
+              related: Mapping[str, CaseFile] | None = None) -> list[Rejection]:
+        """Every rule `envelope` breaks when appended to `case`; `related` holds the streams
+        of the devices the case's captures come from."""
         rejections = check_lifecycle(case, envelope)
         check = _CHECKS.get(envelope.type)
         if check is not None:
             version = self.pack.in_force(_local_date(envelope.occurred_at))
             rejections += check(self, case, envelope, version)
+        if (envelope.type == "penalty.decided" and case.captures
+                and envelope.payload.outcome == "penalty"):
+            rejections += _devices_approved(case, related or {})
         return rejections
 
     def item(self, version: RuleVersion | None, code: str | None) -> Item | None:
@@ -95,6 +100,43 @@ def _delegation(case: CaseFile, env: Envelope, version: RuleVersion | None,
         f"({item.name}), a {item.level}-level item not delegated to it by the pack's "
         f"delegations (赋权清单, rule pack version of {version.effective_from}); a penalty by "
         "a body without the power is void — APL Arts. 24, 38", "jurisdiction", body)]
+
+
+def _devices_approved(case: CaseFile, devices: Mapping[str, CaseFile]) -> list[Rejection]:
+    """APL Art. 41: a penalty resting on a device's capture needs the device registered with
+    its legal and technical review, its place published before the capture and not retired,
+    and the capture reviewed as accurate (penalty.device_evidence_reviewed)."""
+    reasons = []
+    for device_id, captured in sorted(case.captures.items()):
+        stream = devices.get(device_id)
+        device = stream.device if stream is not None else None
+        at = datetime.fromisoformat(captured)
+        if device is None:
+            reasons.append(f"device {device_id} is not registered (device.registered)")
+            continue
+        if not device.get("legal_review") or not device.get("technical_review"):
+            missing = [w for w, ok in (("legal", device.get("legal_review")),
+                                       ("technical", device.get("technical_review"))) if not ok]
+            reasons.append(f"device {device_id} lacks its {' and '.join(missing)} review "
+                           "(法制和技术审核)")
+        for what, instant in (("registered", device["registered_at"]),
+                              ("published (its location, 向社会公布)", device["published_at"])):
+            if datetime.fromisoformat(str(instant)) > at:
+                reasons.append(f"device {device_id} was {what} only on {instant}, after the "
+                               f"capture of {captured}")
+        if stream is not None and stream.retired_at and (
+                datetime.fromisoformat(stream.retired_at) <= at):
+            reasons.append(f"device {device_id} was retired on {stream.retired_at}, before "
+                           f"the capture of {captured}")
+        if case.capture_reviews.get(device_id) is not True:
+            state = ("was reviewed as not accurate" if device_id in case.capture_reviews
+                     else "was not reviewed (penalty.device_evidence_reviewed)")
+            reasons.append(f"the capture of device {device_id} {state}")
+    if not reasons:
+        return []
+    return [Rejection("DEVICE_NOT_APPROVED", f"case {case.case_id}: a penalty resting on a "
+                      f"device's capture (非现场执法): {'; '.join(reasons)} — APL Art. 41",
+                      "payload.outcome", "penalty")]
 
 
 def _officers_needed(item: Item | None, general: Any) -> tuple[int, str]:

@@ -64,6 +64,8 @@ REQUIRES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "penalty.enforcement_applied": (("penalty.decision_served",), ()),
     "penalty.closed": (("penalty.decision_served",), ()),
     "penalty.terminated": (("penalty.case_filed",), ()),
+    "penalty.device_evidence_reviewed": (("penalty.case_filed",), ()),
+    "penalty.party_informed": (("supervision.clue_registered",), ()),
     "evaluation.reconsideration_decided": ((), _DECISION_MADE),
     "evaluation.litigation_decided": ((), _DECISION_MADE),
 }
@@ -81,11 +83,12 @@ NOT_AFTER: dict[str, tuple[str, ...]] = {
         "penalty.legal_review_completed", "penalty.notice_served", "penalty.statement_received",
         "penalty.hearing_requested", "penalty.hearing_waived", "penalty.hearing_noticed",
         "penalty.hearing_held", "penalty.collective_discussion_held",
-        "penalty.deadline_extended", "penalty.clock_suspended", "penalty.terminated")},
+        "penalty.deadline_extended", "penalty.clock_suspended", "penalty.terminated",
+        "penalty.device_evidence_reviewed")},
     **{t: _PENALTY_OVER for t in (
         "penalty.measure_imposed", "penalty.measure_released", "penalty.clock_resumed",
         "penalty.decided", "penalty.decision_served", "penalty.paid",
-        "penalty.enforcement_applied", "penalty.closed")},
+        "penalty.enforcement_applied", "penalty.closed", "penalty.party_informed")},
 }
 
 #: Types that come at most once a cycle.
@@ -125,6 +128,8 @@ def check_lifecycle(case: CaseFile, env: Envelope) -> list[Rejection]:
     """The LIFECYCLE_ORDER rejections for appending `env` to `case`."""
     event_type = env.type
     stage = event_type.partition(".")[0]
+    if stage == "device" or case.stage == "device":
+        return _device(case, env)
     starting = case.seq == 0 or (case.stage == "evaluation" and case.state == "completed")
     if starting:
         if event_type in START:
@@ -210,6 +215,24 @@ def _stage_move(case: CaseFile, event_type: str, stage: str) -> list[str]:
                 case.seen(t) for t in _PENALTY_OVER):
             return ["evaluation follows a closed or terminated penalty case "
                     "(penalty.closed or penalty.terminated)"]
+    return []
+
+
+def _device(case: CaseFile, env: Envelope) -> list[Rejection]:
+    """A device's stream (非现场执法, APL Art. 41): registered first, retired once, and
+    nothing but device events in it; a case stream takes no device event."""
+    if env.type == "device.registered" and case.seq == 0:
+        return []
+    if case.stage != "device":
+        return [_order(case, env, f"{env.type} belongs to a device's own stream (case_id: "
+                                  "the device id), which starts with device.registered")]
+    if not env.type.startswith("device."):
+        return [_order(case, env, f"{case.case_id} is a device's stream: it holds device "
+                                  "events only")]
+    if env.type == "device.registered":
+        return [_order(case, env, "the device is already registered")]
+    if case.seen("device.retired"):
+        return [_order(case, env, "the device is already retired")]
     return []
 
 

@@ -112,6 +112,15 @@ class ClueRegistered(Payload):
                     "inspection_plan"]
     urgent: bool
     description: Text
+    #: 非现场执法 (APL Art. 41): the device that captured the act and when.
+    device_id: Id | None = None
+    captured_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _capture_has_its_instant(self) -> ClueRegistered:
+        if (self.device_id is None) != (self.captured_at is None):
+            raise ValueError("device_id and captured_at go together (a device's capture)")
+        return self
 
 
 class Dispatched(Payload):
@@ -329,6 +338,31 @@ class CreditUpdated(Payload):
     change: Literal["record", "repair"]
 
 
+# Device 非现场执法 (the stream of one device: case_id is the device id)
+class DeviceRegistered(Payload):
+    """APL Art. 41 para 1: a device's legal and technical review and its published place."""
+
+    device_id: Id
+    kind: Literal["camera", "drone", "sensor"]
+    location: Name
+    legal_review: bool
+    technical_review: bool
+    published_at: Instant
+
+
+class DeviceEvidenceReviewed(Payload):
+    """APL Art. 41 para 2: the capture reviewed — accurate, complete, usable as evidence."""
+
+    device_id: Id
+    accurate: bool
+
+
+class PartyInformed(Payload):
+    """APL Art. 41 para 3: the party told of the act the device recorded."""
+
+    channel: Name
+
+
 # Case 案件 (any stage)
 class CaseTransferred(Payload):
     """移送管辖 / 指定管辖 (APL Arts. 25-26): the case moves to another division."""
@@ -373,6 +407,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "penalty.decided": Decided,
     "penalty.decision_served": DecisionServed,
     "penalty.paid": Paid,
+    "penalty.device_evidence_reviewed": DeviceEvidenceReviewed,
+    "penalty.party_informed": PartyInformed,
     "penalty.enforcement_applied": EnforcementApplied,
     "penalty.closed": Empty,
     "penalty.terminated": WithReason,
@@ -397,6 +433,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "evaluation.credit_updated": CreditUpdated,
     "evaluation.completed": Empty,
     "case.transferred": CaseTransferred,
+    "device.registered": DeviceRegistered,
+    "device.retired": Empty,
 }
 
 #: zh-CN labels of the stages, for people.
@@ -407,6 +445,7 @@ STAGE_LABELS: dict[str, str] = {
     "referral": "行刑衔接",
     "evaluation": "监督评价",
     "case": "案件",
+    "device": "非现场执法设备",
 }
 
 #: zh-CN labels of the event types, for people.
@@ -469,4 +508,8 @@ EVENT_LABELS: dict[str, str] = {
     "evaluation.credit_updated": "信用修复/记录",
     "evaluation.completed": "评价完成",
     "case.transferred": "移送管辖",
+    "device.registered": "设备登记",
+    "device.retired": "设备停用",
+    "penalty.device_evidence_reviewed": "设备记录审核",
+    "penalty.party_informed": "告知当事人",
 }

@@ -290,6 +290,9 @@ class General(Strict):
     police_filing_extended_days: int = 30
     reconsideration_request_days: int = 3
     police_reconsideration_days: int = 3
+    #: APL Art. 41 para 3: working days from a device's capture to telling the party
+    #: (及时告知; 5 is common local practice, not a national figure).
+    device_notice_days: int = 5
     decision_days: int = 90
     service_working_days: int = 7
     payment_days: int = 15

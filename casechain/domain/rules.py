@@ -6,6 +6,7 @@ something that, given the case so far and the new envelope, lists the broken rul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from casechain.domain.case import CaseFile
@@ -18,14 +19,17 @@ __all__ = ["NoRules", "RuleBook"]
 class RuleBook(Protocol):
     """Checks one envelope against the case so far; returns every broken rule."""
 
-    def check(self, case: CaseFile, envelope: Envelope) -> list[Rejection]:
-        """The rejections for appending `envelope` to `case` (empty: allowed)."""
+    def check(self, case: CaseFile, envelope: Envelope,
+              related: Mapping[str, CaseFile] | None = None) -> list[Rejection]:
+        """The rejections for appending `envelope` to `case` (empty: allowed); `related`:
+        the other streams a rule reads (the devices whose captures the case rests on)."""
         ...
 
 
 class NoRules:
     """A rule book that allows every well-formed event (schema checks still apply)."""
 
-    def check(self, case: CaseFile, envelope: Envelope) -> list[Rejection]:
+    def check(self, case: CaseFile, envelope: Envelope,
+              related: Mapping[str, CaseFile] | None = None) -> list[Rejection]:
         """Nothing is broken."""
         return []

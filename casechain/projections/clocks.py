@@ -40,7 +40,7 @@ class ClocksView:
     # 4: a clock keeps its case's jurisdiction, and moves with case.transferred;
     # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL);
     # 6: the police's clocks (Decree 310 Arts. 8, 9), extensions capped per team (Art. 60),
-    # what stopped a clock (the breach register)
+    # what stopped a clock (the breach register), the device notice (APL Art. 41)
     version = 6
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
@@ -242,7 +242,7 @@ class PenaltyClocks:
     def closed(self, case: Case, r: dict[str, Any]) -> None:
         # Closing the administrative case leaves the referral's own deadlines running.
         _stop(case, r, ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE",
-                             "MEASURE_OVERDUE", "RESPONSE_1315"))
+                             "MEASURE_OVERDUE", "RESPONSE_1315", "DEVICE_NOTICE_OVERDUE"))
 
     def hearing_noticed(self, case: Case, r: dict[str, Any]) -> None:
         days = self.due.general(r).hearing_notice_working_days
@@ -300,6 +300,11 @@ class ResponseAndReferralClocks:
         self.penalty = penalty
 
     def clue_registered(self, case: Case, r: dict[str, Any]) -> None:
+        captured = r["payload"].get("captured_at")
+        if captured:  # APL Art. 41 para 3: tell the party of a device's capture in time
+            days = self.due.general(r).device_notice_days
+            _start(case, {**r, "occurred_at": captured}, "DEVICE_NOTICE_OVERDUE",
+                   self.due.deadline(captured, days, True), days=days)
         if r["payload"].get("urgent"):
             # Remember the urgency (not an alert code); the 1315 clocks start at dispatch.
             _start(case, r, "URGENT_CLUE", _at(r["occurred_at"]), urgent=True)
@@ -313,6 +318,13 @@ class ResponseAndReferralClocks:
         for step in _STEPS:
             _start(case, r, "RESPONSE_1315", start + timedelta(minutes=minutes[step]),
                         part=step, urgent=True)
+
+    def party_informed(self, case: Case, r: dict[str, Any]) -> None:
+        _stop(case, r, ("DEVICE_NOTICE_OVERDUE",))
+
+    def inspected(self, case: Case, r: dict[str, Any]) -> None:
+        if not r["payload"].get("violation_found"):  # nothing to tell the party of
+            _stop(case, r, ("DEVICE_NOTICE_OVERDUE",))
 
     def responded(self, case: Case, r: dict[str, Any]) -> None:
         _stop(case, r, ("RESPONSE_1315",), part=r["type"].split(".")[1])
@@ -412,6 +424,8 @@ _HANDLERS: dict[str, str] = {
     "evaluation.litigation_decided": "appeal_decided",
     "supervision.clue_registered": "clue_registered",
     "supervision.dispatched": "dispatched",
+    "supervision.inspected": "inspected",
+    "penalty.party_informed": "party_informed",
     "supervision.acknowledged": "responded",
     "supervision.departed": "responded",
     "supervision.arrived": "responded",
@@ -458,7 +472,8 @@ def colour_at(t: Any, moment: float) -> Any:
 ALERT_CODES = ("DECISION_OVERDUE", "SERVICE_OVERDUE", "PAYMENT_OVERDUE", "HEARING_NOTICE_LATE",
                "MEASURE_OVERDUE", "RESPONSE_1315", "REFERRAL_DECISION_OVERDUE",
                "REFERRAL_TRANSFER_OVERDUE", "HANDOVER_OVERDUE", "POLICE_FILING_OVERDUE",
-               "RECONSIDERATION_WINDOW", "POLICE_RECONSIDERATION_OVERDUE")
+               "RECONSIDERATION_WINDOW", "POLICE_RECONSIDERATION_OVERDUE",
+               "DEVICE_NOTICE_OVERDUE")
 
 
 #: Seconds of slack in the SQL filter of `running`: `evaluate` decides at the boundary.

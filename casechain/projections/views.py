@@ -21,6 +21,7 @@ from casechain.domain.payloads import EVENT_LABELS
 from casechain.domain.rulepack import RulePack
 from casechain.projections.clocks import ClocksView
 from casechain.projections.crosscase import CrossCaseView
+from casechain.projections.devices import DevicesView
 from casechain.projections.machinery import Page, ProjectionRunner, seen_before
 
 __all__ = [
@@ -89,7 +90,9 @@ class BoardView:
     item, officers, subject — for counts and lists by any of them."""
 
     name = "board"
-    version = 2  # 2: the case's own jurisdiction (its first event's, or case.transferred's)
+    # 2: the case's own jurisdiction (its first event's, or case.transferred's);
+    # 3: a device's stream is no case (the device register lists devices)
+    version = 3
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
@@ -112,6 +115,7 @@ class BoardView:
         return [self.table]
 
     def apply(self, page: Page, records: Records) -> None:
+        records = [(p, r) for p, r in records if not r["type"].startswith("device.")]
         case_ids = sorted({r["case_id"] for _, r in records})
         current = {row["case_id"]: row for row in page.case_rows(
             self.table, seen_before([r for _, r in records]))}
@@ -325,6 +329,7 @@ class Views:
     response: ResponseView
     deadlines: ClocksView
     crosscase: CrossCaseView
+    devices: DevicesView
 
 
 def views_of(runner: ProjectionRunner) -> Views:
@@ -336,7 +341,8 @@ def views_of(runner: ProjectionRunner) -> Views:
                  statistics=_one(found, "statistics", StatisticsView),
                  response=_one(found, "response", ResponseView),
                  deadlines=_one(found, "deadlines", ClocksView),
-                 crosscase=_one(found, "crosscase", CrossCaseView))
+                 crosscase=_one(found, "crosscase", CrossCaseView),
+                 devices=_one(found, "devices", DevicesView))
 
 
 def _one(found: Mapping[str, Any], name: str, kind: type[T]) -> T:
@@ -349,6 +355,6 @@ def _one(found: Mapping[str, Any], name: str, kind: type[T]) -> T:
 def default_views(pack: RulePack, calendar: WorkCalendar) -> list[Any]:
     """The views `casechain projections` maintains."""
     return [TimelineView(pack), BoardView(pack), StatisticsView(pack), ResponseView(),
-            ClocksView(pack, calendar), CrossCaseView(pack, calendar)]
+            ClocksView(pack, calendar), CrossCaseView(pack, calendar), DevicesView()]
 
 

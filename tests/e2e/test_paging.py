@@ -268,3 +268,24 @@ def test_sql_pages_and_summaries_equal_the_rows_at_every_boundary(api: Api) -> N
                                       True)
         assert {(c["code"], c["severity"], c["team"], c["district"]): c["count"]
                 for c in deadlines["counts"]} == expected, moment
+
+
+def test_the_device_register_pages_and_counts_per_district(api: Api) -> None:
+    """GET /v1/devices (APL Art. 41): the district's four devices, two a page through the
+    cursor, the total in X-Total-Count, and the district's captures and penalties counted."""
+    client, auth, _, _ = api
+    whole = _get(client, auth["city"], "/v1/devices")
+    assert whole.status_code == 200, whole.text
+    body = whole.json()
+    assert [d["device_id"] for d in body["devices"]] == [
+        "CAM-330106-001", "CAM-330106-002", "CAM-330106-003", "UAV-330106-004"]
+    assert whole.headers["X-Total-Count"] == "4"
+    (district,) = body["districts"]
+    assert district["devices"] == 4
+    assert district["captures"] == sum(d["captures"] for d in body["devices"]) > 0
+    first = _get(client, auth["city"], "/v1/devices", limit=2)
+    rest = _get(client, auth["city"], "/v1/devices", limit=2,
+                cursor=first.headers["X-Next-Cursor"])
+    assert [d["device_id"] for d in first.json()["devices"] + rest.json()["devices"]] == [
+        d["device_id"] for d in body["devices"]]
+    assert "X-Next-Cursor" not in rest.headers

@@ -21,7 +21,8 @@ DESIGN_TYPES = {
                 "hearing_noticed",
                 "hearing_held", "collective_discussion_held", "deadline_extended",
                 "clock_suspended", "clock_resumed", "decided", "decision_served", "paid",
-                "enforcement_applied", "closed", "terminated"],
+                "enforcement_applied", "closed", "terminated", "device_evidence_reviewed",
+                "party_informed"],
     "referral": ["assessed", "reported", "approved", "rejected", "transferred",
                  "police_accepted", "police_filed", "police_declined",
                  "reconsideration_requested", "reconsideration_decided",
@@ -30,6 +31,7 @@ DESIGN_TYPES = {
                    "litigation_decided", "due_diligence_exemption", "credit_updated",
                    "completed"],
     "case": ["transferred"],
+    "device": ["registered", "retired"],
 }
 ALL_TYPES = sorted(f"{stage}.{name}" for stage, names in DESIGN_TYPES.items() for name in names)
 

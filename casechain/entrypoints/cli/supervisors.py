@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from casechain.application import breaches as breach_register
+from casechain.application import devices as device_register
 from casechain.application import supervision
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
@@ -201,6 +202,33 @@ def breaches(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption 
                   f"due {row['due_at']}  met {row['met_at']}  逾期{row['lateness']}  "
                   f"{','.join(row['officers']) or '-'}", markup=False)
     out.print(f"{len(page.rows)} of {page.total} breach(es) (违限 {page.total} 条)")
+
+
+@app.command()
+def devices(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption = None,
+            limit: LimitOption = None, cursor: CursorOption = None,
+            as_json: JsonOption = False) -> None:
+    """非现场执法设备台账: the devices registered inside the scope — kind, place, legal and
+    technical review, published, retired — with their captures, the captures reviewed and
+    the penalties resting on them, and the counts per district (APL Art. 41)."""
+    with _projections(db, rules) as (_, runner), _asked():
+        page = device_register.devices_page(runner, scope, limit, cursor)
+    _page_note(len(page.rows), page.total, page.next_cursor)
+    if as_json:
+        _print_json({"devices": page.rows, "districts": page.extra["districts"],
+                     "total": page.total, "next_cursor": page.next_cursor})
+        return
+    for row in page.rows:
+        review = "已审核" if row["approved"] else "未经法制和技术审核"
+        out.print(f"{row['device_id']:24} {row['kind']:7} {row['jurisdiction']:10} {review}  "
+                  f"公布 {row['published_at'][:10]}  抓拍 {row['captures']}  "
+                  f"处罚 {row['penalties']}  {row['location']}"
+                  + (f"  停用 {row['retired_at'][:10]}" if row["retired_at"] else ""),
+                  markup=False)
+    for d in page.extra["districts"]:
+        out.print(f"{d['district']:8} 设备 {d['devices']} 台，抓拍 {d['captures']} 起，"
+                  f"处罚 {d['penalties']} 件", markup=False)
+    out.print(f"{len(page.rows)} of {page.total} device(s) (设备 {page.total} 台)")
 
 
 def _asked_instant(text: str, option: str) -> datetime:

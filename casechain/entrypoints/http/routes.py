@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from casechain.application import authorisation, supervision
 from casechain.application import breaches as breach_register
+from casechain.application import devices as device_register
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
 from casechain.application.paging import MAX_LIMIT, Page
@@ -347,6 +348,19 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         page = breach_register.breaches_page(runner, where, code, start, end, limit, cursor)
         _paged(request, response, page)
         return page.rows
+
+    @app.get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
+             responses=PAGED)
+    def devices(request: Request, response: Response, principal: Caller, scope: Scope = None,
+                limit: Limit = 1000, cursor: Cursor = None) -> dict[str, Any]:
+        """The devices registered inside the scope (APL Art. 41): kind, location, legal and
+        technical review, publication, retirement, their captures, the captures reviewed,
+        the parties told and the penalties resting on them; a page at a time in device-id
+        order, with devices, captures and penalties per district."""
+        _require(principal, "supervision")
+        page = device_register.devices_page(runner, _scope(principal, scope), limit, cursor)
+        _paged(request, response, page)
+        return {"devices": page.rows, "districts": page.extra["districts"]}
 
     @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
              responses=PAGED)
