@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
+from casechain.application.paging import Page, check_limit, cursor_of, instant_key_after
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.deadlines import ALERT_LABELS, INFO_CODES
 from casechain.errors import QueryInvalid
@@ -45,11 +45,7 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
         raise QueryInvalid("code", code, f"is not a deadline that can be breached "
                            f"({', '.join(BREACH_CODES)})")
     size = check_limit(limit)
-    after = after_cursor(cursor, 4)
-    if after is not None and not (isinstance(after[0], (int, float))
-                                  and all(isinstance(part, str) for part in after[1:])):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
+    key = instant_key_after(cursor)
     runner.catch_up(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
@@ -60,8 +56,7 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
              .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))
              .where(*where).order_by(c.stopped_epoch, c.case_id, c.code, c.part)
              .limit(size + 1))
-    if after is not None:
-        key = (float(after[0]), str(after[1]), str(after[2]), str(after[3]))
+    if key is not None:
         query = query.where(sa.tuple_(c.stopped_epoch, c.case_id, c.code, c.part) > key)
     total_query = (sa.select(sa.func.count())
                    .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))

@@ -63,6 +63,18 @@ def after_cursor(cursor: str | None, width: int | None = None) -> Key | None:
     return tuple(key)
 
 
+def instant_key_after(cursor: str | None) -> tuple[float, str, str, str] | None:
+    """The key a cursor of a listing in instant order continues after (epoch seconds, case,
+    code, step), None from the start; `QueryInvalid` naming `cursor` otherwise."""
+    after = after_cursor(cursor, 4)
+    if after is None:
+        return None
+    if not (isinstance(after[0], (int, float)) and all(isinstance(p, str) for p in after[1:])):
+        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
+                           "next_cursor from the previous page, or leave it out to start)")
+    return float(after[0]), str(after[1]), str(after[2]), str(after[3])
+
+
 def check_limit(limit: int | None) -> int:
     """The page size asked for, within 1…MAX_LIMIT (`QueryInvalid` naming `limit`)."""
     if limit is None:

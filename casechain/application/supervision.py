@@ -16,6 +16,7 @@ from casechain.application.paging import (
     after_cursor,
     check_limit,
     cursor_of,
+    instant_key_after,
     page_rows,
     paged,
 )
@@ -127,13 +128,7 @@ def _due_page(runner: ProjectionRunner, moment: datetime, scope: str | None, cod
     """A page in due order, cut in SQL (keyset on due instant, case, code, step), and the
     total, counted in SQL."""
     size = check_limit(limit)
-    after = after_cursor(cursor, 4)
-    if after is not None and not (isinstance(after[0], (int, float))
-                                  and all(isinstance(part, str) for part in after[1:])):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
-    key = None if after is None else (float(after[0]), str(after[1]), str(after[2]),
-                                      str(after[3]))
+    key = instant_key_after(cursor)
     rows, keys, total = alert_rows(runner, moment, scope, code, severity, size + 1, key,
                                    deadlines_only)
     more = len(rows) > size
