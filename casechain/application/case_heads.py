@@ -6,7 +6,7 @@ store's latest seq before it is used, so another writer's events are never misse
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from casechain.application.ports import EventStore, Transaction
 from casechain.domain.case import CaseFile
@@ -39,6 +39,16 @@ class CaseHeads:
                 for record in streams.get(cid, []):
                     file.apply(record)
                 files[cid] = file
+        return files
+
+    def load_with(self, case_ids: set[str], tx: Transaction,
+                  also: Callable[[dict[str, CaseFile]], set[str]]) -> dict[str, CaseFile]:
+        """The files of these cases and of the other streams `also` names from them (the
+        devices a decision's captures rest on)."""
+        files = self.load(case_ids, tx)
+        more = also(files)
+        if more:
+            files.update(self.load(more, tx))
         return files
 
     def remember(self, files: dict[str, CaseFile]) -> None:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from casechain.application.judging import (
     _Checked,
     _InFlight,
     _utc_now,
+    batch_cases,
     devices_to_load,
     parse_batch,
 )
@@ -128,10 +130,7 @@ class CaseLog(Application[UUID]):
         try:
             tx = self.store.begin_write()
             try:
-                files = self._heads.load({p.envelope.case_id for p in parsed.pending}, tx)
-                devices = devices_to_load(parsed, files)
-                if devices:  # the device streams a decision's captures rest on
-                    files.update(self._heads.load(devices, tx))
+                files = self._heads.load_with(batch_cases(parsed), tx, partial(devices_to_load, parsed))
                 checked = self._judge.check(parsed, tx, files)
                 if self.store.insert_waits_on_server:
                     commit = self._committer().submit(self._write, tx, checked)

@@ -129,6 +129,11 @@ def parse_batch(raws: Sequence[object], offset: int, guard: Guard | None) -> _Ba
     return batch
 
 
+def batch_cases(batch: _Batch) -> set[str]:
+    """The cases a batch's envelopes append to."""
+    return {p.envelope.case_id for p in batch.pending}
+
+
 def devices_to_load(batch: _Batch, files: dict[str, CaseFile]) -> set[str]:
     """The device streams a batch's decisions may rest on (APL Art. 41): the devices of the
     captures of its cases, stored or in the batch itself, not loaded yet."""
