@@ -29,16 +29,18 @@ from tests.crosscase_stories import (
 )
 from tests.stories import ORG, PERSON, Story
 
+FIREWORKS = "330226008"  # 非法经营: persons 50,000 of business, organisations 500,000
+DOCTOR = "330228007"  # 非法行医: punished twice, ever, and again
 AS_OF = ("2025-07-20T00:00:00", "2025-09-06T12:00:00", "2025-10-01T00:00:00",
          "2026-03-01T00:00:00")
 
 
 def measured(case_id: str, on: str, item: str, jurisdiction: str = "330106",
-             **measures: Any) -> Story:
+             subject: dict[str, Any] = ORG, **measures: Any) -> Story:
     """A case concluded at 10:00 on `on` with a threshold's other measures (quantities,
     conduct, sales and unsold stock) and no money involved."""
     story = Story(case_id, jurisdiction=jurisdiction)
-    story.filed(item=item, subject=ORG, act_date="2025-07-20",
+    story.filed(item=item, subject=subject, act_date="2025-07-20",
                 at=at(on + "T10:00:00") - timedelta(days=1))
     story.add("penalty.investigation_concluded", at=at(on + "T10:00:00"), amount_involved=0,
               illegal_gains=0, circumstances="general", harm="minor", corrected=False,
@@ -73,6 +75,15 @@ def _stories() -> list[Story]:
         measured("HZ-O15", "2025-08-06", "330222002", "3301",
                  conduct=["hidden_pipe_toxic_discharge"]),
         measured("HZ-O16", "2025-08-07", FAKE_GOODS, sales_amount=20000, unsold_value=90000),
+        # 非法经营 (fireworks): 60,000 of business is a person's crime, not an organisation's
+        measured("HZ-O17", "2025-08-08", FIREWORKS, subject=PERSON, turnover=60000),
+        measured("HZ-O18", "2025-08-08", FIREWORKS, turnover=60000),
+        # 非法行医: punished in 2022 twice, practising again in 2025 (no time window)
+        fined(concluded("HZ-O19", "2022-07-01", 0, item=DOCTOR, act_date="2022-06-01"),
+              50000, at("2022-08-01T10:00:00")),
+        fined(concluded("HZ-O20", "2022-10-01", 0, item=DOCTOR, act_date="2022-09-01"),
+              50000, at("2022-11-01T10:00:00")),
+        concluded("HZ-O21", "2025-08-09", 0, item=DOCTOR, act_date="2025-07-01"),
     ]
 
 
@@ -139,7 +150,7 @@ def test_the_stories_raise_every_cross_case_alert() -> None:
                      "FIRST_VIOLATION_FINED", "REPEATED_INSPECTION"}
     referrals = _in_order()["2025-10-01T00:00:00"]["referrals"]
     assert {r["case_id"] for r in referrals if r["threshold_met"]} == {
-        "HZ-O2", "HZ-O5", "HZ-O6", "HZ-O14", "HZ-O15", "HZ-O16"}
+        "HZ-O2", "HZ-O5", "HZ-O6", "HZ-O14", "HZ-O15", "HZ-O16", "HZ-O17", "HZ-O21"}
     reasons = {r["case_id"]: r["reason"] for r in referrals}
     assert reasons["HZ-O14"] == "污染环境罪：危险废物 3.2 吨 ≥ 3 吨"
 
