@@ -74,7 +74,7 @@ class CrossCaseView:
             sa.Column("circumstances", sa.String(16)),
             sa.Column("harm", sa.String(16)),
             sa.Column("corrected", sa.Boolean(), nullable=False),
-            sa.Column("referral_state", sa.String(32)),
+            sa.Column("referral_state", sa.String(64)),
             *(sa.Column(f"r_{step}", sa.String(40)) for step in REFERRAL_STEPS),
             sa.Column("correction_ordered_at", sa.String(40)),
             sa.Column("correction_done_at", sa.String(40)),

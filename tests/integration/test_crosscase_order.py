@@ -84,6 +84,12 @@ def _stories() -> list[Story]:
         fined(concluded("HZ-O20", "2022-10-01", 0, item=DOCTOR, act_date="2022-09-01"),
               50000, at("2022-11-01T10:00:00")),
         concluded("HZ-O21", "2025-08-09", 0, item=DOCTOR, act_date="2025-07-01"),
+        # the police decline; the agency asks the procuratorate to supervise (Decree 310
+        # Art. 9) — the longest referral state a view keeps
+        referred("HZ-O22", ("reported", "2025-09-03T10:00:00"),
+                 ("approved", "2025-09-04T10:00:00"), ("transferred", "2025-09-04T15:00:00"),
+                 ("police_declined", "2025-09-08T10:00:00"),
+                 ("procuratorate_supervision_requested", "2025-09-09T10:00:00")),
     ]
 
 
@@ -150,7 +156,8 @@ def test_the_stories_raise_every_cross_case_alert() -> None:
                      "FIRST_VIOLATION_FINED", "REPEATED_INSPECTION"}
     referrals = _in_order()["2025-10-01T00:00:00"]["referrals"]
     assert {r["case_id"] for r in referrals if r["threshold_met"]} == {
-        "HZ-O2", "HZ-O5", "HZ-O6", "HZ-O14", "HZ-O15", "HZ-O16", "HZ-O17", "HZ-O21"}
+        "HZ-O2", "HZ-O5", "HZ-O6", "HZ-O14", "HZ-O15", "HZ-O16", "HZ-O17", "HZ-O21",
+        "HZ-O22"}
     reasons = {r["case_id"]: r["reason"] for r in referrals}
     assert reasons["HZ-O14"] == "污染环境罪：危险废物 3.2 吨 ≥ 3 吨"
 
