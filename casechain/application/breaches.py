@@ -49,7 +49,7 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
     runner.catch_up(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
-    where = _breached(clocks, board, scope, code, met_from, met_to)
+    where = _breached(clocks, scope, code, met_from, met_to)
     query = (sa.select(c.case_id, c.code, c.part, c.jurisdiction, c.started_at, c.stopped_at,
                        c.stopped_epoch, c.days, _due(c).label("due_epoch"), board.c.team,
                        board.c.officers)
@@ -79,7 +79,7 @@ def breach_counts(runner: ProjectionRunner, scope: str | None) -> list[dict[str,
     c = clocks.c
     query = (sa.select(board.c.team, c.code, c.stopped_epoch)
              .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))
-             .where(*_breached(clocks, board, scope, None, None, None)))
+             .where(*_breached(clocks, scope, None, None, None)))
     counted: Counter[tuple[str, str, str]] = Counter()
     with runner.store.read() as conn:
         for team, code, stopped in conn.execute(query):
@@ -104,7 +104,7 @@ def _due(c: Any) -> Any:
     return c.base_due_epoch + c.suspended_seconds + still
 
 
-def _breached(clocks: sa.Table, board: sa.Table, scope: str | None, code: str | None,
+def _breached(clocks: sa.Table, scope: str | None, code: str | None,
               met_from: datetime | None, met_to: datetime | None) -> list[Any]:
     c = clocks.c
     where = [c.code.in_(BREACH_CODES) if code is None else c.code == code,

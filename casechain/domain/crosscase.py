@@ -331,7 +331,7 @@ class Thresholds:
         return ThresholdMet(case, threshold, "cumulative", total,
                             tuple(o.case_id for o in earlier), known, condition)
 
-    def _earlier_unpunished(self, case: CaseFacts, items: set[str]) -> list[CaseFacts]:
+    def _earlier_unpunished(self, case: CaseFacts, items: frozenset[str]) -> list[CaseFacts]:
         """The subject's concluded cases under the same crime's items for earlier acts that
         were neither penalised nor transferred to the police (未经处理)."""
         if not case.subject_id or case.act_date is None:
@@ -371,11 +371,10 @@ class Thresholds:
                             case.concluded_at, condition)
 
 
-def _kin(version: RuleVersion, crime: str, case: CaseFacts) -> set[str]:
+def _kin(version: RuleVersion, crime: str, case: CaseFacts) -> frozenset[str]:
     """The items whose acts count toward one crime: those with a threshold of that crime
     (the case's own item always)."""
-    kin = {item.code for item in version.items
-           if any(t.crime == crime for t in item.thresholds)}
+    kin = version.items_of_crime(crime)
     return kin | {case.item_code} if case.item_code else kin
 
 

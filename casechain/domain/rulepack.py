@@ -191,13 +191,18 @@ class CriminalThreshold(Strict):
 
     @property
     def conditions(self) -> list[Condition]:
-        """The conditions, the forms before revision 2 included."""
+        """The conditions, the forms before revision 2 included (built once: the referral
+        checks ask for them for every concluded case)."""
         if self.any_of is not None:
             return self.any_of
-        if self.repeat is not None:
-            return [Condition(repeat=RepeatRule(penalties=self.repeat["penalties"],
-                                                within_years=self.repeat["within_years"]))]
-        return [Condition(metric=self.metric, value=self.value)]
+        built: list[Condition] | None = self.__dict__.get("_conditions")
+        if built is None:
+            built = ([Condition(repeat=RepeatRule(penalties=self.repeat["penalties"],
+                                                  within_years=self.repeat["within_years"]))]
+                     if self.repeat is not None
+                     else [Condition(metric=self.metric, value=self.value)])
+            object.__setattr__(self, "_conditions", built)
+        return built
 
     def applies_to(self, kind: str | None) -> bool:
         """Whether the standard is one for this kind of subject."""
@@ -347,6 +352,19 @@ class RuleVersion(Strict):
     #: there below the items' level (a street on a district item, a district on a city one).
     delegations: dict[Annotated[str, Field(pattern=r"^[0-9]{2,12}$")], list[str]] = Field(
         default_factory=dict)
+
+    def items_of_crime(self, crime: str) -> frozenset[str]:
+        """The codes of the items with a threshold of this crime (kept per crime: the
+        referral checks ask for every concluded case)."""
+        by_crime: dict[str, frozenset[str]] | None = self.__dict__.get("_items_by_crime")
+        if by_crime is None:
+            found: dict[str, set[str]] = {}
+            for item in self.items:
+                for threshold in item.thresholds:
+                    found.setdefault(threshold.crime, set()).add(item.code)
+            by_crime = {k: frozenset(v) for k, v in found.items()}
+            object.__setattr__(self, "_items_by_crime", by_crime)
+        return by_crime.get(crime, frozenset())
 
     def lists(self) -> dict[str, Any]:
         """三张清单: items per team and level, and the three lists' counts — comprehensive
