@@ -20,10 +20,11 @@ from pydantic import (
 )
 
 from casechain.domain.bounds import Id, Instant, structural_problems
-from casechain.domain.payloads import PAYLOADS
+from casechain.domain.payloads import EVENT_LABELS, PAYLOADS
 from casechain.errors import EventRejected, Rejection
 
-__all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "Role", "parse_envelope"]
+__all__ = ["ENGINE_FIELDS", "TYPED_ENVELOPES", "Actor", "Envelope", "Role", "envelope_schema",
+           "parse_envelope"]
 
 CaseId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 #: An administrative division code (3301 city, 330106 district, 330106001 street), ASCII digits.
@@ -105,6 +106,7 @@ _NOT_STORED = {"expected_seq", *ENGINE_FIELDS}
 TYPED_ENVELOPES: dict[str, type[Envelope]] = {
     event_type: create_model(
         "Envelope_" + event_type.replace(".", "_"), __base__=Envelope,
+        __doc__=f"{EVENT_LABELS[event_type]}（`{event_type}`）: {model.__doc__}",
         type=(Literal[event_type], ...),  # type: ignore[arg-type]  # a runtime Literal
         payload=(model, ...))
     for event_type, model in PAYLOADS.items()
@@ -112,6 +114,12 @@ TYPED_ENVELOPES: dict[str, type[Envelope]] = {
 _ADAPTER: TypeAdapter[Envelope] = TypeAdapter(
     Annotated[Union[tuple(TYPED_ENVELOPES.values())],  # type: ignore[arg-type]  # noqa: UP007
               Field(discriminator="type")])
+
+
+def envelope_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """The JSON Schema of an inbound envelope: a union of one schema per event type,
+    discriminated by `type`, each naming its payload's own schema (in `$defs`)."""
+    return _ADAPTER.json_schema(ref_template=ref_template)
 
 
 def parse_envelope(raw: object) -> Envelope:

@@ -85,6 +85,8 @@ class ProposedPenalty(Closed):
 
 # Approval 审批
 class ApprovalGranted(Payload):
+    """准予许可: a permit granted to a subject for a catalogue item, valid until a date."""
+
     subject: Subject
     permit_no: Id
     item_code: Id
@@ -92,21 +94,30 @@ class ApprovalGranted(Payload):
 
 
 class ApprovalRejected(Payload):
+    """不予许可: an application refused, with the reason."""
+
     subject: Subject
     item_code: Id
     reason: Text
 
 
 class ApprovalPushedToSupervision(Payload):
+    """推送监管（审管衔接）: the permit handed to the body that supervises it."""
+
     to_org: Name
 
 
 class ApprovalRevoked(Payload):
+    """撤销许可: a permit revoked, with the reason."""
+
     reason: Text
 
 
 # Supervision 监管
 class ClueRegistered(Payload):
+    """线索登记: a clue about a subject; `urgent` starts the 1315 response clocks. A device's capture names
+    `device_id` and `captured_at` (APL Art. 41)."""
+
     subject: Subject
     source: Literal["complaint", "patrol", "ai_camera", "drone", "hotline", "transfer",
                     "inspection_plan"]
@@ -124,6 +135,8 @@ class ClueRegistered(Payload):
 
 
 class Dispatched(Payload):
+    """派遣: officers of a team sent to the clue."""
+
     team: Name
     officers: list[Officer] = Field(min_length=1)
 
@@ -133,6 +146,8 @@ class Empty(Payload):
 
 
 class Inspected(Payload):
+    """检查: an inspection (joint or not) and whether it found a violation of the listed items."""
+
     joint: bool
     departments: list[Name]
     violation_found: bool
@@ -141,24 +156,35 @@ class Inspected(Payload):
 
 
 class RiskGraded(Payload):
+    """风险分级: the subject's risk colour."""
+
     color: Literal["red", "yellow", "green"]
     reason: Text
 
 
 class CorrectionOrdered(Payload):
+    """责令整改: a correction ordered within `due_days` days."""
+
     due_days: Days
 
 
 class CorrectionVerified(Payload):
+    """整改核查: whether the correction was made."""
+
     corrected: bool
 
 
 class WithReason(Payload):
+    """A step that records its reason (closing, terminating, a police decline)."""
+
     reason: Text
 
 
 # Penalty 处罚
 class CaseFiled(Payload):
+    """立案 (APL Art. 54): the item, the subject, the act's dates, the officers and the procedure; the
+    limitation of Art. 36 runs from `act_end_date` (else `act_date`) to `discovered_at`."""
+
     item_code: Id
     subject: Subject
     act_date: BusinessDate
@@ -178,6 +204,8 @@ class CaseFiled(Payload):
 
 
 class EvidenceCollected(Payload):
+    """调查取证: one piece of evidence by its SHA-256 (the document stays in the evidence store)."""
+
     kind: Literal["documentary", "physical", "audiovisual", "electronic", "witness", "statement",
                   "expert_opinion", "inspection_record"]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
@@ -185,11 +213,16 @@ class EvidenceCollected(Payload):
 
 
 class MeasureImposed(Payload):
+    """采取强制措施 (查封/扣押, 行政强制法 Art. 25): sealed or seized items."""
+
     kind: Literal["seal", "seize"]
     items: list[Text] | Text
 
 
 class InvestigationConcluded(Payload):
+    """调查终结: facts, amounts, circumstances and harm; the measures the criminal thresholds read
+    (`sales_amount`, `unsold_value`, `turnover`, `quantities`, `conduct`)."""
+
     facts: Text
     amount_involved: Amount
     illegal_gains: Amount
@@ -208,24 +241,34 @@ class InvestigationConcluded(Payload):
 
 
 class LegalReviewCompleted(Payload):
+    """法制审核 (APL Art. 58): the reviewer, with the 法律职业资格 number, and the opinion."""
+
     reviewer: Reviewer
     opinion: Literal["approve", "revise", "reject"]
 
 
 class NoticeServed(Payload):
+    """处罚告知 (APL Arts. 44, 63): the proposed penalties and whether the party may ask for a hearing."""
+
     proposed: list[ProposedPenalty] = Field(min_length=1)
     hearing_right: bool
 
 
 class HearingNoticed(Payload):
+    """听证通知 (APL Art. 64): when the hearing will be held."""
+
     hearing_at: Instant
 
 
 class CollectiveDiscussionHeld(Payload):
+    """集体讨论 (APL Art. 57 para 2): who took part."""
+
     participants: list[Name] = Field(min_length=1)
 
 
 class DeadlineExtended(Payload):
+    """延长办案期限 (APL Art. 60): days added to the decision deadline, or to a seal or seizure."""
+
     days: Days
     approved_by: Name
     # Beyond the contract (optional): which deadline. Its table extends a seal or seizure
@@ -236,10 +279,15 @@ class DeadlineExtended(Payload):
 
 
 class ClockSuspended(Payload):
+    """中止计时: a period that does not count towards the deadline (hearing, expert opinion, ...)."""
+
     reason: Literal["hearing", "expert_opinion", "inspection_test", "public_notice", "other"]
 
 
 class Decided(Payload):
+    """作出决定 (APL Art. 57): penalty or no penalty, the penalties, the discretion level and, for a
+    lighter or no penalty, the grounds of Arts. 30-33."""
+
     outcome: Literal["penalty", "no_penalty"]
     penalties: list[ProposedPenalty]
     discretion_level: Literal["exempted", "mitigated", "light", "normal", "heavy"]
@@ -250,38 +298,54 @@ class Decided(Payload):
 
 
 class DecisionServed(Payload):
+    """送达决定书 (APL Art. 61): how the decision was served."""
+
     method: Name
 
 
 class Paid(Payload):
+    """缴纳罚款 (APL Art. 67): the amount paid."""
+
     amount: Amount
 
 
 class EnforcementApplied(Payload):
+    """申请强制执行 (APL Art. 72): the court applied to."""
+
     court: Name
 
 
 # Referral 行刑衔接
 class ReferralAssessed(Payload):
+    """涉刑评估: whether the case is suspected of a crime, which, and the amount."""
+
     suspected_crime: bool
     crime: Name | None = None
     amount: Amount | None = None
 
 
 class ReferralReported(Payload):
+    """移送报告 (Decree 310 Art. 5): the officers reporting the transfer."""
+
     officers: list[Officer]
 
 
 class ReferralApproved(Payload):
+    """批准移送 (Decree 310 Art. 5): who approved."""
+
     by: Name
 
 
 class ReferralRejected(Payload):
+    """不予移送: who decided not to transfer, and why."""
+
     by: Name
     reason: Text
 
 
 class ReferralTransferred(Payload):
+    """移送公安 (Decree 310 Art. 6): the police organ the case went to."""
+
     police_org: Name
 
 
@@ -300,23 +364,31 @@ class PoliceReconsiderationDecided(Payload):
 
 
 class ReferralReturned(Payload):
+    """反向移送: the police returned the case for administrative penalty."""
+
     by: Name
     reason: Text
 
 
 # Evaluation 监督评价
 class CaseFileReviewed(Payload):
+    """案卷评查: the score and the issues found."""
+
     score: Annotated[int, Field(ge=0, le=100)]
     issues: list[str]
 
 
 class SupervisionFinding(Payload):
+    """监督发现: a finding of a supervising body and its severity."""
+
     body: Name
     finding: Text
     severity: Name
 
 
 class ReconsiderationDecided(Payload):
+    """行政复议决定: the result of an administrative reconsideration."""
+
     result: Literal["upheld", "changed", "revoked", "confirmed_illegal"]
     # Beyond the contract (optional): when the reconsideration was applied for. The
     # surcharge on a late fine does not accrue from then until this decision (APL Art. 73);
@@ -325,16 +397,22 @@ class ReconsiderationDecided(Payload):
 
 
 class LitigationDecided(Payload):
+    """行政诉讼判决: the result of an administrative suit."""
+
     result: Name
     applied_at: Instant | None = None  # when the suit was filed (as above)
 
 
 class DueDiligenceExemption(Payload):
+    """尽职免责: whether the officers are exempted, and the grounds."""
+
     granted: bool
     grounds: Text
 
 
 class CreditUpdated(Payload):
+    """信用修复/记录: the subject's credit record changed."""
+
     change: Literal["record", "repair"]
 
 

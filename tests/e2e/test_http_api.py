@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from casechain.adapters.ledger import generate_key
 from casechain.adapters.tokens import issue_token
 from casechain.application.serving import Components
 from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
+from casechain.domain.payloads import PAYLOADS
 from casechain.entrypoints.http.app import create_app
 from tests.factories import SUBJECT, case_walk, envelope
 
@@ -387,6 +389,39 @@ def test_the_openapi_document_describes_every_route_with_security_and_examples(l
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     example = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
     assert example["examples"]["event"]["value"]["type"] == "supervision.clue_registered"
+
+
+def test_each_event_types_payload_is_its_own_schema_chosen_by_type(loaded: Any) -> None:
+    """The request body is `Envelope`: one schema per event type, discriminated by `type`,
+    each naming its payload's schema with the required fields; a batch is an array of them."""
+    client, _, _ = loaded
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/Envelope"}
+    batch = spec["paths"]["/v1/events/batch"]["post"]["requestBody"]["content"]["application/json"]
+    assert batch["schema"]["items"] == {"$ref": "#/components/schemas/Envelope"}
+    union = schemas["Envelope"]
+    assert union["discriminator"]["propertyName"] == "type"
+    assert set(union["discriminator"]["mapping"]) == set(PAYLOADS)
+    decided = schemas["Envelope_penalty_decided"]
+    assert decided["properties"]["type"]["const"] == "penalty.decided"
+    assert decided["properties"]["payload"] == {"$ref": "#/components/schemas/Decided"}
+    assert {"outcome", "penalties", "discretion_level"} <= set(schemas["Decided"]["required"])
+    assert "作出决定" in decided["description"]
+
+
+def test_the_api_docs_load_their_scripts_from_this_server(loaded: Any) -> None:
+    """/docs (Swagger UI) and /redoc reference only this server's assets, which are served:
+    on an intranet without a CDN the pages still work."""
+    client, _, _ = loaded
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets and all(a.startswith("/") for a in assets), assets
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
+        assert "cdn" not in html
 
 
 # -- persons' ids ---------------------------------------------------------------------------

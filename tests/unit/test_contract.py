@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from casechain.application.reference import events_markdown
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.domain.payloads import PAYLOADS
 from casechain.errors import CODES
@@ -39,3 +40,19 @@ def test_the_alert_codes_listed_are_the_engines() -> None:
     listed = re.findall(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", _section("Deadlines and alerts"), re.M)
     assert {code: label.strip() for code, label in listed} == {
         code: zh for code, (zh, _, _) in ALERT_LABELS.items()}
+
+
+def test_the_event_reference_is_generated_from_the_payload_models() -> None:
+    """docs/events.md is exactly what the models render: a changed payload fails until regenerated."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text(encoding="utf-8")
+    assert page == events_markdown(), (
+        "docs/events.md is stale: .venv/bin/python -m casechain.application.reference > docs/events.md")
+
+
+def test_the_event_reference_lists_every_type_with_its_required_fields() -> None:
+    """Each event type has its section, and each required payload field its row marked yes."""
+    page = events_markdown()
+    for event_type, model in PAYLOADS.items():
+        section = page.split(f"### `{event_type}` — ", 1)[1].split("\n### ", 1)[0]
+        for name, field in model.model_fields.items():
+            assert f"| `{name}` | {'yes' if field.is_required() else 'no'} |" in section

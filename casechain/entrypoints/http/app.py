@@ -18,12 +18,16 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from casechain.application.serving import Components
+from casechain.domain.envelope import envelope_schema
 from casechain.entrypoints.http.auth import Caller
 from casechain.entrypoints.http.dashboard import register_dashboard
 from casechain.entrypoints.http.problems import _PROBLEM_SCHEMA, PROBLEM, ApiProblem, install_error_handlers
@@ -52,7 +56,9 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
         if follow:
             worker.join(timeout=10)
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their scripts served from this server: a
+    # government intranet (政务内网) reaches no CDN.
+    app = FastAPIOffline(
         title="CaseChain", version="1",
         summary="行政执法案件全程留痕 — the record of every step of every enforcement case",
         description=__doc__, lifespan=lifespan,
@@ -75,4 +81,21 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
 
     register_routes(app, components)
     register_dashboard(app)
+    app.openapi = lambda: _openapi_with_envelopes(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_envelopes(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the envelope's schemas: `Envelope` (a union discriminated by
+    `type`), one `Envelope_<stage>_<name>` per event type and its payload's schema."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                               description=app.description, routes=app.routes)
+        union = envelope_schema(ref_template="#/components/schemas/{model}")
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(union.pop("$defs"))
+        schemas["Envelope"] = {"title": "Envelope", "description": (
+            "An event as a service sends it; `type` chooses the schema of its `payload`."),
+            **union}
+        app.openapi_schema = document
+    return app.openapi_schema

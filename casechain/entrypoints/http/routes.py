@@ -80,9 +80,10 @@ _OUTCOME_SCHEMA: dict[str, Any] = {
 
 
 def _envelope_body(example: Any, many: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "array", "items": {"type": "object"}} if many else {
-        "type": "object", "required": ["event_id", "case_id", "type", "occurred_at", "actor",
-                                       "jurisdiction", "payload"]}
+    """The request body: an envelope (`Envelope`, one schema per event type chosen by `type`,
+    put in the document's components by `app.openapi_with_envelopes`), or an array of them."""
+    one = {"$ref": "#/components/schemas/Envelope"}
+    body: dict[str, Any] = {"type": "array", "items": one, "maxItems": MAX_BATCH} if many else one
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": body, "examples": {"event": {"summary": "a clue registered on patrol",
                                                "value": example}}}}}}
