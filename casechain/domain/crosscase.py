@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar
-from casechain.domain.deadlines import ALERT_LABELS, Clock, evaluate
+from casechain.domain.deadlines import ALERT_LABELS, Clock, evaluate, yuan
 from casechain.domain.rulepack import (
     METRIC_LABELS,
     Condition,
@@ -203,7 +203,11 @@ class ThresholdMet:
 
 
 def _yuan(amount: float) -> str:
-    return f"{amount:.0f}" if float(amount).is_integer() else f"{amount:.2f}"
+    return yuan(amount).removesuffix(" 元")
+
+
+#: 危害后果, as a decision's investigation found it.
+_HARM = {"none": "无危害后果", "minor": "危害后果轻微", "serious": "危害后果严重"}
 
 
 def _upto(moment: datetime | None, limit: datetime) -> datetime | None:
@@ -232,7 +236,7 @@ class ReferralClock:
         if evaluation is None or evaluation.colour == "green":
             return None
         alert = evaluation.as_alert()
-        alert["detail"] += f" — {self.reason}"
+        alert["detail"] += f"：{self.reason}"
         return alert | {"crime": self.crime, "subject_id": self.subject_id}
 
 
@@ -432,12 +436,12 @@ class Findings:
                 continue
             out.append(self._finding("PENALTY_INSTEAD_OF_REFERRAL", d.case_id, d.jurisdiction,
                                      "red", d.decided_at,
-                                     f"fine {d.fine:g} decided, not transferred — {m.describe()}",
+                                     f"已决定罚款 {yuan(d.fine)}，未移送公安机关；{m.describe()}",
                                      crime=m.threshold.crime, subject_id=d.subject_id))
         return out
 
     def _first_violation_fined(self) -> list[dict[str, Any]]:
-        """APL Art. 33 para 2: a first violation, minor harm, corrected in time, on the
+        """APL Art. 33 para 1, second sentence: a first violation, minor harm, corrected in time, on the
         首违不罚 list, may go unpunished — a fine is worth a second look."""
         out = []
         for d in self.facts.decisions:
@@ -453,8 +457,8 @@ class Findings:
             if earlier:
                 continue
             out.append(self._finding("FIRST_VIOLATION_FINED", d.case_id, d.jurisdiction, "info",
-                                     d.decided_at, f"fine {d.fine:g} on {d.item_code}, "
-                                     f"first violation, harm {d.harm}, corrected",
+                                     d.decided_at, f"事项 {d.item_code} 罚款 {yuan(d.fine)}；初次违法，"
+                                     f"{_HARM[d.harm]}，已改正",
                                      subject_id=d.subject_id))
         return out
 
@@ -473,8 +477,8 @@ class Findings:
                     continue  # a new decision of the same case (after a reconsideration)
                 out.append(self._finding(
                     "DOUBLE_FINE", d.case_id, d.jurisdiction, "red", d.decided_at,
-                    f"subject {subject} already fined for item {item}, act of {act} in case "
-                    f"{first.case_id}", subject_id=subject, first_case_id=first.case_id))
+                    f"当事人 {subject} 于 {act} 的同一违法行为（事项 {item}）已在案件 "
+                    f"{first.case_id} 中被罚款", subject_id=subject, first_case_id=first.case_id))
         return out
 
     def _repeated_inspections(self) -> list[dict[str, Any]]:
@@ -492,9 +496,9 @@ class Findings:
                 if len(window) >= rule["inspections"]:
                     out.append(self._finding(
                         "REPEATED_INSPECTION", visit.case_id, visit.jurisdiction, "yellow",
-                        visit.at, f"subject {subject}: {len(window)} separate inspections with "
-                        f"nothing found within {rule['within_days']} days "
-                        f"({', '.join(sorted({v.case_id for v in window}))})",
+                        visit.at, f"当事人 {subject} 在 {rule['within_days']} 日内被单独检查 "
+                        f"{len(window)} 次，均未发现问题（"
+                        f"{'、'.join(sorted({v.case_id for v in window}))}）",
                         subject_id=subject))
         return out
 
@@ -503,7 +507,7 @@ class Findings:
         label, rule, source = ALERT_LABELS[code]
         return {"code": code, "case_id": case_id, "severity": severity,
                 "due_at": at.isoformat(), "jurisdiction": jurisdiction,
-                "detail": f"{label}: {rule} — {source} — {what}",
+                "detail": f"{label}：{rule}（{source}）。{what}",
                 "started_at": at.isoformat(), **extra}
 
     def _due(self, start: datetime, days: int) -> tuple[datetime, str | None]:
@@ -512,7 +516,7 @@ class Findings:
         except CalendarUnknown as exc:
             end = start.astimezone(SHANGHAI).date() + timedelta(days=days + 1)
             return (datetime.combine(end, datetime.min.time(), SHANGHAI),
-                    f"provisional due date: {exc}")
+                    f"暂定期限：{exc}")
 
 
 class SubjectRegister:
@@ -573,14 +577,14 @@ class SubjectRegister:
         since = _years_before(self.facts.as_of.astimezone(SHANGHAI).date(), 1)
         recent = [d for d in decisions if d.penalised and d.decided_on > since]
         if any(d.circumstances == "serious" for d in recent):
-            return "red", "serious-circumstances penalty within 12 months (情节严重)"
+            return "red", "12 个月内受过情节严重的行政处罚"
         if len(recent) >= 2:
-            return "red", f"{len(recent)} penalties within 12 months"
+            return "red", f"12 个月内受行政处罚 {len(recent)} 次"
         if recent:
-            return "yellow", "one penalty within 12 months"
+            return "yellow", "12 个月内受行政处罚 1 次"
         if any(c.correction_ordered_at and not c.correction_done_at for c in cases):
-            return "yellow", "open correction order (责令整改未完成)"
-        return "green", "no penalty within 12 months, no open correction order"
+            return "yellow", "责令整改尚未完成"
+        return "green", "12 个月内无行政处罚，无未完成的整改"
 
 
 class CrossCase:

@@ -1,9 +1,10 @@
 """A subject's record across cases (当事人): the earlier decisions the law asks about.
 
-Art. 33 para 2 of the Administrative Penalty Law: a first violation (初次违法) with minor harm,
-corrected in time, may go unpunished. Whether a violation is the first is a question about the
-subject's other cases, answered by business time (the act dates), never by the order in which
-events reached the engine — so a late import of an older case gives the same answer.
+Art. 33 para 1 (its second sentence) of the Administrative Penalty Law: a first violation
+(初次违法) with minor harm, corrected in time, may go unpunished. Whether a violation is the
+first is a question about the subject's other cases, answered by business time (the act
+dates), never by the order in which events reached the engine —
+so a late import of an older case gives the same answer.
 """
 
 from __future__ import annotations

@@ -40,8 +40,9 @@ class ClocksView:
     # 4: a clock keeps its case's jurisdiction, and moves with case.transferred;
     # 5: base_due and suspended_since as epoch seconds too (colours counted in SQL);
     # 6: the police's clocks (Decree 310 Arts. 8, 9), extensions capped per team (Art. 60),
-    # what stopped a clock (the breach register), the device notice (APL Art. 41)
-    version = 6
+    # what stopped a clock (the breach register), the device notice (APL Art. 41);
+    # 7: notes in zh-CN
+    version = 7
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -146,8 +147,7 @@ class DueDates:
             # until the year's holidays are added to the pack and the view is rebuilt.
             end = moment.astimezone(SHANGHAI).date() + timedelta(days=days)
             due = datetime.combine(end + timedelta(days=1), datetime.min.time(), SHANGHAI)
-            return due, (f"provisional due date: {exc}; counted as {days} plain days "
-                         "until then")
+            return due, f"暂定期限：{exc}；在补充该年节假日前按 {days} 个自然日计算"
 
 
 def _start(case: Case, record: dict[str, Any], code: str,
@@ -203,8 +203,7 @@ class PenaltyClocks:
             row["days"] = wanted if limit is None else min(wanted, limit)
             due, note = self.due.deadline(row["started_at"], row["days"], False)
             if limit is not None and wanted > limit:
-                extra = (f"extensions counted up to {limit} days in all: the pack caps them for "
-                         "the team (APL Art. 60)")
+                extra = f"延长期限按本队伍上限计算，办案期限共 {limit} 日（《行政处罚法》第六十条）"
                 note = f"{note}; {extra}" if note else extra
             row["base_due"], row["note"] = due.isoformat(), note
 
@@ -269,7 +268,7 @@ class PenaltyClocks:
             row["days"] = min(wanted, limit)
             due, note = self.due.deadline(row["started_at"], row["days"], False)
             if wanted > limit:
-                extra = f"extension capped at {general.measure_days} days (Art. 25)"
+                extra = f"延长查封、扣押按 {general.measure_days} 日计算（《行政强制法》第二十五条）"
                 note = f"{note}; {extra}" if note else extra
             row["base_due"], row["note"] = due.isoformat(), note
 

@@ -46,8 +46,9 @@ class CrossCaseView:
     # jurisdiction of its first event until case.transferred; 4: the findings' spans;
     # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
     # 6: the police's reconsideration decision and the procuratorate's supervision (Decree
-    # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct)
-    version = 6
+    # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct);
+    # 7: the findings' words in zh-CN
+    version = 7
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack

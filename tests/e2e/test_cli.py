@@ -118,11 +118,41 @@ def test_case_show_in_text_names_the_steps_in_chinese(tmp_path: Path) -> None:
     assert "执法证 33010012345" in result.stdout
 
 
+def _empty_store(path: Path) -> str:
+    """A store that exists and holds nothing yet (importing an empty log creates it)."""
+    assert runner.invoke(app, ["import", str(write_log(path.with_suffix(".jsonl"), [])),
+                               "--db", str(path)]).exit_code == 0
+    return str(path)
+
+
 def test_case_show_of_an_unknown_case_fails_clearly(tmp_path: Path) -> None:
     """An unknown case id exits 1 naming the case."""
-    result = runner.invoke(app, ["case", "show", "NOPE", "--db", str(tmp_path / "a.db")])
+    result = runner.invoke(app, ["case", "show", "NOPE", "--db", _empty_store(tmp_path / "a.db")])
     assert result.exit_code == 1
     assert "no case 'NOPE'" in result.output
+
+
+@pytest.mark.parametrize("args", [["case", "show", "HZ-1"], ["alerts"], ["referrals"],
+                                  ["board"], ["verify"], ["projections", "status"],
+                                  ["breaches"], ["export"]])
+def test_a_read_of_a_store_that_does_not_exist_is_refused_and_creates_nothing(
+        tmp_path: Path, args: list[str]) -> None:
+    """A mistyped --db is one line naming the path, exit 2, and no empty store left behind."""
+    typo = tmp_path / "typo.db"
+    result = runner.invoke(app, [*args, "--db", str(typo)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: no store at {typo}")
+    assert result.output.count("\n") == 1
+    assert not typo.exists()
+
+
+def test_without_db_a_read_does_not_create_a_store_in_the_working_folder(tmp_path: Path) -> None:
+    """With neither --db nor CASECHAIN_DB, `case show` refuses rather than create ./casechain.db."""
+    proc = subprocess.run([str(Path(sys.executable).parent / "casechain"), "case", "show", "HZ-1"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False,
+                          env={k: v for k, v in os.environ.items() if k != "CASECHAIN_DB"})
+    assert proc.returncode == 2 and "no store at" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_store_comes_from_casechain_db(tmp_path: Path) -> None:
@@ -230,7 +260,19 @@ def test_a_question_no_answer_can_be_given_for_is_one_line_and_exit_2(
         tmp_path: Path, args: list[str], named: str) -> None:
     """The CLI and the API refuse the same parameters with the same rule (the application's
     QueryInvalid): one line naming the option, exit status 2."""
-    result = runner.invoke(app, [*args, "--db", str(tmp_path / "s.db")])
+    result = runner.invoke(app, [*args, "--db", _empty_store(tmp_path / "s.db")])
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {named}: ")
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_help_names_what_each_option_takes_and_flows_its_sentences() -> None:
+    """`casechain alerts --help` names URL, INSTANT, PREFIX rather than <str>; flags show no type."""
+    proc = subprocess.run([str(Path(sys.executable).parent / "casechain"), "alerts", "--help"],
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "COLUMNS": "120"})
+    assert "<str>" not in proc.stdout
+    assert [line for line in proc.stdout.splitlines() if "<bool>" in line and "--help" not in line
+            ] == []
+    for shown in ("URL", "INSTANT", "PREFIX", "CURSOR"):
+        assert shown in proc.stdout

@@ -178,7 +178,7 @@ def test_a_case_that_should_have_gone_to_the_police_is_on_the_referral_panel(
     page.get_by_role("button", name="刷新").click()
     listed = page.locator("#referrals tbody tr").filter(has_text="HZ-D-CRIME")
     expect(listed).to_contain_text("未报告移送")
-    expect(listed).to_contain_text("60000")
+    expect(listed).to_contain_text("60,000")
     expect(page.locator("#referral-rates tbody tr")).to_contain_text(["0.0%"])
     missing = page.locator("#alerts tbody tr").filter(has_text="HZ-D-CRIME")
     expect(missing.filter(has_text="应移未移")).to_have_count(1)

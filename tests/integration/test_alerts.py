@@ -45,7 +45,7 @@ def test_decision_overdue_at_the_end_of_the_ninetieth_day(tmp_path: Path) -> Non
     red = alerts(tmp_path, story, "2025-09-02T00:00:01", "DECISION_OVERDUE")
     assert severities(red) == ["red"]
     assert red[0]["due_at"] == "2025-09-02T00:00:00+08:00"
-    assert "办案超期" in str(red[0]["detail"]) and "APL Art. 60" in str(red[0]["detail"])
+    assert "办案超期" in str(red[0]["detail"]) and "《行政处罚法》第六十条" in str(red[0]["detail"])
 
 
 def test_decision_deadline_is_green_while_more_than_a_fifth_remains(tmp_path: Path) -> None:
@@ -77,7 +77,7 @@ def test_extensions_count_up_to_the_teams_cap(tmp_path: Path) -> None:
         (tmp_path / folder).mkdir()
     found = alerts(tmp_path / "capped", capped, "2025-10-10T00:00:01", "DECISION_OVERDUE")
     assert found[0]["due_at"] == "2025-10-10T00:00:00+08:00"
-    assert "APL Art. 60" in str(found[0]["detail"])
+    assert "延长期限按本队伍上限计算，办案期限共 120 日" in str(found[0]["detail"])
     free = filed_on("2025-06-03T10:00:00", "HZ-X2")
     free.add("penalty.deadline_extended", at=at("2025-08-20T10:00:00"), days=60)
     found = alerts(tmp_path / "free", free, "2025-11-01T00:00:01", "DECISION_OVERDUE")
@@ -262,7 +262,7 @@ def test_a_seal_extension_beyond_thirty_days_is_capped_and_said(tmp_path: Path) 
               approved_by="局长", deadline="measure")
     (red,) = alerts(tmp_path, story, "2025-11-01T00:00:01", "MEASURE_OVERDUE")
     assert red["due_at"] == "2025-11-01T00:00:00+08:00"
-    assert "capped at 30 days" in str(red["detail"])
+    assert "延长查封、扣押按 30 日计算（《行政强制法》第二十五条）" in str(red["detail"])
 
 
 def test_a_decision_extension_does_not_move_a_seal(tmp_path: Path) -> None:

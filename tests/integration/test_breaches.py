@@ -44,7 +44,7 @@ def test_a_decision_served_a_second_late_is_a_breach(tmp_path: Path) -> None:
         assert breach["met_at"] == "2025-09-18T00:00:01+08:00"
         assert breach["lateness_seconds"] == 1 and breach["lateness"] == "1秒"
         assert breach["team"] == "综合执法" and breach["officers"] == ["O1001", "O1002"]
-        assert "送达超期" in breach["detail"] and "APL Art. 61, 85" in breach["detail"]
+        assert "送达超期" in breach["detail"] and "《行政处罚法》第六十一条、第八十五条" in breach["detail"]
         assert engine.alerts("2025-09-20T10:00:00", "SERVICE_OVERDUE") == []
 
 

@@ -37,7 +37,7 @@ def test_the_party_is_told_within_five_working_days_of_the_capture(tmp_path: Pat
         red = engine.alerts("2025-08-26T00:00:01", code)
         assert [a["severity"] for a in red] == ["red"]
         assert red[0]["due_at"] == "2025-08-26T00:00:00+08:00"
-        assert "APL Art. 41 para 3" in red[0]["detail"]
+        assert "《行政处罚法》第四十一条第三款" in red[0]["detail"]
         told = clue_on_monday("HZ-N2")
         told.add("penalty.party_informed", at=at("2025-08-22T09:00:00"), channel="短信")
         nothing = clue_on_monday("HZ-N3")

@@ -52,7 +52,8 @@ def test_referral_missing_turns_red_at_the_end_of_the_third_day(tmp_path: Path) 
     red = alerts(db, "2025-09-06T00:00:01", "REFERRAL_MISSING")
     assert severities(red) == [("HZ-M1", "red")]
     assert red[0]["due_at"] == "2025-09-06T00:00:00+08:00"
-    assert "应移未移" in red[0]["detail"] and "Decree 310 Art. 3" in red[0]["detail"]
+    assert "应移未移" in red[0]["detail"]
+    assert "《行政执法机关移送涉嫌犯罪案件的规定》第三条" in red[0]["detail"]
 
 
 def test_a_case_reported_in_time_raises_no_referral_missing(tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_amounts_of_earlier_unpunished_acts_add_up_across_cases(tmp_path: Path) 
     db = load(tmp_path, july, june)  # the older case arrives last
     found = alerts(db, "2025-08-05T00:00:01", "REFERRAL_MISSING")
     assert severities(found) == [("HZ-C2", "red")]
-    assert "HZ-C1" in found[0]["detail"] and "55000" in found[0]["detail"]
+    assert "HZ-C1" in found[0]["detail"] and "55,000 元" in found[0]["detail"]
 
 
 def test_a_punished_earlier_act_does_not_add_up(tmp_path: Path) -> None:
@@ -199,7 +200,7 @@ def test_the_police_decide_on_filing_within_their_days(
     next_day = (at(last_second) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
     red = alerts(db, next_day, code)
     assert severities(red) == [("HZ-P1", "red")]
-    assert "Decree 310 Art. 8" in red[0]["detail"]
+    assert "《行政执法机关移送涉嫌犯罪案件的规定》第八条" in red[0]["detail"]
     decided = load(tmp_path / "decided", accepted("HZ-P2", **payload))
     decided.load([decided_step("HZ-P2", "referral.police_filed", "2025-09-09T10:00:00")])
     assert alerts(decided, next_day, code) == []
@@ -254,13 +255,13 @@ def test_a_returned_case_resumes_its_decision_deadline(tmp_path: Path) -> None:
 
 def test_fining_a_first_corrected_minor_violation_is_flagged(tmp_path: Path) -> None:
     """首违不罚: a first violation on the list, minor harm, corrected, fined — an advisory
-    from the instant of the decision (APL Art. 33 para 2)."""
+    from the instant of the decision (APL Art. 33 para 1, second sentence)."""
     decided = at("2025-09-10T10:00:00")
     db = load(tmp_path, minor_fumes("HZ-F1", "2025-08-20", decided))
     assert alerts(db, "2025-09-10T09:59:59", "FIRST_VIOLATION_FINED") == []
     found = alerts(db, "2025-09-10T10:00:01", "FIRST_VIOLATION_FINED")
     assert severities(found) == [("HZ-F1", "info")]
-    assert "APL Art. 33 para 2" in found[0]["detail"]
+    assert "《行政处罚法》第三十三条第一款" in found[0]["detail"]
 
 
 def test_a_second_violation_may_be_fined_without_advisory(tmp_path: Path) -> None:

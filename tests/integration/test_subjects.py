@@ -1,4 +1,4 @@
-"""A subject's earlier decisions across cases, judged by business time (APL Art. 33 para 2)."""
+"""A subject's earlier decisions across cases, judged by business time (APL Art. 33 para 1)."""
 
 from __future__ import annotations
 

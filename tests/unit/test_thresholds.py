@@ -50,7 +50,7 @@ def test_fake_goods_count_sales_unsold_and_their_weighted_sum(measures: dict[str
 def test_the_weighted_sum_is_named_in_chinese() -> None:
     found = met(facts(FAKE_GOODS, sales_amount=20000, unsold_value=90000))
     assert found.by == "amount"
-    assert found.describe() == "生产、销售伪劣产品罪：销售金额×3 + 尚未销售货值 150000 元 ≥ 150000 元"
+    assert found.describe() == "生产、销售伪劣产品罪：销售金额×3 + 尚未销售货值 150,000 元 ≥ 150,000 元"
 
 
 @pytest.mark.parametrize(("tonnes", "reached"), [(3.0, True), (2.99, False), (3.2, True)])

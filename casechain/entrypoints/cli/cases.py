@@ -24,6 +24,7 @@ from casechain.entrypoints.cli.common import (
     _print_json,
     _projections,
     app,
+    beijing,
     case_app,
     err,
     out,
@@ -42,7 +43,7 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
                 "--ledger/--no-ledger", help="Bring the Merkle ledger up to date afterwards")
                               ] = True) -> None:
     """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
-    case_log = _open(db, rules)
+    case_log = _open(db, rules, create=True)
     try:
         with _progress(log_file) as progress:
             task = progress.add_task("import", total=log_file.stat().st_size)
@@ -130,6 +131,7 @@ def case_show(case_id: str, db: DbOption = None, rules: RulesOption = None,
         actor = entry["actor"]
         who = " ".join(str(actor[k]) for k in ("id", "role", "org") if actor.get(k))
         cert = f" 执法证 {actor['cert_no']}" if actor.get("cert_no") else ""
-        out.print(f"{entry['seq']:>4}  {entry['occurred_at']}  {entry['label']} {entry['type']}  "
-                  f"by {who}{cert}  via {entry.get('source') or '-'}  "
-                  f"recorded {entry['recorded_at']}  position {entry['position']}", markup=False)
+        out.print(f"{entry['seq']:>4}  {beijing(entry['occurred_at'])}  {entry['label']} "
+                  f"{entry['type']}  by {who}{cert}  via {entry.get('source') or '-'}  "
+                  f"recorded {beijing(entry['recorded_at'])}  position {entry['position']}",
+                  markup=False)

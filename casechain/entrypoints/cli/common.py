@@ -19,10 +19,12 @@ from casechain.application.case_log import CaseLog
 from casechain.application.proofs import Ledger
 from casechain.bootstrap import (
     configure_logging,
+    missing_store_file,
     open_case_log,
     open_ledger,
     open_projections,
 )
+from casechain.domain.calendar import SHANGHAI
 from casechain.errors import CaseChainError, QueryInvalid, StoreError
 from casechain.projections import ProjectionRunner
 
@@ -79,7 +81,14 @@ def _projections(db: str | None, rules: str | None) -> Iterator[tuple[CaseLog, P
         case_log.close()
 
 
-def _open(db: str | None, rules: str | None = None) -> CaseLog:
+def _open(db: str | None, rules: str | None = None, create: bool = False) -> CaseLog:
+    """The case log on the store; a SQLite file that does not exist is refused (exit 2) unless
+    `create`: a mistyped `--db` must not leave an empty store behind and answer "nothing"."""
+    missing = missing_store_file(db)
+    if missing is not None and not create:
+        err.print(f"[red]error:[/red] no store at {escape(missing)} (no such file; 存储文件不存在): "
+                  "check --db or CASECHAIN_DB; `casechain import` creates a store")
+        raise typer.Exit(2)
     try:
         return open_case_log(db, rules)
     except StoreError:
@@ -110,6 +119,21 @@ def _page_note(shown: int, total: int, next_cursor: str | None) -> None:
 _SEVERITY_LABELS = {"red": "红", "yellow": "黄", "info": "提示"}
 
 
+
+
+def beijing(value: object) -> str:
+    """An instant for people: Beijing time with its offset (2025-03-01 10:00:00+08:00), whether
+    it was stored in UTC or sent with +08:00; anything else (a date, a missing value) as is."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return "-" if value is None else str(value)
+    if moment.tzinfo is None:
+        return str(value)
+    return moment.astimezone(SHANGHAI).isoformat(sep=" ")
 
 
 def _instant(text: str | None) -> datetime:

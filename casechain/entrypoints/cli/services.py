@@ -219,7 +219,7 @@ def kafka_consume(bootstrap: BootstrapOption, db: DbOption = None, rules: RulesO
     from casechain.entrypoints.kafka_consumer import InboundConsumer
     settings = _kafka_settings(bootstrap, client_option, inbound_topic=topic,
                                dead_letter_topic=dead_letter_topic, group_id=group)
-    case_log = _open(db, rules)
+    case_log = _open(db, rules, create=True)
     ledger = open_ledger(case_log)  # the Merkle tree follows what the consumer appends
     auto = _auto_checkpoint(ledger, key, checkpoint_every, checkpoint_events)
 

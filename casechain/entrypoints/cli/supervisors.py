@@ -10,6 +10,7 @@ import typer
 from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
 from casechain.application import supervision
+from casechain.domain.deadlines import yuan
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
     _SEVERITY_LABELS,
@@ -26,6 +27,7 @@ from casechain.entrypoints.cli.common import (
     _print_json,
     _projections,
     app,
+    beijing,
     err,
     out,
     subject_app,
@@ -127,9 +129,9 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
         return
     for alert in listed:
         out.print(f"{_SEVERITY_LABELS[alert['severity']]} {alert['severity']:6} "
-                  f"{alert['code']:20} {alert['case_id']:20} due {alert['due_at']}  "
+                  f"{alert['code']:20} {alert['case_id']:20} due {beijing(alert['due_at'])}  "
                   f"{alert['detail']}", markup=False)
-    out.print(f"{len(listed)} alert(s) as of {moment.isoformat()} (预警 {len(listed)} 条)")
+    out.print(f"{len(listed)} alert(s) as of {beijing(moment)} (预警 {len(listed)} 条)")
 
 
 def _print_summary(counted: dict[str, object], as_json: bool) -> None:
@@ -142,7 +144,7 @@ def _print_summary(counted: dict[str, object], as_json: bool) -> None:
     for row in rows:
         out.print(f"{_SEVERITY_LABELS[row['severity']]} {row['code']:28} {row['label']:10} "
                   f"{row['team'] or '-':8} {row[by]:10} {row['count']:>7}", markup=False)
-    out.print(f"{counted['total']} alert(s) as of {counted['as_of']} (预警 {counted['total']} 条)")
+    out.print(f"{counted['total']} alert(s) as of {beijing(counted['as_of'])} (预警 {counted['total']} 条)")
 
 
 # -- referrals and the subject register ---------------------------------------------
@@ -172,7 +174,7 @@ def referrals(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption 
     for rate in rates:
         out.print(f"{rate['team']:6} {rate['district']:8} 达到追诉标准 {rate['threshold_met']} 件, "
                   f"已移送 {rate['transferred']} 件, 移送率 {rate['rate']:.0%}", markup=False)
-    out.print(f"{len(rows)} case(s) as of {moment.isoformat()} (行刑衔接案件 {len(rows)} 件)")
+    out.print(f"{len(rows)} case(s) as of {beijing(moment)} (行刑衔接案件 {len(rows)} 件)")
 
 
 @app.command()
@@ -199,7 +201,7 @@ def breaches(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption 
         return
     for row in page.rows:
         out.print(f"{row['code']:26} {row['case_id']:20} {row['team'] or '-':6} "
-                  f"due {row['due_at']}  met {row['met_at']}  逾期{row['lateness']}  "
+                  f"due {beijing(row['due_at'])}  met {beijing(row['met_at'])}  逾期{row['lateness']}  "
                   f"{','.join(row['officers']) or '-'}", markup=False)
     out.print(f"{len(page.rows)} of {page.total} breach(es) (违限 {page.total} 条)")
 
@@ -257,8 +259,9 @@ def subject_show(subject_id: str, db: DbOption = None, rules: RulesOption = None
         out.print(f"  案件 {case['case_id']:20} {case['item_code'] or '-':10} "
                   f"act {case['act_date'] or '-'}", markup=False)
     for d in register["decisions"]:
-        out.print(f"  决定 {d['case_id']:20} {d['decided_at']} {d['outcome']} fine {d['fine']:g}",
-                  markup=False)
+        outcome = "给予处罚" if d["outcome"] == "penalty" else "不予处罚"
+        out.print(f"  决定 {d['case_id']:20} {beijing(d['decided_at'])} {outcome} "
+                  f"罚款 {yuan(d['fine'])}", markup=False)
     for year in register["inspections_per_year"]:
         out.print(f"  {year['year']} 检查 {year['inspections']} 次, 联合检查 {year['joint']} 次",
                   markup=False)
