@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 DEMO_DB := var/casechain.db
 PORT    ?= 8080
 CITY_CASES ?= 309600
+ECHARTS := casechain/data/vendor/echarts.min.js
 
 .PHONY: run test bench lint typecheck clean services browser
 
@@ -12,13 +13,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.run-installed: pyproject.toml $(ECHARTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+$(VENV)/.test-installed: pyproject.toml $(ECHARTS) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@ $(VENV)/.run-installed
+
+# The dashboard's chart library (Apache ECharts), from the npm registry at the version
+# package-lock.json pins (npm checks its integrity hash), served by the app itself.
+$(ECHARTS): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(dir $@)
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE $(dir $@)
 
 ## run: install, simulate a year of one district into the demo SQLite store, serve the API on 127.0.0.1
 run: $(VENV)/.run-installed

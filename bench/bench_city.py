@@ -11,7 +11,11 @@ Steps, each in its own process so that its peak RSS is its own:
    `--calls` calls of each listing's first page (alerts, referrals, deadlines, board) and of
    the alert summary, as of three instants, with the response sizes;
 5. the same server with four clients polling alerts and the summary and one writer appending
-   meanwhile: p50/p99 of a case read (`GET /v1/cases/{id}`) under that load.
+   meanwhile: p50/p99 of a case read (`GET /v1/cases/{id}`) under that load;
+6. the dashboard's first screen in Chromium (Playwright, Debian's /usr/bin/chromium) for the
+   city's and the district's supervisor as of 2025-12-31 18:00: from 刷新 until the headline
+   and the three charts of 概览 are drawn (issue 19's target: ≤ 2 s city-wide), `--screens`
+   times each.
 
 The baseline, measured in the same run on the same store: the cross-case alerts evaluated
 from every row at query time (`CrossCase` over the whole view — how every alert query worked
@@ -204,6 +208,42 @@ def _baseline(url: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _first_screen(base: str, auth: dict[str, str], times: int) -> list[dict[str, Any]]:
+    """Sign in, set 截至时间, press 刷新 and wait for the headline and the three charts of 概览
+    drawn as of that instant: milliseconds per supervisor, min / median / max of `times`."""
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CASECHAIN_CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        for who, token in auth.items():
+            took = []
+            for _ in range(times):
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(base + "/")
+                page.fill("#token", token)
+                page.click("#sign-in-form button")
+                page.wait_for_selector("#board:not([hidden])")
+                page.fill("#as-of", "2025-12-31T18:00:00")
+                started = time.perf_counter()
+                page.click("#filters button[type=submit]")
+                page.wait_for_function(
+                    "document.getElementById('overview-panel').dataset.asOf"
+                    " === document.getElementById('as-of').value"
+                    " && document.querySelectorAll('#headline-kinds .kind').length > 0",
+                    timeout=120_000)
+                took.append(round((time.perf_counter() - started) * 1000))
+                page.close()
+            rows.append({"who": who, "min_ms": min(took), "median_ms": statistics.median(took),
+                         "max_ms": max(took)})
+            print(f"  {who:8} first screen min {min(took)} ms, median "
+                  f"{statistics.median(took)} ms, max {max(took)} ms", flush=True)
+        browser.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,6 +251,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--screens", type=int, default=5)
     args = parser.parse_args()
     results: dict[str, Any] = {"cases": args.cases}
     url = create_database()
@@ -251,6 +292,8 @@ def main() -> None:
                 results["under_load"] = _under_load(base, auth, service, args.load_seconds)
                 print(f"  case read p50 {results['under_load']['p50_ms']} ms, p99 "
                       f"{results['under_load']['p99_ms']} ms (target p99 ≤ 100 ms)")
+                print("dashboard first screen in Chromium (target city ≤ 2,000 ms):")
+                results["first_screen"] = _first_screen(base, auth, args.screens)
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(60)

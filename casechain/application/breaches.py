@@ -71,15 +71,16 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
                                           last.part)) if last is not None else None)
 
 
-def breach_counts(runner: ProjectionRunner, scope: str | None) -> list[dict[str, Any]]:
+def breach_counts(runner: ProjectionRunner, scope: str | None,
+                  until: datetime | None = None) -> list[dict[str, Any]]:
     """How many breaches per team, month (Asia/Shanghai, when met) and code: the figures of
-    执法质效 in the statistics."""
+    执法质效 in the statistics; with `until`, only those met before it."""
     runner.catch_up(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
     query = (sa.select(board.c.team, c.code, c.stopped_epoch)
              .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))
-             .where(*_breached(clocks, scope, None, None, None)))
+             .where(*_breached(clocks, scope, None, None, until)))
     counted: Counter[tuple[str, str, str]] = Counter()
     with runner.store.read() as conn:
         for team, code, stopped in conn.execute(query):

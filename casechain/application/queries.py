@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from casechain.application.breaches import breach_counts
 from casechain.application.case_log import CaseLog
 from casechain.batching import chunks
+from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase, referral_rates
 from casechain.domain.deadlines import evaluate
@@ -431,16 +432,22 @@ def response_of(runner: ProjectionRunner, scope: str | None = None) -> list[dict
     return [s for s in shares if s["district"].startswith(scope or "")]
 
 
-def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[str, Any]:
+def statistics_of(runner: ProjectionRunner, scope: str | None = None,
+                  moment: datetime | None = None) -> dict[str, Any]:
     """Filed / decided / closed / referred per team, district and month, the first case
     filed under each item (首案突破), and the deadlines met late per team, month and code
-    (违限, for 执法质效), for the districts inside the scope."""
+    (违限, for 执法质效), for the districts inside the scope. With `moment` (截至时间): the
+    months up to its own (that month counted whole: the view keeps months, not instants)
+    and the breaches met before it."""
     runner.catch_up(["statistics", "board"])
     views = views_of(runner)
     counts, first = views.statistics.counts, views.statistics.first
     board = views.board.table
+    months: list[sa.ColumnElement[bool]] = [counts.c.district.like(f"{scope or ''}%")]
+    if moment is not None:
+        months.append(counts.c.month <= moment.astimezone(SHANGHAI).strftime("%Y-%m"))
     with runner.store.read() as conn:
-        rows = conn.execute(sa.select(counts).where(counts.c.district.like(f"{scope or ''}%"))
+        rows = conn.execute(sa.select(counts).where(*months)
                             .order_by(counts.c.month, counts.c.team, counts.c.district,
                                       counts.c.metric)).all()
         # A first case outside the scope is not named to a reader confined to it.
@@ -449,7 +456,9 @@ def statistics_of(runner: ProjectionRunner, scope: str | None = None) -> dict[st
                               .order_by(first.c.item_code)).all()
     return {"counts": [dict(r._mapping) for r in rows],
             "first_cases": [dict(r._mapping) for r in firsts],
-            "breaches": breach_counts(runner, scope)}
+            "breaches": breach_counts(runner, scope, moment),
+            "until_month": None if moment is None
+            else moment.astimezone(SHANGHAI).strftime("%Y-%m")}
 
 
 #: What a scoped answer says in place of a case of another jurisdiction that the law needs

@@ -84,6 +84,10 @@ class _World:
         self.weights = [TEAM_SHARES[t] for t in self.teams]
         self.districts = [district] if district else ["330102", "330105", "330106", "330108",
                                                       "330109", "330110"]
+        # The district's real 乡镇街道 where the pack lists them (行政区划), else numbered ones.
+        self.streets = {d: sorted(c for c in pack.divisions if len(c) == 9 and c.startswith(d))
+                        or [f"{d}{n:03d}" for n in range(1, _STREETS + 1)]
+                        for d in self.districts}
         self.subjects: list[dict[str, str]] = []
         self.devices: dict[str, list[tuple[str, str]]] = {}
 
@@ -154,7 +158,7 @@ def simulate(cases: int, seed: int, start: date, months: int, pack: RulePack,
 def _case(rng: random.Random, world: _World, calendar: WorkCalendar, case_id: str,
           opened: datetime) -> Iterator[dict[str, Any]]:
     district = rng.choice(world.districts)
-    street = f"{district}{rng.randint(1, _STREETS):03d}"
+    street = rng.choice(world.streets[district])
     officers = [{"id": f"O{rng.randint(1000, 9999)}",
                  "cert_no": f"3301{rng.randint(10**7, 10**8 - 1)}"} for _ in range(2)]
     team = rng.choices(world.teams, world.weights)[0]
@@ -208,11 +212,14 @@ def _supervision(case: _Case, item: Item, subject: dict[str, str], world: _World
         yield case.event("supervision.clue_registered", clue)
         if urgent:
             dispatched = case.after(minutes=2)
-            yield case.event("supervision.dispatched", {"team": f"{case.street[:6]}{item.team}队",
+            yield case.event("supervision.dispatched", {"team": item.team,
                                                         "officers": case.officers})
-            late = rng.random() < 0.1  # a tenth of urgent clues miss a 1315 limit
             seconds = 0
-            for step, limit in (("acknowledged", 1), ("departed", 3), ("arrived", 15)):
+            # Each 1315 limit is missed on its own: arriving within 15 minutes fails more
+            # often (traffic) than acknowledging within one.
+            for step, limit, missed in (("acknowledged", 1, 0.03), ("departed", 3, 0.06),
+                                        ("arrived", 15, 0.12)):
+                late = rng.random() < missed
                 seconds = max(seconds + 10, rng.randint(limit * 60 + 30, limit * 60 + 600)
                               if late else rng.randint(limit * 20, limit * 55))
                 yield case.event(f"supervision.{step}", {},

@@ -424,6 +424,14 @@ class RulePack(Strict):
     name: str
     versions: Annotated[list[RuleVersion], Field(min_length=1)]
     calendar: dict[int, YearCalendar] = Field(default_factory=dict)
+    #: 行政区划: division code → name (city, districts, 乡镇街道), shown beside the codes.
+    divisions: dict[Annotated[str, Field(pattern=r"^[1-9][0-9]{1,11}$")],
+                    Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+                        default_factory=dict)
+
+    def division_name(self, code: str) -> str | None:
+        """The name of a division code, or None when the pack does not list it."""
+        return self.divisions.get(code)
 
     @model_validator(mode="before")
     @classmethod

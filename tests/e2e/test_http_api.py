@@ -476,6 +476,20 @@ def test_persons_ids_are_masked_for_roles_that_do_not_need_them(api: Any, role: 
         assert _ids(body) == expected, (path, body)
     exported = client.get("/v1/cases/HZ-P/events", headers=_auth(tokens[role])).text
     assert {found for found in (PERSON["id"], MASKED) if found in exported} == expected
+    if role in ("supervisor", "auditor", "admin"):
+        sheet = client.get("/v1/exports/referrals?format=csv&scope=330106",
+                           headers=_auth(tokens[role])).content.decode("utf-8-sig")
+        assert {found for found in (PERSON["id"], MASKED) if found in sheet} == expected
+        subject = client.get("/v1/cases/HZ-P/subject", headers=_auth(tokens[role])).json()
+        assert subject["subject_id"] in expected
+
+
+def test_an_unknown_panel_is_refused_naming_the_panels(loaded: Any) -> None:
+    """/v1/exports/nope is a 422 problem naming the panels there are."""
+    client, tokens, _ = loaded
+    refused = client.get("/v1/exports/nope", headers=_auth(tokens["supervisor"]))
+    assert refused.status_code == 422
+    assert "alerts" in refused.json()["detail"] and "referrals" in refused.json()["detail"]
 
 
 def test_organisations_ids_are_never_masked(loaded: Any) -> None:

@@ -26,6 +26,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
+from casechain.application.exports import pack_of
 from casechain.application.serving import Components
 from casechain.domain.envelope import envelope_schema
 from casechain.entrypoints.http.auth import Caller
@@ -80,7 +81,7 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
     install_error_handlers(app)
 
     register_routes(app, components)
-    register_dashboard(app)
+    register_dashboard(app, pack_of(components.runner).divisions)
     app.openapi = lambda: _openapi_with_envelopes(app)  # type: ignore[method-assign]
     return app
 

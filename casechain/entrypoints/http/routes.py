@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
 import structlog
 from eventsourcing.persistence import PersistenceError
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from casechain.application import authorisation, supervision
@@ -18,6 +19,8 @@ from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
+from casechain.application.case_page import case_page
+from casechain.application.exports import PANELS, panel_table, to_csv, to_xlsx
 from casechain.application.paging import MAX_LIMIT, Page
 from casechain.application.proofs import ProofError, inclusion_document
 from casechain.application.queries import (
@@ -35,6 +38,7 @@ from casechain.domain.access import (
     sees_person_ids,
 )
 from casechain.domain.bounds import MAX_ENVELOPE_BYTES
+from casechain.domain.calendar import SHANGHAI
 from casechain.domain.deadlines import ALERT_LABELS
 from casechain.entrypoints.http.auth import (
     Caller,
@@ -54,6 +58,8 @@ from casechain.entrypoints.http.problems import (
 from casechain.errors import StoreError
 
 __all__ = ["register_routes"]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 log = structlog.get_logger("casechain.http")
 
@@ -175,17 +181,41 @@ def _routes_append(app: FastAPI, components: Components) -> None:
 # -- cases -------------------------------------------------------------------------------------
 def _routes_cases(app: FastAPI, components: Components) -> None:
     @app.get("/v1/cases/{case_id}", tags=["cases"], summary="A case and its audit timeline (案件)")
-    def get_case(case_id: str, principal: Caller) -> dict[str, Any]:
+    def get_case(case_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
         """Stage, state, subject and every event with actor, source, occurred and recorded
-        times and the rule-pack version in force. The read is itself recorded."""
+        times and the rule-pack version in force; as of `as_of` (default now) its alerts,
+        its row of the referral view (the same row `/v1/referrals` lists), amounts and
+        fines, officers with 执法证号, and whether its hash chain recomputes. The read is
+        itself recorded."""
         _require(principal, "case")
         _case_in_scope(components, principal, case_id)
+        moment = supervision.as_of(as_of)
         components.access_log.record(principal, "case.read", case_id)
         try:
-            body = case_view(components.case_log, components.runner, case_id, principal.scope)
+            body = case_page(components.case_log, components.runner, case_id, principal.scope,
+                             moment)
         except CaseNotFound:
             raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
         return _for_reader(components, principal, body)
+
+    @app.get("/v1/cases/{case_id}/subject", tags=["cases"],
+             summary="The register of a case's subject (一户一档)")
+    def case_subject(case_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
+        """The subject register of the case's party, resolved by the server: a reader who sees
+        persons' ids masked reaches the register through the case."""
+        _require(principal, "supervision")
+        _case_in_scope(components, principal, case_id)
+        try:
+            subject_of = case_view(components.case_log, components.runner, case_id)["subject"]
+        except CaseNotFound:
+            raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
+        if not subject_of:
+            raise ApiProblem(404, "NOT_FOUND", f"case {case_id!r} names no subject")
+        register = supervision.subject_register(components.runner, supervision.as_of(as_of),
+                                                str(subject_of["id"]), principal.scope)
+        if register is None:
+            raise ApiProblem(404, "NOT_FOUND", f"case {case_id!r}: its subject has no register")
+        return _for_reader(components, principal, register)
 
     @app.get("/v1/cases/{case_id}/events", tags=["cases"],
              summary="Export a case as JSON Lines (导出)",
@@ -394,11 +424,37 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         return _for_reader(components, principal, register)
 
     @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
-    def statistics(principal: Caller, scope: Scope = None) -> dict[str, Any]:
-        """Filed / decided / closed / referred per team, district and month; 首案突破."""
+    def statistics(principal: Caller, scope: Scope = None, as_of: AsOf = None
+                   ) -> dict[str, Any]:
+        """Filed / decided / closed / referred per team, district and month; 首案突破; the
+        deadlines met late. With `as_of` (截至时间): the months up to its own, whole."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return statistics_of(runner, where)
+        return statistics_of(runner, where, None if as_of is None else supervision.as_of(as_of))
+
+    @app.get("/v1/exports/{panel}", tags=["supervision"],
+             summary="A dashboard panel as CSV or Excel (导出)",
+             responses={200: {"description": "the panel's table, as an attachment",
+                              "content": {"text/csv": {"schema": {"type": "string"}},
+                                          XLSX: {"schema": {"type": "string",
+                                                            "format": "binary"}}}}})
+    def export_panel(panel: Annotated[str, Path(description=f"one of {', '.join(PANELS)}")],
+                     principal: Caller, as_of: AsOf = None, scope: Scope = None,
+                     format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "xlsx"
+                     ) -> Response:
+        """The panel's rows as of `as_of` inside the scope, as the dashboard shows them (zh-CN
+        headings, division names, persons' ids masked for readers who see them masked): for
+        writing a 通报."""
+        _require(principal, "supervision")
+        where, moment = _scope(principal, scope), supervision.as_of(as_of)
+        table = panel_table(runner, principal, panel, moment, where)
+        stamp = moment.astimezone(SHANGHAI).strftime("%Y%m%d-%H%M")
+        name = quote(f"{table.title}-{where or '全部'}-{stamp}.{format}")
+        body, kind = (to_csv(table), "text/csv; charset=utf-8") if format == "csv" else (
+            to_xlsx(table), XLSX)
+        return Response(body, media_type=kind, headers={
+            "Content-Disposition": f"attachment; filename=\"export.{format}\"; "
+                                   f"filename*=UTF-8''{name}"})
 
     @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
     def response(principal: Caller, scope: Scope = None) -> list[dict[str, Any]]:

@@ -1,0 +1,142 @@
+"""The case page a supervisor acts on: the audit trail plus what the supervision views say of
+the case, from the same rows the listings read.
+
+`case_page` adds to `queries.case_view`: the case's alerts as of an instant (its running
+deadlines and cross-case findings, as `alerts` lists them), its row of the referral view
+(行刑衔接, the very row `referrals` lists, so the two never disagree), the amounts and fines
+of its investigation and decisions, the officers with their 执法证号, and whether its hash
+chain recomputes (each event's hash over its fields and the previous hash).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from casechain.application.case_log import CaseLog
+from casechain.application.queries import case_view, due_order
+from casechain.domain.deadlines import evaluate
+from casechain.domain.findings import clock_alert
+from casechain.domain.hashing import GENESIS_HASH, CanonicalJSONError, record_hash
+from casechain.projections.clocks import ALERT_CODES, clock_of
+from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.views import views_of
+
+__all__ = ["case_page", "chain_check"]
+
+
+def case_page(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str,
+              moment: datetime) -> dict[str, Any]:
+    """The case view with its alerts, referral row, amounts, officers and chain check as of
+    `moment`. `CaseNotFound` if the case has no event."""
+    view = case_view(case_log, runner, case_id, scope)
+    alerts, referral = _supervision_of(runner, case_id, moment)
+    view.update(alerts=alerts, referral=referral, amounts=_amounts(view["timeline"]),
+                officers=_officers(view["timeline"]),
+                chain=chain_check(case_log.case_records(case_id)), as_of=moment.isoformat())
+    return view
+
+
+def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime
+                    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The case's alerts (yellow, red, info) and its referral row as of `moment`."""
+    runner.catch_up(["deadlines", "crosscase"])
+    views = views_of(runner)
+    clocks, spans = views.deadlines.table, views.crosscase.findings
+    at = moment.timestamp()
+    with runner.store.read() as conn:
+        clock_rows = conn.execute(sa.select(clocks).where(
+            clocks.c.case_id == case_id, clocks.c.code.in_(ALERT_CODES))).all()
+        span_rows = conn.execute(sa.select(spans).where(
+            spans.c.case_id == case_id, spans.c.start_epoch <= at,
+            sa.or_(spans.c.stop_epoch.is_(None), spans.c.stop_epoch > at))).all()
+    alerts = []
+    for row in clock_rows:
+        evaluation = evaluate(clock_of(row), moment)
+        if evaluation is not None and evaluation.colour != "green":
+            alerts.append(evaluation.as_alert())
+    referral = None
+    for row in span_rows:
+        body = orjson.loads(row.body)
+        if row.kind == "referral":
+            referral = body
+        elif row.kind == "finding":
+            alerts.append(body)
+        else:
+            alert = clock_alert(row.case_id, row.jurisdiction, body, moment)
+            if alert is not None:
+                alerts.append(alert)
+    return sorted(alerts, key=due_order), referral
+
+
+def _amounts(timeline: list[dict[str, Any]]) -> dict[str, Any]:
+    """涉案金额, 违法所得 (the last investigation's), the fines decided and paid."""
+    amounts: dict[str, Any] = {"amount_involved": None, "illegal_gains": None,
+                               "fines": [], "paid": 0.0}
+    for entry in timeline:
+        payload = entry.get("payload") or {}
+        if entry["type"] == "penalty.investigation_concluded":
+            amounts["amount_involved"] = payload.get("amount_involved")
+            amounts["illegal_gains"] = payload.get("illegal_gains")
+        elif entry["type"] == "penalty.decided":
+            amounts["fines"] += [{"kind": p.get("kind"), "amount": p.get("amount"),
+                                  "decided_at": entry["occurred_at"]}
+                                 for p in payload.get("penalties") or []]
+        elif entry["type"] == "penalty.paid":
+            amounts["paid"] += float(payload.get("amount") or 0)
+    return amounts
+
+
+def _officers(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every officer named on the case (actor or in a payload's officers), with the 执法证号
+    and the steps they took, in the order they first appear."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def note(officer: dict[str, Any], step: str) -> None:
+        oid = str(officer.get("id") or "")
+        if not oid:
+            return
+        entry = found.setdefault(oid, {"id": oid, "name": officer.get("name"),
+                                       "cert_no": officer.get("cert_no"), "steps": []})
+        entry["cert_no"] = entry["cert_no"] or officer.get("cert_no")
+        if step not in entry["steps"]:
+            entry["steps"].append(step)
+
+    for entry in timeline:
+        step = entry.get("label") or entry["type"]
+        if entry["actor"].get("role") == "officer":
+            note(entry["actor"], step)
+        payload = entry.get("payload") or {}
+        for officer in [*payload.get("officers", []), *payload.get("collected_by", [])]:
+            if isinstance(officer, dict):
+                note(officer, step)
+    return list(found.values())
+
+
+def chain_check(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the case's hash chain recomputes: seq 1, 2, 3 ... each `prev_hash` the hash
+    before it (64 zeros first), each `hash` the SHA-256 of its canonical fields. The first
+    broken link is named. (The Merkle ledger over all cases is `casechain verify`.)"""
+    last_hash, problem = GENESIS_HASH, None
+    for expected_seq, stored in enumerate(records, start=1):
+        record = {k: v for k, v in stored.items() if k not in ("hash", "position")}
+        where = f"seq {stored.get('seq')}"
+        if stored.get("seq") != expected_seq:
+            problem = f"{where}: expected seq {expected_seq} (an event removed or inserted)"
+        elif record.get("prev_hash") != last_hash:
+            problem = f"{where}: prev_hash does not match the previous event's hash"
+        else:
+            try:
+                digest = record_hash(record)[0]
+            except CanonicalJSONError as exc:
+                digest, problem = None, f"{where}: cannot be canonicalised ({exc})"
+            if digest is not None and digest != stored.get("hash"):
+                problem = f"{where}: its fields no longer hash to its stored hash (edited)"
+        if problem:
+            break
+        last_hash = str(stored.get("hash"))
+    return {"verified": problem is None, "events": len(records), "head_hash": last_hash,
+            "problem": problem}
