@@ -319,8 +319,10 @@ function refresh() {
 // -- the headline: counts by alert kind and colour, one click filters ----------------------
 async function refreshHeadline() {
   await load("headline", async (stale) => {
-    const summary = await api("/v1/alerts/summary", filters());
+    const asked = filters();
+    const summary = await api("/v1/alerts/summary", asked);
     if (stale()) return;
+    $("headline").dataset.asOf = asked.as_of;  // the counts are as of this
     const byCode = new Map();
     const totals = { red: 0, yellow: 0, info: 0 };
     for (const c of summary.counts) {
