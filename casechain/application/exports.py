@@ -20,6 +20,7 @@ from openpyxl import Workbook
 
 from casechain.application import authorisation, supervision
 from casechain.application import breaches as breach_register
+from casechain.application import devices as device_register
 from casechain.application.queries import statistics_of
 from casechain.domain.access import Principal
 from casechain.domain.calendar import SHANGHAI
@@ -34,7 +35,8 @@ __all__ = ["PANELS", "Table", "pack_of", "panel_table", "to_csv", "to_xlsx"]
 
 _SEVERITIES = {"red": "红色", "yellow": "黄色", "green": "绿色", "info": "提示"}
 _METRICS = (("filed", "立案"), ("decided", "作出决定"), ("closed", "结案"), ("referred", "移送公安"))
-_PAGE = 2000
+_PAGE = 1000
+_DEVICE_KINDS = {"camera": "摄像头", "drone": "无人机", "sensor": "传感器"}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,22 @@ class _Panels:
         return Table("按月统计", ["月份", "队伍", "区县代码", "区县", *(label for _, label in _METRICS)],
                      rows)
 
+    def devices(self) -> Table:
+        rows, cursor = [], None
+        while True:
+            page = device_register.devices_page(self.runner, self.scope, _PAGE, cursor)
+            rows += [[d["device_id"], _DEVICE_KINDS.get(d["kind"], d["kind"]), d["location"],
+                      d["jurisdiction"], self.place(d["jurisdiction"]),
+                      "是" if d["approved"] else "否", _beijing(d["published_at"]),
+                      _beijing(d.get("retired_at")), d["captures"], d["reviewed"],
+                      d["informed"], d["penalties"]] for d in page.rows]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return Table("非现场执法设备", ["设备编号", "类型", "设置地点", "辖区代码", "辖区",
+                                   "法制与技术审核", "公布时间", "停用时间", "抓拍", "已审核",
+                                   "已告知", "处罚"], rows)
+
     def response(self) -> Table:
         rows = [[r["team"] or "未填写", r["district"], self.place(r["district"]), r["urgent_clues"],
                  r["acknowledged_within_1_min"], r["departed_within_3_min"],
@@ -139,7 +157,7 @@ class _Panels:
 
 
 #: The panels that export, by the name the URL and the dashboard use.
-PANELS = ("alerts", "deadlines", "referrals", "breaches", "statistics", "response")
+PANELS = ("alerts", "deadlines", "referrals", "breaches", "statistics", "response", "devices")
 
 
 def panel_table(runner: ProjectionRunner, principal: Principal, panel: str,

@@ -11,6 +11,7 @@ const OUTCOMES = { penalty: "给予处罚", no_penalty: "不予处罚" };
 const SEVERITY_ORDER = ["red", "yellow", "info"];
 const COLOURS = ["green", "yellow", "red"];
 const NO_TEAM = "未涉及处罚事项";
+const DEVICE_KINDS = { camera: "摄像头", drone: "无人机", sensor: "传感器" };
 
 const $ = (id) => document.getElementById(id);
 
@@ -127,7 +128,8 @@ async function api(path, params = {}) {
 async function apiPage(path, params) {
   const response = await call(path, params);
   const body = await response.json();
-  const rows = Array.isArray(body) ? body : (body.cases || body.breaches || body.rows || []);
+  const rows = Array.isArray(body) ? body
+    : (body.cases || body.breaches || body.devices || body.rows || []);
   return { body, rows, total: Number(response.headers.get("X-Total-Count") || body.total || rows.length),
            next: response.headers.get("X-Next-Cursor") || body.next_cursor || null };
 }
@@ -444,6 +446,12 @@ const LOADERS = {
       cell(percent(r.departed_within_3_min), "number"), cell(percent(r.arrived_within_15_min), "number"))));
   },
 
+  async devices() {
+    const page = await pagers.devices.reset({ scope: filters().scope });
+    fill("device-districts", (page.body.districts || []).map((d) => row(place(d.district),
+      cell(d.devices, "number"), cell(d.captures, "number"), cell(d.penalties, "number"))));
+  },
+
   async statistics(stale) {
     const statistics = await api("/v1/statistics", filters());
     if (stale()) return;
@@ -496,6 +504,11 @@ function setUpPagers() {
   pagers.referrals = new Pager("referrals-pager", "/v1/referrals", (page) => fill("referrals",
     page.rows.map((c) => row(caseButton(c.case_id), [c.subject_name, c.subject_id].filter(Boolean).join(" "),
       c.crime, c.reason, referralStatus(c), cell(beijing(c.known_at), "nowrap")))));
+  pagers.devices = new Pager("devices-pager", "/v1/devices", (page) => fill("devices",
+    page.rows.map((d) => row(d.device_id, DEVICE_KINDS[d.kind] || d.kind, d.location,
+      d.approved ? "已通过" : "未通过", cell(beijing(d.published_at), "nowrap"),
+      cell(d.retired_at ? beijing(d.retired_at) : "在用", "nowrap"), cell(d.captures, "number"),
+      cell(d.reviewed, "number"), cell(d.informed, "number"), cell(d.penalties, "number")))));
   pagers.breaches = new Pager("breaches-pager", "/v1/breaches", (page) => fill("breaches",
     page.rows.map((b) => row(LABELS.alerts[b.code] || b.label, caseButton(b.case_id), teamLabel(b.team),
       cell(due(b.due_at), "nowrap"), cell(beijing(b.met_at), "nowrap"), b.lateness,
@@ -719,8 +732,7 @@ async function showRegister(ask) {
     ...summaryEntry("预警", register.alerts.map(
       (a) => `${LABELS.alerts[a.code] || a.code}（${a.case_id}）`).join("，")));
   fill("subject-cases", register.cases.map((c) => row(caseButton(c.case_id), place(c.jurisdiction),
-    teamLabel(c.team), c.item_code, c.act_date, c.referral_status
-      ? (LABELS.referrals[c.referral_status] || c.referral_status) : null)));
+    teamLabel(c.team), c.item_code, c.act_date, c.referral_status_label)));
   fill("subject-decisions", register.decisions.map((d) => row(cell(beijing(d.decided_at), "nowrap"),
     caseButton(d.case_id), d.item_code, OUTCOMES[d.outcome] || d.outcome, cell(yuan(d.fine), "number"))));
   $("subject").hidden = false;

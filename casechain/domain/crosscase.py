@@ -522,8 +522,9 @@ class Findings:
 class SubjectRegister:
     """一户一档 and 三色管理: a subject's cases, decisions, inspections and colour."""
 
-    def __init__(self, facts: CrossFacts) -> None:
+    def __init__(self, facts: CrossFacts, thresholds: Thresholds) -> None:
         self.facts = facts
+        self.thresholds = thresholds
 
     def subject(self, subject_id: str, scope: str = "") -> dict[str, Any] | None:
         """一户一档: the subject's cases, decisions, fines, inspections per year, colour.
@@ -554,7 +555,9 @@ class SubjectRegister:
             "cases": [{"case_id": c.case_id, "jurisdiction": c.jurisdiction,
                        "item_code": c.item_code, "team": c.team,
                        "act_date": c.act_date.isoformat() if c.act_date else None,
-                       "referral_status": c.referral_state} for c in cases],
+                       "referral_status": c.referral_state,
+                       # as the referral view says it: 未报告移送 when a threshold is met
+                       "referral_status_label": self._referral_label(c)} for c in cases],
             "decisions": [{"case_id": d.case_id, "decided_at": d.decided_at.isoformat(),
                            "item_code": d.item_code, "outcome": d.outcome, "fine": d.fine,
                            "circumstances": d.circumstances} for d in decisions],
@@ -566,6 +569,13 @@ class SubjectRegister:
                               "note": f"辖区外另有 {outside_penalties} 次处罚" if outside_penalties
                               else None},
         }
+
+    def _referral_label(self, case: CaseFacts) -> str | None:
+        """The case's 行刑衔接 status as the referral view words it (未报告移送 for a case over
+        a threshold with no referral step; nothing for a case neither)."""
+        if case.referral_state is not None:
+            return REFERRAL_STATUS_LABELS.get(case.referral_state, case.referral_state)
+        return REFERRAL_STATUS_LABELS[None] if self.thresholds.threshold_met(case) else None
 
     def colour(self, subject_id: str) -> tuple[str, str]:
         """三色管理: red with a serious-circumstances penalty or two penalties in the last 12
@@ -598,7 +608,7 @@ class CrossCase:
         self.as_of = as_of
         self.thresholds = Thresholds(self.facts)
         self.findings = Findings(self.facts, self.thresholds)
-        self.register = SubjectRegister(self.facts)
+        self.register = SubjectRegister(self.facts, self.thresholds)
 
     def thresholds_met(self) -> list[ThresholdMet]:
         """Every concluded case whose facts reach a criminal threshold of its item."""

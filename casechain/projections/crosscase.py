@@ -47,7 +47,7 @@ class CrossCaseView:
     # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
     # 6: the police's reconsideration decision and the procuratorate's supervision (Decree
     # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct);
-    # 7: the findings' words in zh-CN
+    # 7: the findings' words in zh-CN; the spans indexed by case (the case page)
     version = 7
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:

@@ -53,6 +53,8 @@ class FindingSpans:
             sa.Column("base_due_epoch", sa.Float()),
             sa.Column("stopped_epoch", sa.Float()),
             sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
+            # a case page reads its own findings and referral row
+            sa.Index("casechain_view_cc_findings_case", "case_id"),
         )
         return self.table
 

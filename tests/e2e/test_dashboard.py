@@ -62,11 +62,28 @@ def _served_late(case_id: str) -> list[dict[str, Any]]:
     return walk
 
 
+def _urgent(case_id: str) -> list[dict[str, Any]]:
+    """An urgent clue (1315) in 330106 dispatched to 市场监管: acknowledged in 40 s, departed
+    after 3 min 30 s (late: 3 minutes), arrived after 12 minutes."""
+    shop = {"id": "91330106MA27YYYY1D", "name": "杭州某某餐饮店", "kind": "organisation"}
+    steps = (("supervision.clue_registered", "10:00:00", {"subject": shop}),
+             ("supervision.dispatched", "10:02:00", {"team": "市场监管", "officers": OFFICERS}),
+             ("supervision.acknowledged", "10:02:40", {}),
+             ("supervision.departed", "10:05:30", {}), ("supervision.arrived", "10:14:00", {}))
+    events = []
+    for step, at, payload in steps:
+        event = envelope(step, case_id, occurred_at=f"2024-04-01T{at}+08:00")
+        event["payload"].update(payload)
+        events.append(event)
+    return events
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     """`casechain serve` holding a closed case, an overdue person's case and a case of fake
-    goods worth 60,000 yuan never reported to the police in 330106, and an overdue case in
-    330105 (the closed case's organisation again); tokens of several roles."""
+    goods worth 60,000 yuan never reported to the police in 330106, a camera registered in
+    330106, an urgent clue of 市场监管 there, and an overdue case in 330105 (the closed case's
+    organisation again); tokens of several roles."""
     folder = tmp_path_factory.mktemp("dashboard")
     tokens_file = folder / "tokens.yaml"
     tokens = {"supervisor": issue(tokens_file, "S-330106", "supervisor", "330106"),
@@ -78,7 +95,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         person = {"id": PERSON_ID, "name": HOSTILE_NAME, "kind": "person"}
         events = (case_walk("HZ-D-CLOSED") + _filed("HZ-D-LATE", "330106001", person)
                   + _filed("HZ-D-OTHER", "330105001", SUBJECT) + _served_late("HZ-D-SLOW")
-                  + concluded("HZ-D-CRIME", "2025-09-02", 60000).events)
+                  + concluded("HZ-D-CRIME", "2025-09-02", 60000).events
+                  + _urgent("HZ-D-1315")
+                  + [envelope("device.registered", "CAM-330106-0001", jurisdiction="330106",
+                              occurred_at="2024-01-10T09:00:00+08:00",
+                              actor={"id": "S330106", "role": "service", "org": "330106"})])
         posted = httpx.post(f"{base}/v1/events/batch", json=events,
                             headers={"Authorization": f"Bearer {tokens['service']}"})
         assert posted.json()["appended"] == len(events), posted.text
@@ -166,9 +187,11 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     _tab(page, "概览")
     expect(page.locator("#by-stage")).to_contain_text("监督评价")
     expect(page.locator("#by-stage")).to_contain_text("处罚")
-    # The other district's decision served late is no breach of this district's.
+    # The other district's decision served late is no breach of this district's; its own
+    # 1315 departure after 3 min 30 s is.
     _tab(page, "违限记录")
-    expect(page.locator("#breaches-pager")).to_contain_text("共 0 条")
+    expect(page.locator("#breaches-pager")).to_contain_text("共 1 条")
+    expect(page.locator("#breaches tbody tr")).to_contain_text(["HZ-D-1315"])
 
     _tab(page, "预警")
     late.get_by_role("button", name="HZ-D-LATE").click()
@@ -237,6 +260,36 @@ def test_the_overview_draws_the_trend_the_teams_and_the_streets(
 
 
 @pytest.mark.slow
+def test_the_1315_panel_shows_each_limit_met_or_missed(served: tuple[str, dict[str, str]],
+                                                      page: Page) -> None:
+    """1315快速响应: 市场监管's urgent clue answered in 40 s and on site in 12 minutes but gone
+    out after 3 min 30 s is 100% / 0% / 100%."""
+    base, tokens = served
+    _sign_in(page, base, tokens["supervisor"])
+    _tab(page, "1315快速响应")
+    market = page.locator("#response tbody tr").filter(has_text="市场监管")
+    expect(market.locator("td")).to_have_text(["市场监管", "西湖区（330106）", "1", "100.0%",
+                                               "0.0%", "100.0%"])
+
+
+@pytest.mark.slow
+def test_the_device_register_lists_the_districts_cameras(served: tuple[str, dict[str, str]],
+                                                          page: Page) -> None:
+    """非现场执法设备 (APL Art. 41): the camera registered with both reviews and published is
+    listed as 已通过 and in use, and counted under 西湖区."""
+    base, tokens = served
+    _sign_in(page, base, tokens["supervisor"])
+    _tab(page, "非现场执法设备")
+    camera = page.locator("#devices tbody tr").filter(has_text="CAM-330106-0001")
+    expect(camera.locator("td").nth(1)).to_have_text("摄像头")
+    expect(camera).to_contain_text("已通过")
+    expect(camera).to_contain_text("在用")
+    expect(camera).to_contain_text("2024-01-10 09:00:00")
+    expect(page.locator("#device-districts tbody tr").first.locator("td")).to_have_text(
+        ["西湖区（330106）", "1", "0", "0"])
+
+
+@pytest.mark.slow
 def test_a_decision_served_late_is_on_the_breach_panel(served: tuple[str, dict[str, str]],
                                                        page: Page) -> None:
     """违限记录 (APL Arts. 61, 85): a city-wide reader sees the decision served after its 7
@@ -248,7 +301,7 @@ def test_a_decision_served_late_is_on_the_breach_panel(served: tuple[str, dict[s
     expect(late.locator("td")).to_have_text(["2024-03", "综合执法", "送达超期", "1"])
     listed = page.locator("#breaches tbody tr").filter(has_text="HZ-D-SLOW")
     expect(listed).to_contain_text("送达超期")
-    expect(page.locator("#breaches-pager")).to_contain_text("共 1 条")
+    expect(page.locator("#breaches-pager")).to_contain_text("共 2 条")  # and the 1315 one
 
 
 @pytest.mark.slow
@@ -275,7 +328,8 @@ def test_the_case_page_says_what_the_referral_view_says(
         served: tuple[str, dict[str, str]], page: Page) -> None:
     """Opened from 行刑衔接, the case page shows the same status, crime and condition as the
     referral list (one source), its 应移未移 alert, the amount, the officers' 执法证号 and a
-    verified hash chain; 返回 goes back to the referral list."""
+    verified hash chain; the subject's register words the case's status the same; 返回 goes
+    back to the referral list."""
     base, tokens = served
     _sign_in(page, base, tokens["supervisor"])
     _as_of(page, "2025-09-10T00:00:00")
@@ -295,6 +349,10 @@ def test_the_case_page_says_what_the_referral_view_says(
     expect(page.locator("#case-alerts tbody tr").filter(has_text="应移未移")).to_have_count(1)
     expect(page.locator("#case-officers tbody tr").first).to_contain_text(
         OFFICERS[0]["cert_no"])
+    page.get_by_role("button", name="查看当事人档案（一户一档）").click()
+    in_register = page.locator("#subject-cases tbody tr").filter(has_text="HZ-D-CRIME")
+    expect(in_register).to_contain_text(status)
+    page.get_by_role("button", name="← 返回案件").click()
     page.get_by_role("button", name="← 返回").click()
     expect(page.locator("#referral-panel")).to_be_visible()
 
