@@ -25,9 +25,9 @@ from casechain.application.queries import (
     alert_counts,
     alert_rows,
     alerts_as_of,
+    board_counts,
     board_rows,
     board_total,
-    count_rows,
     cross_case_as_of,
     referral_rates,
     referral_rows,
@@ -80,8 +80,9 @@ def board(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | 
     """The supervision board's cases (监管看板), or their counts by one column."""
     if count_by is not None and count_by not in BOARD_GROUPS:
         raise QueryInvalid("count_by", count_by, f"is not one of {', '.join(BOARD_GROUPS)}")
-    rows = board_rows(runner, scope, filters, officer)
-    return count_rows(rows, count_by) if count_by else rows
+    if count_by:
+        return board_counts(runner, scope, filters, officer, count_by)
+    return board_rows(runner, scope, filters, officer)
 
 
 def board_page(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | None],
