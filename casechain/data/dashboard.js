@@ -163,17 +163,20 @@ function begin(part) {
   return newest[part];
 }
 
+// `work`'s answer; null when it failed (the problem shown); undefined when a newer request
+// of the same part was made meanwhile (its answer, not this one, is to be shown).
 async function load(part, work) {
   const mine = begin(part);
+  const stale = () => newest[part] !== mine;
   try {
-    const shown = await work(() => newest[part] !== mine);
-    if (newest[part] === mine) showProblem(part, null);
+    const shown = await work(stale);
+    if (stale()) return undefined;
+    showProblem(part, null);
     return shown;
   } catch (err) {
-    if (newest[part] === mine) {
-      if (err.status === 401) signOut();
-      showProblem(part, err);
-    }
+    if (stale()) return undefined;
+    if (err.status === 401) signOut();
+    showProblem(part, err);
     return null;
   }
 }
@@ -189,15 +192,18 @@ class Pager {
     this.params = {};
   }
 
-  reset(params) {
+  // The first page for these parameters; nothing is drawn if `stale()` says a newer question
+  // of the panel was asked meanwhile.
+  reset(params, stale = () => false) {
     this.params = params;
     this.cursors = [null];
-    return this.show();
+    return this.show(stale);
   }
 
-  async show() {
+  async show(stale = () => false) {
     const cursor = this.cursors[this.cursors.length - 1];
     const page = await apiPage(this.path, { ...this.params, limit: PAGE_SIZE, cursor });
+    if (stale()) return page;
     this.render(page);
     this.next = page.next;
     const at = this.cursors.length;
@@ -258,6 +264,7 @@ function signOut() {
   $("sign-in").hidden = false;
   for (const id of ["token", "case-id", "subject-id", "scope", "as-of"]) $(id).value = "";
   loaded.clear();
+  summaries.clear();
   if (window.location.hash) history.replaceState(null, "", window.location.pathname);
 }
 
@@ -311,6 +318,7 @@ async function showTab(tab) {
 }
 
 function refresh() {
+  summaries.clear();  // 刷新 asks again, even for the same instant ("now" has moved on)
   // A new question: what went wrong with the last one no longer applies.
   for (const part of [...problems.keys()]) if (part !== "sign-in") showProblem(part, null);
   loaded.clear();
@@ -318,11 +326,25 @@ function refresh() {
   if (currentTab) showTab(currentTab);
 }
 
+// The alert counts as of an instant inside a scope, by street: the headline, 概览's street
+// grid and 预警's totals all read the same answer, asked once per question.
+const summaries = new Map();
+
+function alertSummary(asked) {
+  const key = JSON.stringify(asked);
+  if (!summaries.has(key)) {
+    const answer = api("/v1/alerts/summary", { ...asked, by: "street" });
+    answer.catch(() => summaries.delete(key));
+    summaries.set(key, answer);
+  }
+  return summaries.get(key);
+}
+
 // -- the headline: counts by alert kind and colour, one click filters ----------------------
 async function refreshHeadline() {
   await load("headline", async (stale) => {
     const asked = filters();
-    const summary = await api("/v1/alerts/summary", asked);
+    const summary = await alertSummary(asked);
     if (stale()) return;
     $("headline").dataset.asOf = asked.as_of;  // the counts are as of this
     const byCode = new Map();
@@ -372,7 +394,7 @@ const LOADERS = {
     const f = filters();
     const [statistics, referrals, response, streets, byStage, byTeam] = await Promise.all([
       api("/v1/statistics", f), api("/v1/referrals", { ...f, limit: 1 }),
-      api("/v1/response", { scope: f.scope }), api("/v1/alerts/summary", { ...f, by: "street" }),
+      api("/v1/response", { scope: f.scope }), alertSummary(f),
       api("/v1/board", { scope: f.scope, count_by: "stage" }),
       api("/v1/board", { scope: f.scope, count_by: "team" }),
     ]);
@@ -389,7 +411,7 @@ const LOADERS = {
     const f = filters();
     const code = $("alert-code").value;
     const severity = $("alert-severity").value;
-    const summary = await api("/v1/alerts/summary", f);
+    const summary = await alertSummary(f);
     if (stale()) return;
     const bySeverity = { red: 0, yellow: 0, info: 0 };
     let total = 0;
@@ -400,7 +422,7 @@ const LOADERS = {
     }
     $("alert-summary").textContent = `共 ${total} 条：` +
       SEVERITY_ORDER.map((s) => `${LABELS.severities[s]} ${bySeverity[s]}`).join("，");
-    await pagers.alerts.reset({ ...f, code, severity });
+    await pagers.alerts.reset({ ...f, code, severity }, stale);
   },
 
   async deadlines(stale) {
@@ -421,8 +443,9 @@ const LOADERS = {
     }));
   },
 
-  async referrals() {
-    const page = await pagers.referrals.reset(filters());
+  async referrals(stale) {
+    const page = await pagers.referrals.reset(filters(), stale);
+    if (stale()) return;
     fill("referral-rates", (page.body.rates || []).map((r) => row(teamLabel(r.team), place(r.district),
       cell(r.threshold_met, "number"), cell(r.transferred, "number"), cell(percent(r.rate), "number"))));
   },
@@ -435,7 +458,7 @@ const LOADERS = {
       || String(a.team || "").localeCompare(String(b.team || "")) || a.code.localeCompare(b.code));
     fill("breach-months", sorted.map((b) => row(b.month, teamLabel(b.team),
       LABELS.alerts[b.code] || b.label, cell(b.count, "number"))));
-    await pagers.breaches.reset({ scope: f.scope, to: f.as_of });
+    await pagers.breaches.reset({ scope: f.scope, to: f.as_of }, stale);
   },
 
   async response(stale) {
@@ -446,8 +469,9 @@ const LOADERS = {
       cell(percent(r.departed_within_3_min), "number"), cell(percent(r.arrived_within_15_min), "number"))));
   },
 
-  async devices() {
-    const page = await pagers.devices.reset({ scope: filters().scope });
+  async devices(stale) {
+    const page = await pagers.devices.reset({ scope: filters().scope }, stale);
+    if (stale()) return;
     fill("device-districts", (page.body.districts || []).map((d) => row(place(d.district),
       cell(d.devices, "number"), cell(d.captures, "number"), cell(d.penalties, "number"))));
   },
@@ -658,6 +682,7 @@ async function openCase(caseId) {
   $("case-back").hidden = false;
   const view = await load("case", () => api(`/v1/cases/${encodeURIComponent(caseId)}`,
     { as_of: filters().as_of }));
+  if (view === undefined) return;
   if (view === null) { $("case").hidden = true; return; }
   const subject = view.subject || {};
   const referral = view.referral;
@@ -720,6 +745,7 @@ async function openSubjectOfCase(caseId) {
 
 async function showRegister(ask) {
   const register = await load("subject", ask);
+  if (register === undefined) return;
   if (register === null) { $("subject").hidden = true; return; }
   $("subject-id").value = register.subject_id;
   const colour = LABELS.severities[register.colour] || register.colour;

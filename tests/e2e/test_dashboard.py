@@ -206,7 +206,7 @@ def test_a_supervisor_sees_the_districts_alerts_and_opens_a_case_trail(
     expect(timeline.first).to_contain_text("执法人员 O1001")
     expect(timeline.first).to_contain_text("2024-03-01 10:00:00")
     expect(page.locator("#case-alerts tbody tr").filter(has_text="办案超期")).to_have_count(1)
-    page.get_by_role("button", name="← 返回").click()
+    page.get_by_role("button", name="← 返回", exact=True).click()
     expect(page.locator("#alerts-panel")).to_be_visible()
 
 
@@ -352,8 +352,9 @@ def test_the_case_page_says_what_the_referral_view_says(
     page.get_by_role("button", name="查看当事人档案（一户一档）").click()
     in_register = page.locator("#subject-cases tbody tr").filter(has_text="HZ-D-CRIME")
     expect(in_register).to_contain_text(status)
-    page.get_by_role("button", name="← 返回案件").click()
-    page.get_by_role("button", name="← 返回").click()
+    page.get_by_role("button", name="← 返回案件", exact=True).click()
+    expect(page.locator("#case-panel")).to_be_visible()
+    page.get_by_role("button", name="← 返回", exact=True).click()
     expect(page.locator("#referral-panel")).to_be_visible()
 
 
@@ -370,7 +371,7 @@ def test_a_subjects_register_is_reached_from_a_case_though_its_id_is_masked(
     expect(summary).to_contain_text("3301**********1234")
     expect(summary).not_to_contain_text(PERSON_ID)
     expect(page.locator("#subject-cases tbody tr")).to_contain_text(["HZ-D-LATE"])
-    page.get_by_role("button", name="← 返回案件").click()
+    page.get_by_role("button", name="← 返回案件", exact=True).click()
     expect(page.locator("#case-summary")).to_contain_text("HZ-D-LATE")
 
 
