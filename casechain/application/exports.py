@@ -151,7 +151,7 @@ class _Panels:
         rows = [[r["team"] or "未填写", r["district"], self.place(r["district"]), r["urgent_clues"],
                  r["acknowledged_within_1_min"], r["departed_within_3_min"],
                  r["arrived_within_15_min"]]
-                for r in supervision.urgent_response(self.runner, self.scope)]
+                for r in supervision.urgent_response(self.runner, self.scope, self.moment)]
         return Table("1315快速响应", ["队伍", "区县代码", "区县", "紧急线索", "1分钟内响应（比例）",
                                   "3分钟内出发（比例）", "15分钟内到场（比例）"], rows)
 

@@ -432,11 +432,13 @@ def board_counts(runner: ProjectionRunner, scope: str | None,
     return dict(sorted(counts.items()))
 
 
-def response_of(runner: ProjectionRunner, scope: str | None = None) -> list[dict[str, Any]]:
-    """1315 response shares per team and district (districts inside the scope)."""
+def response_of(runner: ProjectionRunner, scope: str | None = None,
+                moment: datetime | None = None) -> list[dict[str, Any]]:
+    """1315 response shares per team and district (districts inside the scope), as of
+    `moment` if given (clues dispatched by then, steps taken by then)."""
     runner.catch_up(["response"])
     with runner.store.read() as conn:
-        shares = response_shares(conn, views_of(runner).response.table)
+        shares = response_shares(conn, views_of(runner).response.table, moment)
     # Rows are per district: a narrower scope (a street) covers none of them.
     return [s for s in shares if s["district"].startswith(scope or "")]
 

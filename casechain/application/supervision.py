@@ -207,6 +207,8 @@ def subject_register(runner: ProjectionRunner, moment: datetime, subject_id: str
     return register
 
 
-def urgent_response(runner: ProjectionRunner, scope: str | None = None) -> list[dict[str, Any]]:
-    """1315: urgent clues per team and district and the shares within 1, 3 and 15 minutes."""
-    return response_of(runner, scope)
+def urgent_response(runner: ProjectionRunner, scope: str | None = None,
+                    moment: datetime | None = None) -> list[dict[str, Any]]:
+    """1315: urgent clues per team and district and the shares within 1, 3 and 15 minutes
+    (as of `moment`, if given)."""
+    return response_of(runner, scope, moment)

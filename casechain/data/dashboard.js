@@ -86,12 +86,23 @@ function stateLabel(stage, state) {
 }
 
 // -- the API ---------------------------------------------------------------------------------
+// What a refusal means, in words for people; the server's detail (with the case, the field,
+// the value) follows for whoever must fix it.
+const PROBLEMS = {
+  UNAUTHENTICATED: "令牌无效或已过期，请重新登录。",
+  OUT_OF_SCOPE: "无权查看：超出令牌的辖区，只能查看本辖区的案件和数据。",
+  FORBIDDEN: "无权查看：此令牌的角色不能进行该操作。",
+  NOT_FOUND: "未找到：请核对案件编号或证件号码。",
+  SCHEMA_INVALID: "查询条件有误，请检查截至时间、辖区前缀等。",
+  STORE_UNAVAILABLE: "事件存储暂不可用，请稍后再试。",
+};
+
 class Problem extends Error {
   constructor(status, body) {
     const code = body && body.code ? body.code : `HTTP ${status}`;
-    const title = body && body.title ? body.title : "";
     const detail = body && body.detail ? body.detail : (typeof body === "string" ? body : "");
-    super(`${title}（${code}）${detail ? "：" + detail : ""}`);
+    const said = PROBLEMS[code] || (status === 0 ? "无法连接服务器。" : "请求未能完成。");
+    super(`${said}（${code}）${detail ? " 详情：" + detail : ""}`);
     this.status = status;
   }
 }
@@ -111,7 +122,7 @@ async function call(path, params = {}) {
       headers: { Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) || ""}` },
     });
   } catch (err) {
-    throw new Problem(0, `无法连接服务器：${err.message}`);
+    throw new Problem(0, err.message);
   }
   if (!response.ok) {
     const json = (response.headers.get("content-type") || "").includes("json");
@@ -139,9 +150,7 @@ const problems = new Map();
 
 function showProblem(where, err) {
   if (err) {
-    const prefix = err.status === 401 ? "令牌无效或已过期，请重新登录。"
-      : err.status === 403 ? "无权查看。" : err.status === 503 ? "事件存储暂不可用，请稍后再试。" : "";
-    problems.set(where, prefix + (err.message || String(err)));
+    problems.set(where, err.message || String(err));
   } else {
     problems.delete(where);
   }
@@ -394,7 +403,7 @@ const LOADERS = {
     const f = filters();
     const [statistics, referrals, response, streets, byStage, byTeam] = await Promise.all([
       api("/v1/statistics", f), api("/v1/referrals", { ...f, limit: 1 }),
-      api("/v1/response", { scope: f.scope }), alertSummary(f),
+      api("/v1/response", f), alertSummary(f),
       api("/v1/board", { scope: f.scope, count_by: "stage" }),
       api("/v1/board", { scope: f.scope, count_by: "team" }),
     ]);
@@ -462,7 +471,7 @@ const LOADERS = {
   },
 
   async response(stale) {
-    const response = await api("/v1/response", { scope: filters().scope });
+    const response = await api("/v1/response", filters());
     if (stale()) return;
     fill("response", response.map((r) => row(teamLabel(r.team), place(r.district),
       cell(r.urgent_clues, "number"), cell(percent(r.acknowledged_within_1_min), "number"),

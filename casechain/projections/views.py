@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -203,16 +204,22 @@ _RESPONSE_STEPS = frozenset({"supervision.clue_registered", "supervision.dispatc
                              "supervision.arrived"})
 
 
-def response_shares(conn: Connection, table: sa.Table) -> list[dict[str, Any]]:
+def response_shares(conn: Connection, table: sa.Table, moment: datetime | None = None
+                    ) -> list[dict[str, Any]]:
     """Per team and district: urgent clues dispatched, and the share acknowledged within 1,
-    departed within 3 and arrived within 15 minutes (the Hangzhou 1315 standard)."""
+    departed within 3 and arrived within 15 minutes (the Hangzhou 1315 standard). With
+    `moment`: the clues dispatched by then, each step counted only if it was taken by then."""
     c = table.c
-    rows = conn.execute(sa.select(c.team, c.district, c.acknowledged_s, c.departed_s,
-                                  c.arrived_s).where(sa.and_(c.urgent.is_(True),
-                                                             c.dispatched_at.is_not(None)))
+    rows = conn.execute(sa.select(c.team, c.district, c.dispatched_at, c.acknowledged_s,
+                                  c.departed_s, c.arrived_s)
+                        .where(sa.and_(c.urgent.is_(True), c.dispatched_at.is_not(None)))
                         .order_by(c.team, c.district)).all()
     groups: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
+        if moment is not None:
+            row = _as_of_then(row, moment)
+            if row is None:
+                continue
         groups.setdefault((row.team or "", row.district), []).append(row)
     out = []
     for (team, district), members in sorted(groups.items()):
@@ -228,6 +235,19 @@ def response_shares(conn: Connection, table: sa.Table) -> list[dict[str, Any]]:
                     "departed_within_3_min": share("departed_s", 180),
                     "arrived_within_15_min": share("arrived_s", 900)})
     return out
+
+
+def _as_of_then(row: Any, moment: datetime) -> Any:
+    """A response row as it stood at `moment`: None if not dispatched yet; a step taken
+    later is not taken yet."""
+    dispatched = datetime.fromisoformat(row.dispatched_at)
+    waited = (moment - dispatched).total_seconds()
+    if waited < 0:
+        return None
+    steps = {name: (value if value is not None and value <= waited else None)
+             for name, value in (("acknowledged_s", row.acknowledged_s),
+                                 ("departed_s", row.departed_s), ("arrived_s", row.arrived_s))}
+    return SimpleNamespace(team=row.team, district=row.district, **steps)
 
 
 _METRICS = {"penalty.case_filed": "filed", "penalty.decided": "decided",

@@ -263,13 +263,19 @@ def test_the_overview_draws_the_trend_the_teams_and_the_streets(
 def test_the_1315_panel_shows_each_limit_met_or_missed(served: tuple[str, dict[str, str]],
                                                       page: Page) -> None:
     """1315快速响应: 市场监管's urgent clue answered in 40 s and on site in 12 minutes but gone
-    out after 3 min 30 s is 100% / 0% / 100%."""
+    out after 3 min 30 s is 100% / 0% / 100%; as of 截至时间 only the steps taken by then."""
     base, tokens = served
     _sign_in(page, base, tokens["supervisor"])
     _tab(page, "1315快速响应")
     market = page.locator("#response tbody tr").filter(has_text="市场监管")
     expect(market.locator("td")).to_have_text(["市场监管", "西湖区（330106）", "1", "100.0%",
                                                "0.0%", "100.0%"])
+    # 截至时间 two minutes after the dispatch: answered, not yet gone out nor on site.
+    _as_of(page, "2024-04-01T10:04:00")
+    expect(market.locator("td")).to_have_text(["市场监管", "西湖区（330106）", "1", "100.0%",
+                                               "0.0%", "0.0%"])
+    _as_of(page, "2024-04-01T10:01:00")  # before the dispatch: no clue of 市场监管 yet
+    expect(market).to_have_count(0)
 
 
 @pytest.mark.slow

@@ -457,11 +457,14 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                                    f"filename*=UTF-8''{name}"})
 
     @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
-    def response(principal: Caller, scope: Scope = None) -> list[dict[str, Any]]:
-        """Urgent clues per team and district: shares within 1 / 3 / 15 minutes."""
+    def response(principal: Caller, scope: Scope = None, as_of: AsOf = None
+                 ) -> list[dict[str, Any]]:
+        """Urgent clues per team and district: shares within 1 / 3 / 15 minutes; with
+        `as_of`, the clues dispatched by then and the steps taken by then."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
-        return supervision.urgent_response(runner, where)
+        return supervision.urgent_response(
+            runner, where, None if as_of is None else supervision.as_of(as_of))
 
 
 # -- audit: export, ledger, access log --------------------------------------------------------
