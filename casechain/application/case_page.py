@@ -17,27 +17,39 @@ import orjson
 import sqlalchemy as sa
 
 from casechain.application.case_log import CaseLog
-from casechain.application.queries import case_view, due_order
-from casechain.domain.deadlines import evaluate
-from casechain.domain.findings import clock_alert
+from casechain.application.queries import (
+    case_file,
+    case_view,
+    clock_row_alert,
+    due_order,
+    span_row_alert,
+)
 from casechain.domain.hashing import GENESIS_HASH, CanonicalJSONError, record_hash
-from casechain.projections.clocks import ALERT_CODES, clock_of
+from casechain.projections.clocks import ALERT_CODES
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import views_of
 
-__all__ = ["case_page", "chain_check"]
+__all__ = ["case_page", "case_subject_id", "chain_check"]
 
 
 def case_page(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str,
               moment: datetime) -> dict[str, Any]:
     """The case view with its alerts, referral row, amounts, officers and chain check as of
     `moment`. `CaseNotFound` if the case has no event."""
-    view = case_view(case_log, runner, case_id, scope)
+    records = case_log.case_records(case_id)  # read once: the trail and the chain check
+    view = case_view(case_log, runner, case_id, scope, records)
     alerts, referral = _supervision_of(runner, case_id, moment)
     view.update(alerts=alerts, referral=referral, amounts=_amounts(view["timeline"]),
-                officers=_officers(view["timeline"]),
-                chain=chain_check(case_log.case_records(case_id)), as_of=moment.isoformat())
+                officers=_officers(view["timeline"]), chain=chain_check(records),
+                as_of=moment.isoformat())
     return view
+
+
+def case_subject_id(case_log: CaseLog, case_id: str) -> str | None:
+    """The id of the case's subject (unmasked: for the server to find its register), or None
+    when the case names none. `CaseNotFound` if the case has no event."""
+    subject = case_file(case_id, case_log.case_records(case_id)).subject
+    return str(subject["id"]) if subject else None
 
 
 def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime
@@ -53,22 +65,12 @@ def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime
         span_rows = conn.execute(sa.select(spans).where(
             spans.c.case_id == case_id, spans.c.start_epoch <= at,
             sa.or_(spans.c.stop_epoch.is_(None), spans.c.stop_epoch > at))).all()
-    alerts = []
-    for row in clock_rows:
-        evaluation = evaluate(clock_of(row), moment)
-        if evaluation is not None and evaluation.colour != "green":
-            alerts.append(evaluation.as_alert())
-    referral = None
-    for row in span_rows:
-        body = orjson.loads(row.body)
-        if row.kind == "referral":
-            referral = body
-        elif row.kind == "finding":
-            alerts.append(body)
-        else:
-            alert = clock_alert(row.case_id, row.jurisdiction, body, moment)
-            if alert is not None:
-                alerts.append(alert)
+    referral = next((orjson.loads(row.body) for row in span_rows if row.kind == "referral"),
+                    None)
+    alerts = [alert for alert in (*(clock_row_alert(row, moment) for row in clock_rows),
+                                  *(span_row_alert(row, moment) for row in span_rows
+                                    if row.kind != "referral"))
+              if alert is not None and alert["severity"] != "green"]
     return sorted(alerts, key=due_order), referral
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from casechain.application import authorisation, supervision
 from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
+from casechain.application.paging import Page
 from casechain.application.queries import statistics_of
 from casechain.domain.access import Principal
 from casechain.domain.calendar import SHANGHAI
@@ -48,6 +49,17 @@ class Table:
     rows: list[list[Any]]
 
 
+def _every(page_after: Callable[[str | None], Page]) -> Iterator[dict[str, Any]]:
+    """Every row of a paged listing, a page at a time (a page's cursor asks for the next)."""
+    cursor = None
+    while True:
+        page = page_after(cursor)
+        yield from page.rows
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
 def _beijing(text: str | None) -> str:
     if not text:
         return ""
@@ -69,21 +81,13 @@ class _Panels:
         return authorisation.for_reader(self.runner, self.principal, rows)
 
     def alerts(self) -> Table:
+        every = _every(lambda cursor: supervision.alerts_page(
+            self.runner, self.moment, self.scope, None, _PAGE, cursor))
         rows = [[_SEVERITIES.get(a["severity"], a["severity"]), ALERT_LABELS[a["code"]][0],
                  a["code"], a["case_id"], a["jurisdiction"], self.place(a["jurisdiction"]),
-                 _beijing(a["due_at"]), a["detail"]] for a in self.shown(list(self._alerts()))]
+                 _beijing(a["due_at"]), a["detail"]] for a in self.shown(list(every))]
         return Table("预警", ["等级", "预警", "预警代码", "案件编号", "辖区代码", "辖区", "到期时间",
                             "说明"], rows)
-
-    def _alerts(self) -> Iterator[dict[str, Any]]:
-        cursor = None
-        while True:
-            page = supervision.alerts_page(self.runner, self.moment, self.scope, None, _PAGE,
-                                           cursor)
-            yield from page.rows
-            cursor = page.next_cursor
-            if cursor is None:
-                return
 
     def deadlines(self) -> Table:
         counted: dict[str, dict[str, int]] = {}
@@ -106,17 +110,11 @@ class _Panels:
                               "涉嫌罪名", "依据", "达到追诉标准", "移送状态", "知悉时间"], rows)
 
     def breaches(self) -> Table:
-        rows, cursor = [], None
-        while True:
-            page = breach_register.breaches_page(self.runner, self.scope, None, None,
-                                                 self.moment, _PAGE, cursor)
-            rows += [[b["label"], b["code"], b["case_id"], b["jurisdiction"],
-                      self.place(b["jurisdiction"]), b["team"], _beijing(b["due_at"]),
-                      _beijing(b["met_at"]), b["lateness"], "、".join(b["officers"])]
-                     for b in page.rows]
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        every = _every(lambda cursor: breach_register.breaches_page(
+            self.runner, self.scope, None, None, self.moment, _PAGE, cursor))
+        rows = [[b["label"], b["code"], b["case_id"], b["jurisdiction"],
+                 self.place(b["jurisdiction"]), b["team"], _beijing(b["due_at"]),
+                 _beijing(b["met_at"]), b["lateness"], "、".join(b["officers"])] for b in every]
         return Table("违限记录", ["时限", "代码", "案件编号", "辖区代码", "辖区", "队伍", "应完成时间",
                               "实际完成时间", "逾期", "执法人员"], rows)
 
@@ -132,17 +130,13 @@ class _Panels:
                      rows)
 
     def devices(self) -> Table:
-        rows, cursor = [], None
-        while True:
-            page = device_register.devices_page(self.runner, self.scope, _PAGE, cursor)
-            rows += [[d["device_id"], _DEVICE_KINDS.get(d["kind"], d["kind"]), d["location"],
-                      d["jurisdiction"], self.place(d["jurisdiction"]),
-                      "是" if d["approved"] else "否", _beijing(d["published_at"]),
-                      _beijing(d.get("retired_at")), d["captures"], d["reviewed"],
-                      d["informed"], d["penalties"]] for d in page.rows]
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        every = _every(lambda cursor: device_register.devices_page(
+            self.runner, self.scope, _PAGE, cursor))
+        rows = [[d["device_id"], _DEVICE_KINDS.get(d["kind"], d["kind"]), d["location"],
+                 d["jurisdiction"], self.place(d["jurisdiction"]),
+                 "是" if d["approved"] else "否", _beijing(d["published_at"]),
+                 _beijing(d.get("retired_at")), d["captures"], d["reviewed"], d["informed"],
+                 d["penalties"]] for d in every]
         return Table("非现场执法设备", ["设备编号", "类型", "设置地点", "辖区代码", "辖区",
                                    "法制与技术审核", "公布时间", "停用时间", "抓拍", "已审核",
                                    "已告知", "处罚"], rows)

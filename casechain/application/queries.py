@@ -41,6 +41,7 @@ __all__ = [
     "board_counts",
     "board_rows",
     "board_total",
+    "case_file",
     "case_jurisdictions",
     "case_view",
     "cross_case_alerts",
@@ -50,6 +51,7 @@ __all__ = [
     "referral_rates",
     "referral_rows",
     "response_of",
+    "span_row_alert",
     "statistics_of",
     "timeline_of",
     "without_outside_cases",
@@ -59,16 +61,16 @@ __all__ = [
 BOARD_GROUPS = ("district", "team", "stage", "state", "item_code")
 
 
-def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str = ""
-              ) -> dict[str, Any]:
+def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str = "",
+              records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A case's stage, state and subject, and its audit timeline (who, what, when, from
     where, under which rule-pack version) from the timeline view, with payloads and hashes
-    from the log. `CaseNotFound` if no event of the case is recorded. The subject's earlier
-    penalties are listed inside `scope` only; those outside are counted."""
-    records = case_log.case_records(case_id)
-    file = CaseFile(case_id=case_id)  # folded from the records just read: one read
-    for record in records:
-        file.apply(record)
+    from the log (`records`, when the caller has read them already). `CaseNotFound` if no
+    event of the case is recorded. The subject's earlier penalties are listed inside `scope`
+    only; those outside are counted."""
+    if records is None:
+        records = case_log.case_records(case_id)
+    file = case_file(case_id, records)
     by_seq = {r["seq"]: r for r in records}
     timeline = [_timeline_entry(row, by_seq[row["seq"]]) for row in timeline_of(runner, case_id)
                 if row["seq"] in by_seq]
@@ -78,6 +80,14 @@ def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: 
             "head_hash": file.head_hash, "jurisdiction": file.jurisdiction,
             "item_code": file.item_code, "subject": _subject_view(case_log, file, scope),
             "timeline": timeline}
+
+
+def case_file(case_id: str, records: list[dict[str, Any]]) -> CaseFile:
+    """The case folded from its stored records (stage, state, subject, ...)."""
+    file = CaseFile(case_id=case_id)
+    for record in records:
+        file.apply(record)
+    return file
 
 
 def _subject_view(case_log: CaseLog, file: Any, scope: str) -> dict[str, Any] | None:
@@ -269,8 +279,8 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
     by_span = {(r.group_key, r.n): r for r in span_rows}
     rows, keys = [], []
     for r in page:
-        alert = (_clock_alert(by_clock[(r.case_id, r.code, r.step)], moment) if r.src == "clock"
-                 else _span_alert(by_span[(r.group_key, r.n)], moment))
+        alert = (clock_row_alert(by_clock[(r.case_id, r.code, r.step)], moment) if r.src == "clock"
+                 else span_row_alert(by_span[(r.group_key, r.n)], moment))
         if alert is not None:
             rows.append(alert)
             keys.append((float(r.due), str(r.case_id), str(r.code), str(r.step)))
@@ -302,12 +312,14 @@ def _rows_by(conn: Any, table: sa.Table, column: str, values: set[Any]) -> list[
     return rows
 
 
-def _clock_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+def clock_row_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+    """The alert of a row of the deadlines view as of `moment` (any colour), or None."""
     evaluation = evaluate(clock_of(row), moment)
     return evaluation.as_alert() if evaluation is not None else None
 
 
-def _span_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+def span_row_alert(row: Any, moment: datetime) -> dict[str, Any] | None:
+    """The alert of a finding's or 应移未移 clock's span row as of `moment`, or None."""
     body: dict[str, Any] = orjson.loads(row.body)
     return body if row.kind == "finding" else clock_alert(row.case_id, row.jurisdiction, body,
                                                           moment)

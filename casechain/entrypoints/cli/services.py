@@ -21,7 +21,6 @@ from casechain.bootstrap import (
     auto_checkpoint,
     kafka_settings,
     missing_store_file,
-    open_case_log,
     open_ledger,
     open_projections,
     open_publisher,
@@ -110,13 +109,7 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
         err.print(f"[red]error:[/red] no SQLite store at {missing}: it was deleted, moved or "
                   "mistyped. Pass --create to start a new, empty store there.")
         raise typer.Exit(2)
-    try:
-        case_log = open_case_log(db, rules)
-    except StoreError:
-        raise  # `main` says it in one line, naming the kind of failure
-    except CaseChainError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    case_log = _open(db, rules, create=True)  # a missing file was refused just above
     try:
         try:
             components = open_service(case_log, open_projections(case_log, rules), tokens,

@@ -19,13 +19,12 @@ from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
 from casechain.application.appending import append_as
 from casechain.application.case_log import AppendOutcome, CaseNotFound
-from casechain.application.case_page import case_page
+from casechain.application.case_page import case_page, case_subject_id
 from casechain.application.exports import PANELS, panel_table, to_csv, to_xlsx
 from casechain.application.paging import MAX_LIMIT, Page
 from casechain.application.proofs import ProofError, inclusion_document
 from casechain.application.queries import (
     BOARD_GROUPS,
-    case_view,
     statistics_of,
 )
 from casechain.application.serving import Components
@@ -206,13 +205,13 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         _require(principal, "supervision")
         _case_in_scope(components, principal, case_id)
         try:
-            subject_of = case_view(components.case_log, components.runner, case_id)["subject"]
+            subject_id = case_subject_id(components.case_log, case_id)
         except CaseNotFound:
             raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
-        if not subject_of:
+        if subject_id is None:
             raise ApiProblem(404, "NOT_FOUND", f"case {case_id!r} names no subject")
         register = supervision.subject_register(components.runner, supervision.as_of(as_of),
-                                                str(subject_of["id"]), principal.scope)
+                                                subject_id, principal.scope)
         if register is None:
             raise ApiProblem(404, "NOT_FOUND", f"case {case_id!r}: its subject has no register")
         return _for_reader(components, principal, register)
