@@ -47,8 +47,10 @@ class CrossCaseView:
     # 5: a finding's severity and a clock's start, due and stop as columns (counted in SQL)
     # 6: the police's reconsideration decision and the procuratorate's supervision (Decree
     # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct);
-    # 7: the findings' words in zh-CN; the spans indexed by case (the case page)
-    version = 7
+    # 7: the findings' words in zh-CN; the spans indexed by case (the case page);
+    # 8: the spans indexed by stop and start (what holds as of an instant, read by range),
+    # the cases by subject kind (which subjects are persons)
+    version = 8
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -79,6 +81,8 @@ class CrossCaseView:
             *(sa.Column(f"r_{step}", sa.String(40)) for step in REFERRAL_STEPS),
             sa.Column("correction_ordered_at", sa.String(40)),
             sa.Column("correction_done_at", sa.String(40)),
+            # which of an answer's subjects are persons (their ids masked): index-only
+            sa.Index("casechain_view_cc_cases_person", "subject_kind", "subject_id"),
         )
         self.decisions = sa.Table(
             "casechain_view_cc_decisions", metadata,

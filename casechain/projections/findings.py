@@ -53,6 +53,8 @@ class FindingSpans:
             sa.Column("base_due_epoch", sa.Float()),
             sa.Column("stopped_epoch", sa.Float()),
             sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
+            # what holds as of an instant: not stopped by then (stop first), started by then
+            sa.Index("casechain_view_cc_findings_live", "stop_epoch", "start_epoch"),
             # a case page reads its own findings and referral row
             sa.Index("casechain_view_cc_findings_case", "case_id"),
         )

@@ -378,7 +378,15 @@ class ProjectionRunner:
                 for table in reversed(self.tables[name]):
                     conn.execute(table.delete())
                 self.store.forget_tracking_in(conn, _tracking_name(name))
-        return self.catch_up(chosen, on_page=on_page)
+        applied = self.catch_up(chosen, on_page=on_page)
+        # The planner's statistics of tables refilled at once: without them PostgreSQL
+        # reads an as-of query's range indexes as if the tables were still empty until
+        # autovacuum comes by (a city-year rebuild: 0.13 s → 0.24 s a district's alerts).
+        with self.store.transaction() as conn:
+            for name in chosen:
+                for table in self.tables[name]:
+                    conn.execute(sa.text(f"ANALYZE {table.name}"))
+        return applied
 
     def digest(self) -> tuple[str, int, dict[str, int]]:
         """One SHA-256 over every view's rows (in key order), the log position it covers
