@@ -67,9 +67,10 @@ class Engine:
         from casechain.projections.views import views_of
 
         self.runner.catch_up(["board"])
-        table = views_of(self.runner).board.table
+        board = views_of(self.runner).board
+        listed = sa.select(*(board.table.c[name] for name in board.LISTED))
         with self.runner.store.read() as conn:
-            return {row.case_id: dict(row._mapping) for row in conn.execute(sa.select(table))}
+            return {row.case_id: dict(row._mapping) for row in conn.execute(listed)}
 
     def alerts(self, as_of: str | datetime, code: str | None = None,
                scope: str | None = None) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from casechain.projections.views import response_shares, views_of
 
 __all__ = [
     "BOARD_GROUPS",
+    "BOARD_GROUPS_AS_OF",
     "alert_counts",
     "alert_rows",
     "alerts_as_of",
@@ -59,6 +60,8 @@ __all__ = [
 
 #: The columns the supervision board may be counted by.
 BOARD_GROUPS = ("district", "team", "stage", "state", "item_code")
+#: What the board counts by, and filters on, as of an instant (its spans' columns).
+BOARD_GROUPS_AS_OF = ("district", "team", "stage")
 
 
 def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str = "",
@@ -392,8 +395,10 @@ def board_rows(runner: ProjectionRunner, scope: str | None = None,
     """The supervision board's cases, filtered by scope, team, stage, state, item, officer,
     in case-id order: all of them, or `limit` after the case id `after` (keyset)."""
     runner.catch_up(["board"])
-    table = views_of(runner).board.table
-    query = _board_where(sa.select(table), table, scope, filters, officer)
+    board = views_of(runner).board
+    table = board.table
+    query = _board_where(sa.select(*(table.c[name] for name in board.LISTED)), table, scope,
+                         filters, officer)
     if after is not None:
         query = query.where(table.c.case_id > after)
     query = query.order_by(table.c.case_id)
@@ -433,15 +438,26 @@ def _like_escaped(text: str) -> str:
 
 
 def board_counts(runner: ProjectionRunner, scope: str | None,
-                 filters: dict[str, str | None] | None, officer: str | None, by: str
-                 ) -> dict[str, int]:
+                 filters: dict[str, str | None] | None, officer: str | None, by: str,
+                 moment: datetime | None = None) -> dict[str, int]:
     """The board's cases counted by one of `BOARD_GROUPS` ("" for none), counted in SQL: the
-    city's 300,000 rows are never read into Python for a count."""
+    city's 300,000 rows are never read into Python for a count. With `moment`: the cases
+    recorded as occurring by then, by their district, team or stage at that instant (the
+    board's spans; `by` and the filters among `BOARD_GROUPS_AS_OF`, no officer)."""
     runner.catch_up(["board"])
-    table = views_of(runner).board.table
-    column = table.c[by]
-    query = _board_where(sa.select(column, sa.func.count()).select_from(table), table, scope,
-                         filters, officer).group_by(column)
+    board = views_of(runner).board
+    if moment is None:
+        table = board.table
+        column = table.c[by]
+        query = _board_where(sa.select(column, sa.func.count()).select_from(table), table,
+                             scope, filters, officer).group_by(column)
+    else:
+        at, c = moment.timestamp(), board.spans.c
+        column = c[by]
+        query = _board_where(
+            sa.select(column, sa.func.count()).where(
+                c.from_epoch <= at, sa.or_(c.to_epoch.is_(None), c.to_epoch > at)),
+            board.spans, scope, filters, None).group_by(column)
     counts: dict[str, int] = {}
     with runner.store.read() as conn:
         for value, n in conn.execute(query):

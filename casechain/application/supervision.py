@@ -22,6 +22,7 @@ from casechain.application.paging import (
 )
 from casechain.application.queries import (
     BOARD_GROUPS,
+    BOARD_GROUPS_AS_OF,
     alert_counts,
     alert_rows,
     alerts_as_of,
@@ -75,14 +76,37 @@ def as_of(text: str | None, name: str = "as_of") -> datetime:
 
 
 def board(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | None],
-          officer: str | None = None, count_by: str | None = None
-          ) -> list[dict[str, Any]] | dict[str, int]:
-    """The supervision board's cases (监管看板), or their counts by one column."""
+          officer: str | None = None, count_by: str | None = None,
+          moment: datetime | None = None) -> list[dict[str, Any]] | dict[str, int]:
+    """The supervision board's cases (监管看板), or their counts by one column — as of
+    `moment`, if given, counted by district, team or stage (filtered by team or stage)."""
     if count_by is not None and count_by not in BOARD_GROUPS:
         raise QueryInvalid("count_by", count_by, f"is not one of {', '.join(BOARD_GROUPS)}")
+    if moment is not None:
+        _check_board_as_of(count_by, filters, officer)
     if count_by:
-        return board_counts(runner, scope, filters, officer, count_by)
+        return board_counts(runner, scope, filters, officer, count_by, moment)
     return board_rows(runner, scope, filters, officer)
+
+
+def _check_board_as_of(count_by: str | None, filters: dict[str, str | None],
+                       officer: str | None) -> None:
+    """The board goes back in time by the columns its spans keep (QueryInvalid naming the
+    parameter that asks for more)."""
+    allowed = ", ".join(BOARD_GROUPS_AS_OF)
+    if count_by is None:
+        raise QueryInvalid("as_of", "…", f"lists no cases: the board answers as of an instant "
+                           f"with counts, count_by one of {allowed} (截至时间仅用于计数)")
+    if count_by not in BOARD_GROUPS_AS_OF:
+        raise QueryInvalid("count_by", count_by, f"cannot be answered as of an instant: the "
+                           f"board goes back in time counting by {allowed} only "
+                           f"(截至时间仅支持按区县、队伍、阶段计数)")
+    asked = {name: value for name, value in filters.items() if value is not None} | (
+        {"officer": officer} if officer else {})
+    for name, value in asked.items():
+        if name not in BOARD_GROUPS_AS_OF:
+            raise QueryInvalid(name, value, f"cannot filter the board as of an instant: "
+                               f"only {allowed} can (截至时间仅支持按区县、队伍、阶段筛选)")
 
 
 def board_page(runner: ProjectionRunner, scope: str | None, filters: dict[str, str | None],

@@ -404,8 +404,8 @@ const LOADERS = {
     const [statistics, referrals, response, streets, byStage, byTeam] = await Promise.all([
       api("/v1/statistics", f), api("/v1/referrals", { ...f, limit: 1 }),
       api("/v1/response", f), alertSummary(f),
-      api("/v1/board", { scope: f.scope, count_by: "stage" }),
-      api("/v1/board", { scope: f.scope, count_by: "team" }),
+      api("/v1/board", { scope: f.scope, as_of: f.as_of, count_by: "stage" }),
+      api("/v1/board", { scope: f.scope, as_of: f.as_of, count_by: "team" }),
     ]);
     if (stale()) return;
     fill("by-stage", Object.entries(byStage).map(([stage, n]) =>

@@ -88,12 +88,25 @@ class TimelineView:
 
 class BoardView:
     """Supervision board (监管看板): one row per case — jurisdiction, team, stage, state,
-    item, officers, subject — for counts and lists by any of them."""
+    item, officers, subject — for counts and lists by any of them; and, for counts as of an
+    instant (截至时间), each case's stage, team and jurisdiction over occurred time.
+
+    The row as of an instant T is the fold, in the order recorded, of the case's events that
+    occurred by T. `casechain_view_board_spans` keeps it as spans [from, to) of occurred
+    time, so that "how many cases were in each stage at T" is a range read. Events that come
+    in occurred order extend the spans; a late event (occurred before one already recorded)
+    has its case's spans recomputed from its steps (`casechain_view_board_steps`: per event
+    the little the fold reads)."""
 
     name = "board"
     # 2: the case's own jurisdiction (its first event's, or case.transferred's);
-    # 3: a device's stream is no case (the device register lists devices)
-    version = 3
+    # 3: a device's stream is no case (the device register lists devices);
+    # 4: spans of stage, team and jurisdiction over occurred time (counts as of an instant)
+    version = 4
+
+    #: The board row's columns the listings answer (the others keep the spans up).
+    LISTED = ("case_id", "jurisdiction", "district", "team", "stage", "state",
+              "referral_state", "item_code", "officers", "subject_name", "last_position")
 
     def __init__(self, pack: RulePack) -> None:
         self.pack = pack
@@ -112,8 +125,36 @@ class BoardView:
             sa.Column("officers", sa.Text()),
             sa.Column("subject_name", sa.Text()),
             sa.Column("last_position", _BIG, nullable=False),
+            # the latest occurred instant of the case's events, and its last span
+            sa.Column("occurred_max", sa.Float(), nullable=False),
+            sa.Column("span_n", sa.Integer(), nullable=False),
+            sa.Column("span_from", sa.Float(), nullable=False),
         )
-        return [self.table]
+        self.steps = sa.Table(
+            "casechain_view_board_steps", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("position", _BIG, primary_key=True, autoincrement=False),
+            sa.Column("type", sa.String(64), nullable=False),
+            sa.Column("occurred_at", sa.String(40), nullable=False),
+            sa.Column("occurred_epoch", sa.Float(), nullable=False),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("item_code", sa.String(64)),
+            sa.Column("to_jurisdiction", sa.String(12)),
+        )
+        self.spans = sa.Table(
+            "casechain_view_board_spans", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("n", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("from_epoch", sa.Float(), nullable=False),
+            sa.Column("to_epoch", sa.Float()),
+            sa.Column("jurisdiction", sa.String(12), nullable=False),
+            sa.Column("district", sa.String(6), nullable=False),
+            sa.Column("team", sa.String(16)),
+            sa.Column("stage", sa.String(16), nullable=False),
+            # what holds at an instant: not ended by then (to first), begun by then
+            sa.Index("casechain_view_board_spans_live", "to_epoch", "from_epoch"),
+        )
+        return [self.table, self.steps, self.spans]
 
     def apply(self, page: Page, records: Records) -> None:
         records = [(p, r) for p, r in records if not r["type"].startswith("device.")]
@@ -121,12 +162,103 @@ class BoardView:
         current = {row["case_id"]: row for row in page.case_rows(
             self.table, seen_before([r for _, r in records]))}
         stored = list(current)
+        by_case: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for position, r in records:
-            row = current.setdefault(r["case_id"], {"case_id": r["case_id"], "team": None,
-                                                    "referral_state": None, "item_code": None,
-                                                    "officers": None, "subject_name": None})
-            self._fold(row, position, r)
+            by_case.setdefault(r["case_id"], []).append((position, r))
+        extended: list[dict[str, Any]] = []
+        late: list[str] = []
+        for case_id in case_ids:
+            row = current.get(case_id) or {
+                "case_id": case_id, "team": None, "referral_state": None, "item_code": None,
+                "officers": None, "subject_name": None, "occurred_max": float("-inf"),
+                "span_n": -1, "span_from": 0.0}
+            trial = dict(row)
+            spans = self._extend(trial, by_case[case_id])
+            if spans is not None:
+                current[case_id] = trial
+                extended += spans
+                continue
+            for position, r in by_case[case_id]:
+                self._fold(row, position, r)
+            current[case_id] = row
+            late.append(case_id)
+        page.insert_rows(self.steps, [_step(position, r) for position, r in records],
+                         case_ids)
+        if late:
+            recomputed = self._recompute(page, late, by_case)
+            for case_id in late:
+                last = recomputed[case_id][-1]
+                current[case_id].update(occurred_max=max(
+                    current[case_id]["occurred_max"], *(_epoch(r) for _, r in by_case[case_id])),
+                    span_n=last["n"], span_from=last["from_epoch"])
+            page.replace_case_rows(self.spans, [c for c in late if c in stored],
+                                   [span for c in late for span in recomputed[c]])
+        page.upsert_rows(self.spans, extended, ["case_id", "n"],
+                         lambda new: {"to_epoch": new.to_epoch, "jurisdiction": new.jurisdiction,
+                                      "district": new.district, "team": new.team,
+                                      "stage": new.stage, "from_epoch": new.from_epoch})
         page.replace_case_rows(self.table, stored, [current[c] for c in case_ids])
+
+    def _extend(self, row: dict[str, Any], events: list[tuple[int, dict[str, Any]]]
+                ) -> list[dict[str, Any]] | None:
+        """Fold events that came in occurred order into the row; the spans they end or
+        begin. None (the row half folded) when they cannot only extend the spans: an event
+        occurred before one already recorded, or a state changed again at the instant its
+        span began, after an earlier span (recomputed whole, that one would merge)."""
+        spans: dict[int, dict[str, Any]] = {}
+        for position, r in events:
+            at = _epoch(r)
+            if at < row["occurred_max"]:
+                return None
+            before = _span_state(row) if row["span_n"] >= 0 else None
+            self._fold(row, position, r)
+            row["occurred_max"] = at
+            state = _span_state(row)
+            if state == before:
+                continue
+            if before is None:  # the case's first event
+                row["span_n"], row["span_from"] = 0, at
+            elif at > row["span_from"]:  # the last span ends here, the next begins
+                spans[row["span_n"]] = _span(row["case_id"], row["span_n"], row["span_from"],
+                                             at, before)
+                row["span_n"] += 1
+                row["span_from"] = at
+            elif row["span_n"] > 0:
+                return None
+            spans[row["span_n"]] = _span(row["case_id"], row["span_n"], row["span_from"],
+                                         None, state)
+        return list(spans.values())
+
+    def _recompute(self, page: Page, cases: list[str],
+                   by_case: Mapping[str, list[tuple[int, dict[str, Any]]]]
+                   ) -> dict[str, list[dict[str, Any]]]:
+        """The spans of cases with a late event, from all their steps: the fold of the
+        steps occurred by each of their instants, in the order recorded."""
+        steps: dict[str, list[tuple[int, dict[str, Any]]]] = {c: [] for c in cases}
+        for stored in page.case_rows(self.steps, cases):
+            steps[stored["case_id"]].append((stored["position"], _record_of(stored)))
+        spans: dict[str, list[dict[str, Any]]] = {}
+        for case_id in cases:
+            known = {position for position, _ in steps[case_id]}
+            every = sorted(steps[case_id] + [(p, r) for p, r in by_case[case_id]
+                                             if p not in known], key=lambda item: item[0])
+            spans[case_id] = self._spans_of(case_id, every)
+        return spans
+
+    def _spans_of(self, case_id: str, every: list[tuple[int, dict[str, Any]]]
+                  ) -> list[dict[str, Any]]:
+        instants = sorted({_epoch(r) for _, r in every})
+        states: list[tuple[float, tuple[Any, ...]]] = []
+        for at in instants:
+            row: dict[str, Any] = {"case_id": case_id, "team": None}
+            for position, r in every:
+                if _epoch(r) <= at:
+                    self._fold(row, position, r)
+            state = _span_state(row)
+            if not states or states[-1][1] != state:
+                states.append((at, state))
+        return [_span(case_id, n, at, states[n + 1][0] if n + 1 < len(states) else None, state)
+                for n, (at, state) in enumerate(states)]
 
     def _fold(self, row: dict[str, Any], position: int, r: dict[str, Any]) -> None:
         stage, _, name = r["type"].partition(".")
@@ -149,6 +281,40 @@ class BoardView:
             row["officers"] = ",".join(sorted(str(o.get("id")) for o in officers))
         row.setdefault("stage", stage)
         row.setdefault("state", name)
+
+
+def _epoch(r: Mapping[str, Any]) -> float:
+    return datetime.fromisoformat(r["occurred_at"]).timestamp()
+
+
+def _span_state(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return row["jurisdiction"], row.get("team"), row["stage"]
+
+
+def _span(case_id: str, n: int, start: float, end: float | None, state: tuple[Any, ...]
+          ) -> dict[str, Any]:
+    jurisdiction, team, stage = state
+    return {"case_id": case_id, "n": n, "from_epoch": start, "to_epoch": end,
+            "jurisdiction": jurisdiction, "district": jurisdiction[:6], "team": team,
+            "stage": stage}
+
+
+def _step(position: int, r: Mapping[str, Any]) -> dict[str, Any]:
+    """What the board's fold reads of an event, kept to recompute a case's spans."""
+    payload = r["payload"]
+    return {"case_id": r["case_id"], "position": position, "type": r["type"],
+            "occurred_at": r["occurred_at"], "occurred_epoch": _epoch(r),
+            "jurisdiction": r["jurisdiction"], "item_code": payload.get("item_code"),
+            "to_jurisdiction": payload.get("to_jurisdiction")}
+
+
+def _record_of(step: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored step as the record the fold reads."""
+    payload = {key: step[key] for key in ("item_code", "to_jurisdiction")
+               if step[key] is not None}
+    return {"case_id": step["case_id"], "type": step["type"],
+            "occurred_at": step["occurred_at"], "jurisdiction": step["jurisdiction"],
+            "payload": payload}
 
 
 class ResponseView:

@@ -259,6 +259,24 @@ def test_the_overview_draws_the_trend_the_teams_and_the_streets(
     expect(page.locator("#first-cases")).to_contain_text("统计至 2024-07")
 
 
+def test_the_overview_counts_the_cases_by_stage_as_of_its_instant(
+        served: tuple[str, dict[str, str]], page: Page) -> None:
+    """概览's cases by stage and team follow 截至时间 (the board's spans): none before any
+    case occurred; as of 1 July 2024 the cases filed by then, in their stages then."""
+    base, tokens = served
+    _sign_in(page, base, tokens["city"])
+    _as_of(page, "2020-01-01T00:00:00")
+    expect(page.locator("#overview-panel")).to_have_attribute("data-as-of",
+                                                              re.compile("^2020-01-01T00:00"))
+    expect(page.locator("#by-stage tbody tr")).to_have_count(0)
+    expect(page.locator("#by-team tbody tr")).to_have_count(0)
+    _as_of(page, AS_OF)
+    expect(page.locator("#overview-panel")).to_have_attribute("data-as-of",
+                                                              re.compile("^2024-07-01T09:00"))
+    expect(page.locator("#by-stage")).to_contain_text("处罚")
+    expect(page.locator("#by-team")).to_contain_text("综合执法")
+
+
 @pytest.mark.slow
 def test_the_1315_panel_shows_each_limit_met_or_missed(served: tuple[str, dict[str, str]],
                                                       page: Page) -> None:

@@ -58,6 +58,8 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _get(client: TestClient, token: str, path: str, **params: Any) -> httpx.Response:
+    if path == "/v1/board":  # the board lists the cases as they stand (as_of: counts only)
+        params.pop("as_of", None)
     return client.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
 

@@ -46,17 +46,22 @@ def board(db: DbOption = None, rules: RulesOption = None,
           count_by: Annotated[str | None, typer.Option(
               "--count-by", help="district, team, stage, state or item_code")] = None,
           limit: LimitOption = None, cursor: CursorOption = None,
+          as_of: Annotated[str | None, typer.Option(
+              "--as-of", help="Count as of this instant (with --count-by district, team or "
+                              "stage), ISO 8601, no offset: Asia/Shanghai")] = None,
           as_json: JsonOption = False) -> None:
     """Supervision board (监管看板): cases filtered by scope, team, stage, state, item,
-    officer — listed (a page at a time with --limit), or counted by one of them."""
+    officer — listed (a page at a time with --limit), or counted by one of them; counted as
+    of an instant with --as-of (the cases that had occurred by then, where they stood)."""
     filters = {"team": team, "stage": stage, "state": state, "item_code": item}
+    moment = None if as_of is None else _instant(as_of)
     with _projections(db, rules) as (_, runner), _asked():
-        if count_by is None and (limit is not None or cursor is not None):
+        if count_by is None and moment is None and (limit is not None or cursor is not None):
             page = supervision.board_page(runner, scope, filters, officer, limit, cursor)
             rows: list[dict[str, object]] | dict[str, int] = page.rows
             total, next_cursor = page.total, page.next_cursor
         else:
-            rows = supervision.board(runner, scope, filters, officer, count_by)
+            rows = supervision.board(runner, scope, filters, officer, count_by, moment)
             total, next_cursor = len(rows), None
     if isinstance(rows, dict):
         counts = rows

@@ -298,15 +298,17 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
               item_code: str | None = None, officer: str | None = None,
               count_by: Annotated[str | None, Query(
                   json_schema_extra={"enum": list(BOARD_GROUPS)})] = None,
-              limit: Limit = 1000, cursor: Cursor = None) -> Any:
+              limit: Limit = 1000, cursor: Cursor = None, as_of: AsOf = None) -> Any:
         """Cases by jurisdiction prefix, team, stage, state, item and officer: listed a page
         at a time in case-id order, or counted by one of district, team, stage, state,
-        item_code."""
+        item_code. With `as_of` (counts only): the cases that had occurred by then, by
+        their district, team or stage at that instant."""
         _require(principal, "supervision")
         where = _scope(principal, scope)
         filters = {"team": team, "stage": stage, "state": state, "item_code": item_code}
-        if count_by is not None:
-            return supervision.board(runner, where, filters, officer, count_by)
+        if count_by is not None or as_of is not None:
+            moment = None if as_of is None else supervision.as_of(as_of)
+            return supervision.board(runner, where, filters, officer, count_by, moment)
         page = supervision.board_page(runner, where, filters, officer, limit, cursor)
         _paged(request, response, page)
         return page.rows
