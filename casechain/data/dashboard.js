@@ -86,8 +86,15 @@ function stateLabel(stage, state) {
 }
 
 // -- the API ---------------------------------------------------------------------------------
-// What a refusal means, in words for people; the server's detail (with the case, the field,
-// the value) follows for whoever must fix it.
+// What a refusal means, in words for people, with the field and value it names; the
+// server's own detail (English, with the rule) is kept folded under 技术详情 for whoever
+// must fix the request.
+const FIELDS = {
+  as_of: "截至时间", scope: "辖区前缀", case_id: "案件编号", subject_id: "证件号码",
+  limit: "每页条数", cursor: "翻页位置", count_by: "计数方式", code: "预警类别",
+  severity: "颜色", format: "导出格式", panel: "栏目", met_from: "起始时间", met_to: "截止时间",
+};
+
 const PROBLEMS = {
   UNAUTHENTICATED: "令牌无效或已过期，请重新登录。",
   OUT_OF_SCOPE: "无权查看：超出令牌的辖区，只能查看本辖区的案件和数据。",
@@ -102,8 +109,13 @@ class Problem extends Error {
     const code = body && body.code ? body.code : `HTTP ${status}`;
     const detail = body && body.detail ? body.detail : (typeof body === "string" ? body : "");
     const said = PROBLEMS[code] || (status === 0 ? "无法连接服务器。" : "请求未能完成。");
-    super(`${said}（${code}）${detail ? " 详情：" + detail : ""}`);
+    const field = body && (body.field || (body.case_id ? "case_id" : null));
+    const value = body && (body.field ? body.value : body.case_id);
+    const named = field ? `${FIELDS[field] || field}${value !== undefined && value !== null
+      ? `：${value}` : ""}。` : "";
+    super(`${said}${named}（${code}）`);
     this.status = status;
+    this.detail = detail;
   }
 }
 
@@ -150,14 +162,26 @@ const problems = new Map();
 
 function showProblem(where, err) {
   if (err) {
-    problems.set(where, err.message || String(err));
+    problems.set(where, { said: err.message || String(err), detail: err.detail || "" });
   } else {
     problems.delete(where);
   }
   const box = $("problem");
-  box.replaceChildren(...[...problems.values()].map((message) => {
-    const line = document.createElement("p");
-    line.textContent = message;
+  const distinct = new Map([...problems.values()].map((p) => [`${p.said}\n${p.detail}`, p]));
+  box.replaceChildren(...[...distinct.values()].map(({ said, detail }) => {
+    const line = document.createElement("div");
+    const text = document.createElement("p");
+    text.textContent = said;
+    line.append(text);
+    if (detail) {
+      const more = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = "技术详情";
+      const code = document.createElement("code");
+      code.textContent = detail;
+      more.append(summary, code);
+      line.append(more);
+    }
     return line;
   }));
   box.hidden = problems.size === 0;

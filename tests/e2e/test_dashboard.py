@@ -466,6 +466,24 @@ def test_a_refusal_is_cleared_when_the_scope_is(served: tuple[str, dict[str, str
 
 
 @pytest.mark.slow
+def test_a_refusal_is_said_in_chinese_naming_the_field_and_value(
+        served: tuple[str, dict[str, str]], page: Page) -> None:
+    """A 辖区前缀 of another district is refused in zh-CN naming the field and the value
+    given; the server's English detail stays folded under 技术详情 until opened."""
+    base, tokens = served
+    _sign_in(page, base, tokens["supervisor"])
+    _as_of(page, AS_OF, scope="330105")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("无权查看", use_inner_text=True)
+    expect(alert).to_contain_text("辖区前缀：330105。（OUT_OF_SCOPE）", use_inner_text=True)
+    expect(alert).not_to_contain_text("outside the token", use_inner_text=True)
+    expect(alert.locator("details")).to_have_count(1)  # said once, though two parts asked
+    alert.get_by_text("技术详情").first.click()
+    expect(alert.locator("details code").first).to_contain_text(
+        "lies outside the token's scope 330106", use_inner_text=True)
+
+
+@pytest.mark.slow
 def test_an_officer_sees_case_lookup_only(served: tuple[str, dict[str, str]],
                                           page: Page) -> None:
     """An officer may read cases but not the supervision views: those tabs are not shown,
