@@ -131,7 +131,7 @@ class _Panels:
 
     def devices(self) -> Table:
         every = _every(lambda cursor: device_register.devices_page(
-            self.runner, self.scope, _PAGE, cursor))
+            self.runner, self.scope, _PAGE, cursor, self.moment))
         rows = [[d["device_id"], _DEVICE_KINDS.get(d["kind"], d["kind"]), d["location"],
                  d["jurisdiction"], self.place(d["jurisdiction"]),
                  "是" if d["approved"] else "否", _beijing(d["published_at"]),

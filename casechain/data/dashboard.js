@@ -503,7 +503,7 @@ const LOADERS = {
   },
 
   async devices(stale) {
-    const page = await pagers.devices.reset({ scope: filters().scope }, stale);
+    const page = await pagers.devices.reset(filters(), stale);
     if (stale()) return;
     fill("device-districts", (page.body.districts || []).map((d) => row(place(d.district),
       cell(d.devices, "number"), cell(d.captures, "number"), cell(d.penalties, "number"))));

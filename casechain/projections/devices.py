@@ -9,6 +9,7 @@ a capture is a clue of a case naming `device_id` and `captured_at`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,9 @@ class DevicesView:
     """设备台账: devices and the captures cases rest on."""
 
     name = "devices"
-    version = 1
+    # 2: the instants as epoch seconds (the register as of an instant: registered, retired,
+    # captured, reviewed, told and penalised by then)
+    version = 2
 
     def define(self, metadata: sa.MetaData) -> list[sa.Table]:
         self.devices = sa.Table(
@@ -40,6 +43,8 @@ class DevicesView:
             sa.Column("published_at", sa.String(40), nullable=False),
             sa.Column("registered_at", sa.String(40), nullable=False),
             sa.Column("retired_at", sa.String(40)),
+            sa.Column("registered_epoch", sa.Float(), nullable=False),
+            sa.Column("retired_epoch", sa.Float()),
         )
         self.uses = sa.Table(
             "casechain_view_device_uses", metadata,
@@ -50,6 +55,12 @@ class DevicesView:
             sa.Column("reviewed", sa.Boolean()),  # None: not yet; False: not accurate
             sa.Column("informed_at", sa.String(40)),
             sa.Column("penalised", sa.Boolean(), nullable=False),
+            # when the capture was made, its latest review, the party first told, the first
+            # penalty decided on its case (epoch seconds)
+            sa.Column("captured_epoch", sa.Float(), nullable=False),
+            sa.Column("reviewed_epoch", sa.Float()),
+            sa.Column("informed_epoch", sa.Float()),
+            sa.Column("penalised_epoch", sa.Float()),
         )
         return [self.devices, self.uses]
 
@@ -75,12 +86,14 @@ def _registered(devices: Rows, _: Rows, r: dict[str, Any]) -> None:
         "case_id": r["case_id"], "device_id": p["device_id"], "jurisdiction": r["jurisdiction"],
         "kind": p["kind"], "location": p["location"], "legal_review": bool(p["legal_review"]),
         "technical_review": bool(p["technical_review"]), "published_at": p["published_at"],
-        "registered_at": r["occurred_at"], "retired_at": None}
+        "registered_at": r["occurred_at"], "retired_at": None,
+        "registered_epoch": _epoch(r["occurred_at"]), "retired_epoch": None}
 
 
 def _retired(devices: Rows, _: Rows, r: dict[str, Any]) -> None:
     if r["case_id"] in devices:
-        devices[r["case_id"]]["retired_at"] = r["occurred_at"]
+        devices[r["case_id"]].update(retired_at=r["occurred_at"],
+                                     retired_epoch=_epoch(r["occurred_at"]))
 
 
 def _captured(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
@@ -88,13 +101,15 @@ def _captured(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
     uses[(r["case_id"], p["device_id"])] = {
         "case_id": r["case_id"], "device_id": p["device_id"], "jurisdiction": r["jurisdiction"],
         "captured_at": p["captured_at"], "reviewed": None, "informed_at": None,
-        "penalised": False}
+        "penalised": False, "captured_epoch": _epoch(p["captured_at"]),
+        "reviewed_epoch": None, "informed_epoch": None, "penalised_epoch": None}
 
 
 def _reviewed(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
     use = uses.get((r["case_id"], r["payload"]["device_id"]))
     if use is not None:
-        use["reviewed"] = bool(r["payload"]["accurate"])
+        use.update(reviewed=bool(r["payload"]["accurate"]),
+                   reviewed_epoch=_epoch(r["occurred_at"]))
 
 
 def _of_case(uses: Rows, case_id: str) -> list[dict[str, Any]]:
@@ -104,17 +119,24 @@ def _of_case(uses: Rows, case_id: str) -> list[dict[str, Any]]:
 def _informed(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
     for use in _of_case(uses, r["case_id"]):
         use["informed_at"] = use["informed_at"] or r["occurred_at"]
+        use["informed_epoch"] = _epoch(use["informed_at"])
 
 
 def _decided(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
     if r["payload"]["outcome"] == "penalty":
+        at = _epoch(r["occurred_at"])
         for use in _of_case(uses, r["case_id"]):
             use["penalised"] = True
+            use["penalised_epoch"] = min(at, use["penalised_epoch"] or at)
 
 
 def _transferred(_: Rows, uses: Rows, r: dict[str, Any]) -> None:
     for use in _of_case(uses, r["case_id"]):
         use["jurisdiction"] = r["payload"]["to_jurisdiction"]
+
+
+def _epoch(instant: str) -> float:
+    return datetime.fromisoformat(instant).timestamp()
 
 
 _HANDLERS: dict[str, Callable[[Rows, Rows, dict[str, Any]], None]] = {

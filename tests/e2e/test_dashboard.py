@@ -300,7 +300,8 @@ def test_the_1315_panel_shows_each_limit_met_or_missed(served: tuple[str, dict[s
 def test_the_device_register_lists_the_districts_cameras(served: tuple[str, dict[str, str]],
                                                           page: Page) -> None:
     """非现场执法设备 (APL Art. 41): the camera registered with both reviews and published is
-    listed as 已通过 and in use, and counted under 西湖区."""
+    listed as 已通过 and in use, and counted under 西湖区; as of 截至时间 before its
+    registration the register is empty."""
     base, tokens = served
     _sign_in(page, base, tokens["supervisor"])
     _tab(page, "非现场执法设备")
@@ -311,6 +312,11 @@ def test_the_device_register_lists_the_districts_cameras(served: tuple[str, dict
     expect(camera).to_contain_text("2024-01-10 09:00:00")
     expect(page.locator("#device-districts tbody tr").first.locator("td")).to_have_text(
         ["西湖区（330106）", "1", "0", "0"])
+    _as_of(page, "2020-01-01T00:00:00")  # before it was registered: the register was empty
+    expect(page.locator("#devices tbody tr")).to_have_count(0)
+    expect(page.locator("#device-districts tbody tr")).to_have_count(0)
+    _as_of(page, AS_OF)
+    expect(camera).to_contain_text("在用")
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ board."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -72,3 +73,44 @@ def test_the_register_lists_devices_with_their_captures_and_penalties(tmp_path: 
     assert json.loads(other.stdout)["devices"] == []
     text = runner.invoke(app, ["devices", "--db", db])
     assert "330106   设备 1 台，抓拍 1 起，处罚 1 件" in text.output
+
+
+def test_the_register_as_of_an_instant_is_as_it_stood_then(tmp_path: Path) -> None:
+    """`casechain devices --as-of`: nothing before the camera was registered; then the camera
+    with no capture; its capture from the instant it was captured, the review and the party
+    told from theirs, the penalty from its decision; a retirement only once it happened."""
+    camera, case = device(), captured()
+    retired = Story(CAMERA, start=at("2025-12-01T09:00:00"))
+    retired.add("device.retired", at=at("2025-12-01T09:00:00"))
+    when = {e["type"]: e["occurred_at"] for e in case.events}
+    db = str(tmp_path / "register.db")
+    from tests.factories import write_log
+    loaded = runner.invoke(app, ["import", str(write_log(
+        tmp_path / "l.jsonl", camera.events + case.events + retired.events)), "--db", db])
+    assert loaded.exit_code == 0, loaded.output
+
+    def register(instant: str) -> dict[str, object]:
+        answer = runner.invoke(app, ["devices", "--db", db, "--json", "--as-of", instant])
+        assert answer.exit_code == 0, answer.output
+        return json.loads(answer.stdout)  # type: ignore[no-any-return]
+
+    def counts(instant: str) -> tuple[object, ...]:
+        (row,) = register(instant)["devices"]  # type: ignore[misc]
+        return (row["captures"], row["reviewed"], row["informed"], row["penalties"],
+                row["retired_at"])
+
+    assert register("2025-07-31T09:00:00")["devices"] == []
+    assert counts("2025-08-01T09:00:00") == (0, 0, 0, 0, None)
+    assert counts("2025-08-20T10:00:00") == (1, 0, 0, 0, None)  # captured, nothing else yet
+    informed = datetime.fromisoformat(when["penalty.party_informed"])
+    assert counts(informed.replace(tzinfo=None).isoformat()) == (1, 0, 1, 0, None)
+    reviewed = datetime.fromisoformat(when["penalty.device_evidence_reviewed"])
+    assert counts(reviewed.replace(tzinfo=None).isoformat()) == (1, 1, 1, 0, None)
+    decided = datetime.fromisoformat(when["penalty.decided"])
+    before = (decided - timedelta(seconds=1)).replace(tzinfo=None).isoformat()
+    assert counts(before) == (1, 1, 1, 0, None)
+    assert counts(decided.replace(tzinfo=None).isoformat()) == (1, 1, 1, 1, None)
+    assert counts("2025-12-01T08:59:59")[4] is None
+    assert str(counts("2025-12-01T09:00:00")[4]).startswith("2025-12-01T09:00:00")
+    assert register("2025-12-01T09:00:00")["districts"] == [
+        {"district": "330106", "devices": 1, "captures": 1, "penalties": 1}]

@@ -214,8 +214,8 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
     """A store written before views had versions, when the deadlines view had no
     `surcharge_pauses` and the crosscase view no `subject_kind` (both version 1): opening the
     runner drops and recreates those views' tables, and the board's (version 2 keeps a case's
-    own jurisdiction), with no position; the other views keep theirs, and the next catch-up
-    rebuilds them."""
+    own jurisdiction) and the devices' (version 2 keeps epoch seconds), with no position; the
+    other views keep theirs, and the next catch-up rebuilds them."""
     log = open_case_log(store_url)
     try:
         events = fill(log, 20)
@@ -230,8 +230,8 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
             conn.execute(sa.text("DELETE FROM casechain_view_versions"))
         reopened = open_projections(log)
         lags = {s.name: s.lag for s in reopened.status()}
-        assert lags == {name: (events if name in ("deadlines", "crosscase", "board") else 0)
-                        for name in lags}
+        rebuilt = ("deadlines", "crosscase", "board", "devices")
+        assert lags == {name: (events if name in rebuilt else 0) for name in lags}
         reopened.catch_up()
         assert reopened.digest()[0] == expected
     finally:

@@ -214,12 +214,16 @@ def breaches(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption 
 @app.command()
 def devices(db: DbOption = None, rules: RulesOption = None, scope: ScopeOption = None,
             limit: LimitOption = None, cursor: CursorOption = None,
+            as_of: Annotated[str | None, typer.Option(
+                "--as-of", help="The register as it stood at this instant, ISO 8601 (no "
+                                "offset: Asia/Shanghai) [default: as it stands]")] = None,
             as_json: JsonOption = False) -> None:
     """非现场执法设备台账: the devices registered inside the scope — kind, place, legal and
     technical review, published, retired — with their captures, the captures reviewed and
     the penalties resting on them, and the counts per district (APL Art. 41)."""
+    moment = None if as_of is None else _instant(as_of)
     with _projections(db, rules) as (_, runner), _asked():
-        page = device_register.devices_page(runner, scope, limit, cursor)
+        page = device_register.devices_page(runner, scope, limit, cursor, moment)
     _page_note(len(page.rows), page.total, page.next_cursor)
     if as_json:
         _print_json({"devices": page.rows, "districts": page.extra["districts"],

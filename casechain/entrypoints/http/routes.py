@@ -384,13 +384,17 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
     @app.get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
              responses=PAGED)
     def devices(request: Request, response: Response, principal: Caller, scope: Scope = None,
-                limit: Limit = 1000, cursor: Cursor = None) -> dict[str, Any]:
+                limit: Limit = 1000, cursor: Cursor = None,
+                as_of: AsOf = None) -> dict[str, Any]:
         """The devices registered inside the scope (APL Art. 41): kind, location, legal and
         technical review, publication, retirement, their captures, the captures reviewed,
         the parties told and the penalties resting on them; a page at a time in device-id
-        order, with devices, captures and penalties per district."""
+        order, with devices, captures and penalties per district. With `as_of`: the register
+        as it stood then (registered, retired, captured, reviewed, told, penalised by then)."""
         _require(principal, "supervision")
-        page = device_register.devices_page(runner, _scope(principal, scope), limit, cursor)
+        moment = None if as_of is None else supervision.as_of(as_of)
+        page = device_register.devices_page(runner, _scope(principal, scope), limit, cursor,
+                                            moment)
         _paged(request, response, page)
         return {"devices": page.rows, "districts": page.extra["districts"]}
 
