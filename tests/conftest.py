@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
         if names & _SLOW_FIXTURES and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def fresh_store(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A maker of fresh stores, one per call: `fresh_store("sqlite")` a new SQLite file,
+    `fresh_store("postgres")` a new PostgreSQL database (dropped afterwards) — for tests
+    (hypothesis examples) that need several."""
+    made: list[str] = []
+    files = itertools.count()
+
+    def fresh(backend: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / f'store-{next(files)}.db'}"
+        url = create_database()
+        made.append(url)
+        return url
+
+    yield fresh
+    for url in made:
+        drop_database(url)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from casechain.adapters.tokens import issue_token
 from casechain.application.queries import board_counts
 from casechain.bootstrap import open_case_log, open_projections, open_service
 from casechain.entrypoints.http.app import create_app
-from tests.pg import create_database, drop_database
+from tests.helpers import interleaved
 from tests.stories import SH, Story, _default_pack
 
 GROUPS = ("stage", "team", "district")
@@ -57,19 +55,6 @@ def _stories() -> list[Story]:
 
 
 STORIES = _stories()
-
-
-def _arranged(seed: int) -> list[dict[str, Any]]:
-    """The stories' events interleaved at random, each case's own in its order."""
-    queues = [list(story.events) for story in STORIES]
-    rng = random.Random(seed)
-    events: list[dict[str, Any]] = []
-    while queues:
-        queue = rng.choice(queues)
-        events.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return events
 
 
 def _occurred(event: dict[str, Any]) -> datetime:
@@ -109,23 +94,6 @@ def _instants(events: list[dict[str, Any]]) -> list[datetime]:
     return sorted({m + timedelta(seconds=s) for m in marks for s in (-1, 0, 1)})
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Any]:
-    made: list[str] = []
-    files = itertools.count()
-
-    def fresh(backend: str) -> str:
-        if backend == "sqlite":
-            return f"sqlite:///{tmp_path / f'board-{next(files)}.db'}"
-        url = create_database()
-        made.append(url)
-        return url
-
-    yield fresh
-    for url in made:
-        drop_database(url)
-
-
 def _compare(url: str, events: list[dict[str, Any]], chunk: int) -> int:
     """Append `chunk` events at a time, the board caught up (pages of 3) after each; then
     compare its counts with the oracle's at every instant, by every group, in every scope;
@@ -157,13 +125,13 @@ def _compare(url: str, events: list[dict[str, Any]], chunk: int) -> int:
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
                                                             marks=pytest.mark.postgres)])
-def test_the_board_as_of_an_instant_is_the_log_folded_up_to_it(store: Any,
+def test_the_board_as_of_an_instant_is_the_log_folded_up_to_it(fresh_store: Any,
                                                                backend: str) -> None:
     """The stories one after another, two events at a time: the late events (recorded
     after the filing, occurred before it) count from when they occurred, the transferred case
     in its new district from the transfer on."""
     events = [e for story in STORIES for e in story.events]
-    assert _compare(store(backend), events, 2) > 100
+    assert _compare(fresh_store(backend), events, 2) > 100
     # the oracle itself, by hand: HZ-T3 was moved to 330106002 on 9-05 (recorded after its
     # filing of 9-07), a clue until its evidence of 9-06 (recorded later still)
     assert _oracle(events, datetime(2025, 9, 5, 12, tzinfo=SH), "stage",
@@ -180,10 +148,10 @@ def test_the_board_as_of_an_instant_is_the_log_folded_up_to_it(store: Any,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), chunk=st.integers(1, 12),
        backend=st.sampled_from(["sqlite", "postgres"]))
-def test_the_board_as_of_holds_in_any_interleaving(store: Any, seed: int, chunk: int,
+def test_the_board_as_of_holds_in_any_interleaving(fresh_store: Any, seed: int, chunk: int,
                                                    backend: str) -> None:
     """Any interleaving of the cases, any size of the appends between catch-ups."""
-    _compare(store(backend), _arranged(seed), chunk)
+    _compare(fresh_store(backend), interleaved([story.events for story in STORIES], seed), chunk)
 
 
 def test_the_board_counts_as_of_over_http_and_refuses_what_it_cannot_answer(

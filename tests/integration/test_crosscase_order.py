@@ -4,7 +4,6 @@ subject register once every event is in."""
 
 from __future__ import annotations
 
-import random
 import tempfile
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -27,6 +26,7 @@ from tests.crosscase_stories import (
     minor_fumes,
     referred,
 )
+from tests.helpers import interleaved
 from tests.stories import ORG, PERSON, Story
 
 FIREWORKS = "330226008"  # 非法经营: persons 50,000 of business, organisations 500,000
@@ -99,15 +99,7 @@ STORIES = _stories()
 def _arrange(order: list[int], seed: int) -> list[dict[str, Any]]:
     """The stories' events with the cases in `order`, interleaved at random (each case's own
     events keep their order, as a case's stream requires)."""
-    queues = [list(STORIES[i].events) for i in order]
-    rng = random.Random(seed)
-    events: list[dict[str, Any]] = []
-    while queues:
-        queue = rng.choice(queues)
-        events.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return events
+    return interleaved([STORIES[i].events for i in order], seed)
 
 
 def _results(events: list[dict[str, Any]]) -> dict[str, Any]:

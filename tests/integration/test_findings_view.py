@@ -6,10 +6,7 @@ either side, city-wide and inside a district — on SQLite and on PostgreSQL. Th
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,7 +19,6 @@ from casechain.bootstrap import open_case_log, open_projections, recorder_of
 from casechain.projections.views import views_of
 from tests.crosscase_stories import at
 from tests.integration.test_crosscase_order import STORIES, _arrange
-from tests.pg import create_database, drop_database
 
 SCOPES = (None, "330106", "330108")
 
@@ -41,24 +37,6 @@ def _instants(conn: Any, view: Any) -> list[datetime]:
     marks |= {i.at for i in checks.facts.inspections}
     marks |= {c.clock.base_due for c in checks.findings.referral_clocks()}
     return sorted({m + timedelta(seconds=s) for m in marks for s in (-1, 0, 1)})
-
-
-@pytest.fixture
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A fresh store for each example: a SQLite file, or a PostgreSQL database."""
-    made: list[str] = []
-    files = itertools.count()
-
-    def fresh(backend: str) -> str:
-        if backend == "sqlite":
-            return f"sqlite:///{tmp_path / f'findings-{next(files)}.db'}"
-        url = create_database()
-        made.append(url)
-        return url
-
-    yield fresh
-    for url in made:
-        drop_database(url)
 
 
 def _compare(url: str, events: list[dict[str, Any]], chunk: int) -> int:
@@ -92,11 +70,11 @@ def _compare(url: str, events: list[dict[str, Any]], chunk: int) -> int:
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
                                                             marks=pytest.mark.postgres)])
-def test_the_view_answers_as_the_checks_do_in_arrival_order(store: Any, backend: str) -> None:
+def test_the_view_answers_as_the_checks_do_in_arrival_order(fresh_store: Any, backend: str) -> None:
     """The reference order, a few events at a time: every alert code the stories were built
     for is among the answers compared."""
     events = [e for s in STORIES for e in s.events]
-    assert _compare(store(backend), events, 7) > 100
+    assert _compare(fresh_store(backend), events, 7) > 100
 
 
 @pytest.mark.slow
@@ -104,8 +82,8 @@ def test_the_view_answers_as_the_checks_do_in_arrival_order(store: Any, backend:
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=st.permutations(range(len(STORIES))), seed=st.integers(0, 2**32 - 1),
        chunk=st.integers(1, 40), backend=st.sampled_from(["sqlite", "postgres"]))
-def test_the_view_answers_as_the_checks_do_in_any_order(store: Any, order: list[int],
+def test_the_view_answers_as_the_checks_do_in_any_order(fresh_store: Any, order: list[int],
                                                          seed: int, chunk: int,
                                                          backend: str) -> None:
     """Any order of cases, any interleaving, any size of the appends between catch-ups."""
-    _compare(store(backend), _arrange(order, seed), chunk)
+    _compare(fresh_store(backend), _arrange(order, seed), chunk)
