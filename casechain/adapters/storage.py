@@ -461,6 +461,20 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
             with conn.begin():
                 yield conn
 
+    def tidy(self, table_names: Sequence[str]) -> None:
+        """VACUUM (ANALYZE) each table on PostgreSQL (outside a transaction: its visibility
+        map lets the range indexes answer from the index alone, its statistics let the
+        planner choose them); ANALYZE on SQLite."""
+        with map_db_errors(), self.engine.connect() as conn:
+            if self.is_postgres:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                for name in table_names:
+                    conn.exec_driver_sql(f"VACUUM (ANALYZE) {name}")
+            else:
+                with conn.begin():
+                    for name in table_names:
+                        conn.exec_driver_sql(f"ANALYZE {name}")
+
     def schema_lock(self, conn: Connection) -> None:
         """Serialise creating and upgrading tables between processes, until `conn` commits
         (PostgreSQL's advisory lock; on SQLite the write transaction already does)."""

@@ -20,8 +20,9 @@ from casechain.application.paging import Page, check_limit, cursor_of, instant_k
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.deadlines import ALERT_LABELS, INFO_CODES
 from casechain.errors import QueryInvalid
-from casechain.projections.clocks import ALERT_CODES
+from casechain.projections.clocks import ALERT_CODES, due_epoch, met_late
 from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.store import shanghai_month
 from casechain.projections.views import views_of
 
 __all__ = ["BREACH_CODES", "breach_counts", "breaches_page"]
@@ -51,7 +52,7 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
     c = clocks.c
     where = _breached(clocks, scope, code, met_from, met_to)
     query = (sa.select(c.case_id, c.code, c.part, c.jurisdiction, c.started_at, c.stopped_at,
-                       c.stopped_epoch, c.days, _due(c).label("due_epoch"), board.c.team,
+                       c.stopped_epoch, c.days, due_epoch(c).label("due_epoch"), board.c.team,
                        board.c.officers)
              .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))
              .where(*where).order_by(c.stopped_epoch, c.case_id, c.code, c.part)
@@ -78,17 +79,18 @@ def breach_counts(runner: ProjectionRunner, scope: str | None,
     runner.catch_up(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
-    query = (sa.select(board.c.team, c.code, c.stopped_epoch)
+    month = shanghai_month(c.stopped_epoch)
+    query = (sa.select(board.c.team, month, c.code, sa.func.count())
              .select_from(clocks.outerjoin(board, board.c.case_id == c.case_id))
-             .where(*_breached(clocks, scope, None, None, until)))
+             .where(*_breached(clocks, scope, None, None, until))
+             .group_by(board.c.team, month, c.code))
     counted: Counter[tuple[str, str, str]] = Counter()
     with runner.store.read() as conn:
-        for team, code, stopped in conn.execute(query):
-            month = datetime.fromtimestamp(stopped, SHANGHAI).strftime("%Y-%m")
-            counted[(team or "", month, code)] += 1
-    return [{"team": team or None, "month": month, "code": code,
+        for team, met_in, code, n in conn.execute(query):
+            counted[(team or "", met_in, code)] += n  # no team and "" are one row
+    return [{"team": team or None, "month": met_in, "code": code,
              "label": ALERT_LABELS[code][0], "count": n}
-            for (team, month, code), n in sorted(counted.items())]
+            for (team, met_in, code), n in sorted(counted.items())]
 
 
 def _tables(runner: ProjectionRunner) -> tuple[sa.Table, sa.Table]:
@@ -96,20 +98,11 @@ def _tables(runner: ProjectionRunner) -> tuple[sa.Table, sa.Table]:
     return views.deadlines.table, views.board.table
 
 
-def _due(c: Any) -> Any:
-    """SQL: the instant a clock was due (epoch seconds), its suspended time counted — the
-    suspension still running when it stopped too."""
-    still = sa.case((sa.and_(c.suspended_since_epoch.is_not(None),
-                             c.suspended_since_epoch < c.stopped_epoch),
-                     c.stopped_epoch - c.suspended_since_epoch), else_=0.0)
-    return c.base_due_epoch + c.suspended_seconds + still
-
-
 def _breached(clocks: sa.Table, scope: str | None, code: str | None,
               met_from: datetime | None, met_to: datetime | None) -> list[Any]:
     c = clocks.c
     where = [c.code.in_(BREACH_CODES) if code is None else c.code == code,
-             c.stopped_epoch.is_not(None), sa.not_(c.instant), c.stopped_epoch > _due(c),
+             met_late(c),
              sa.or_(c.stopped_by.is_(None), c.stopped_by.not_in(NOT_MET))]
     if scope:
         where.append(c.jurisdiction.like(f"{scope}%"))

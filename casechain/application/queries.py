@@ -201,26 +201,30 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
     findings' severities are columns. The same counts as `alerts_as_of`'s rows."""
     runner.catch_up(["deadlines", "crosscase", "board"])
     views = views_of(runner)
-    board = views.board.table
     at = moment.timestamp()
-    counts: dict[tuple[str, str, str | None, str], int] = {}
     clocks = views.deadlines.table
-    colour = colour_at(clocks.c, at)
-    parts = [_counted(clocks, board, colour, width, scope).where(
+    parts = [_counted(clocks, colour_at(clocks.c, at), width, scope).where(
         running_at(clocks.c, at), clocks.c.code.in_(ALERT_CODES))]
     if not deadlines_only:
         f = views.crosscase.findings
-        severity = _span_severity(f.c, at)
-        parts.append(_counted(f, board, severity, width, scope).where(
+        parts.append(_counted(f, _span_severity(f.c, at), width, scope).where(
             f.c.kind.in_(["finding", "clock"]), f.c.start_epoch <= at,
             sa.or_(f.c.stop_epoch.is_(None), f.c.stop_epoch > at)))
+    # One join with the board for the teams of both (its hash is the costliest part).
+    alerting = sa.union_all(*parts).subquery()
+    board = views.board.table
+    team = sa.func.nullif(board.c.team, "")
+    query = (sa.select(alerting.c.code, alerting.c.severity, team, alerting.c.place,
+                       sa.func.count())
+             .select_from(alerting.outerjoin(board, board.c.case_id == alerting.c.case_id))
+             .group_by(alerting.c.code, alerting.c.severity, team, alerting.c.place))
+    counts: dict[tuple[str, str, str | None, str], int] = {}
     with runner.store.read() as conn:
-        for query in parts:
-            for code, severity_, team, place, n in conn.execute(query):
-                if severity_ is None or (severity_ == "green" and not with_green):
-                    continue
-                key = (str(code), str(severity_), team or None, str(place))
-                counts[key] = counts.get(key, 0) + int(n)
+        for code, severity, team_, place, n in conn.execute(query):
+            if severity is None or (severity == "green" and not with_green):
+                continue
+            key = (str(code), str(severity), team_ or None, str(place))
+            counts[key] = counts.get(key, 0) + int(n)
     return counts
 
 
@@ -345,14 +349,12 @@ class _ClockColumns:
         self.instant = sa.false()
 
 
-def _counted(table: sa.Table, board: sa.Table, severity: Any, width: int,
-             scope: str | None) -> Any:
+def _counted(table: sa.Table, severity: Any, width: int, scope: str | None) -> Any:
+    """SQL: the case, code, severity and place (its first `width` digits) of each row."""
     place = sa.func.substr(table.c.jurisdiction, 1, width)
-    team = sa.func.nullif(board.c.team, "")
-    query = (sa.select(table.c.code, severity, team, place, sa.func.count())
-             .select_from(table.outerjoin(board, board.c.case_id == table.c.case_id))
-             .group_by(table.c.code, severity, team, place))
-    return query.where(*_place_and_code(table.c, scope, None))
+    return (sa.select(table.c.case_id, table.c.code, severity.label("severity"),
+                      place.label("place"))
+            .where(*_place_and_code(table.c, scope, None)))
 
 
 def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None = None
@@ -472,9 +474,8 @@ def response_of(runner: ProjectionRunner, scope: str | None = None,
     `moment` if given (clues dispatched by then, steps taken by then)."""
     runner.catch_up(["response"])
     with runner.store.read() as conn:
-        shares = response_shares(conn, views_of(runner).response.table, moment)
-    # Rows are per district: a narrower scope (a street) covers none of them.
-    return [s for s in shares if s["district"].startswith(scope or "")]
+        # Rows are per district: a narrower scope (a street) covers none of them.
+        return response_shares(conn, views_of(runner).response.table, moment, scope)
 
 
 def statistics_of(runner: ProjectionRunner, scope: str | None = None,

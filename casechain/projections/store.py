@@ -16,6 +16,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from casechain.batching import chunks
 
@@ -27,6 +30,7 @@ __all__ = [
     "replace_rows_where",
     "select_case_rows",
     "select_rows_where",
+    "shanghai_month",
     "upsert_rows",
 ]
 
@@ -67,6 +71,11 @@ class ViewStore(LogSource, Protocol):
         """Serialise creating and upgrading tables between processes (until commit)."""
         ...
 
+    def tidy(self, table_names: Sequence[str]) -> None:
+        """Bring the planner's statistics and (PostgreSQL) the visibility map of tables
+        refilled at once up to date: VACUUM (ANALYZE) there, ANALYZE on SQLite."""
+        ...
+
     def max_notification_id(self) -> int | None:
         """The log's last position (None: empty)."""
         ...
@@ -78,6 +87,27 @@ class ViewStore(LogSource, Protocol):
     def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
         """Remove a tracked position inside the caller's transaction."""
         ...
+
+
+class shanghai_month(FunctionElement[str]):  # read as a SQL function: lower case
+    """SQL: the month ("YYYY-MM", Asia/Shanghai, UTC+8 as `domain.calendar.SHANGHAI` keeps
+    it) of an instant held as epoch seconds, so that counts per month group in the
+    database instead of every row coming back to be dated."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(shanghai_month, "postgresql")
+def _month_postgresql(element: shanghai_month, compiler: SQLCompiler, **kw: Any) -> str:
+    epoch = compiler.process(element.clauses, **kw)
+    return f"to_char(to_timestamp(({epoch}) + 28800) AT TIME ZONE 'UTC', 'YYYY-MM')"
+
+
+@compiles(shanghai_month, "sqlite")
+def _month_sqlite(element: shanghai_month, compiler: SQLCompiler, **kw: Any) -> str:
+    epoch = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m', ({epoch}) + 28800, 'unixepoch')"
 
 
 def select_case_rows(conn: Connection, table: sa.Table, case_ids: Sequence[str]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from casechain.application.queries import response_of
+from casechain.bootstrap import open_case_log, open_projections
 from casechain.entrypoints.cli.main import app
 from tests.factories import OFFICERS, write_log
 from tests.helpers import at
@@ -66,3 +68,37 @@ def test_1315_shares_per_team_and_district(tmp_path: Path) -> None:
     assert shares == [{"team": "西湖中队", "district": "330106", "urgent_clues": 2,
                        "acknowledged_within_1_min": 1.0, "departed_within_3_min": 1.0,
                        "arrived_within_15_min": 0.5}]
+
+
+def test_1315_shares_as_of_an_instant_count_only_steps_taken_by_then(store_url: str) -> None:
+    """As of 截至时间 a step taken later is not taken yet (a clue acknowledged 30 s after
+    dispatch counts from that second on, not one second before) and a clue dispatched later
+    is not counted at all; on SQLite and on PostgreSQL alike (the shares are counted in SQL)."""
+    late = Story("HZ-U3", start=at("2025-09-01T09:59:00"))
+    late.add("supervision.clue_registered", at=at("2025-09-01T09:59:00"), urgent=True)
+    late.add("supervision.dispatched", at=at("2025-09-01T10:00:00"), team="滨江中队")
+    late.add("supervision.acknowledged", at=at("2025-09-01T10:00:10"))
+    stories = [urgent("HZ-U1", "西湖中队", 30, 120, 600),
+               urgent("HZ-U2", "西湖中队", 50, 170, 960), late]
+    case_log = open_case_log(store_url)
+    try:
+        outcomes = case_log.append_many([e for story in stories for e in story.events])
+        assert {o.status for o in outcomes} == {"appended"}
+        views = open_projections(case_log)
+
+        def shares(instant: str) -> list[tuple[str, int, float, float, float]]:
+            return [(row["team"], row["urgent_clues"], row["acknowledged_within_1_min"],
+                     row["departed_within_3_min"], row["arrived_within_15_min"])
+                    for row in response_of(views, "3301", at(instant))]
+
+        assert shares("2025-09-01T09:00:59") == []  # nothing dispatched yet
+        assert shares("2025-09-01T09:01:29") == [("西湖中队", 2, 0.0, 0.0, 0.0)]
+        assert shares("2025-09-01T09:01:30") == [("西湖中队", 2, 0.5, 0.0, 0.0)]
+        assert shares("2025-09-01T09:05:00") == [("西湖中队", 2, 1.0, 1.0, 0.0)]
+        assert shares("2025-09-01T09:20:00") == [("西湖中队", 2, 1.0, 1.0, 0.5)]
+        assert shares("2025-09-01T10:00:10") == [("滨江中队", 1, 1.0, 0.0, 0.0),
+                                                 ("西湖中队", 2, 1.0, 1.0, 0.5)]
+        assert response_of(views, "330108", at("2025-09-01T10:00:10")) == []  # another district
+        assert response_of(views, "330106001", at("2025-09-01T10:00:10")) == []  # a street
+    finally:
+        case_log.close()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from casechain.application.breaches import breach_counts
 from casechain.application.queries import statistics_of
+from casechain.bootstrap import open_case_log, open_projections
 from casechain.entrypoints.cli.main import app
 from casechain.testing import Engine
 from tests.helpers import at
@@ -126,3 +128,25 @@ def test_a_step_never_done_is_not_met_late(tmp_path: Path) -> None:
         engine.load(story.events)
         assert engine.breaches() == []
         assert [a["code"] for a in engine.alerts("2025-09-19T10:00:00")] == ["DECISION_OVERDUE"]
+
+
+def test_breaches_are_counted_in_the_shanghai_month_they_were_met(store_url: str) -> None:
+    """A decision served late at 23:30 on 30 September and another at 00:30 on 1 October
+    (Asia/Shanghai; both still 30 September in UTC) count in 2025-09 and 2025-10; as of
+    00:00 on 1 October only the first has been met. The months are counted in the database,
+    on SQLite and on PostgreSQL alike."""
+    stories = [served(decided_on("HZ-M1", "2025-09-08"), "2025-09-30T23:30:00"),
+               served(decided_on("HZ-M2", "2025-09-08"), "2025-10-01T00:30:00")]
+    case_log = open_case_log(store_url)
+    try:
+        outcomes = case_log.append_many([e for story in stories for e in story.events])
+        assert {o.status for o in outcomes} == {"appended"}
+        views = open_projections(case_log)
+        months = {(row["month"], row["count"]) for row in breach_counts(views, "3301")
+                  if row["code"] == "SERVICE_OVERDUE"}
+        assert months == {("2025-09", 1), ("2025-10", 1)}
+        then = breach_counts(views, "3301", at("2025-10-01T00:00:00"))
+        assert [(r["month"], r["code"], r["count"]) for r in then] == [
+            ("2025-09", "SERVICE_OVERDUE", 1)]
+    finally:
+        case_log.close()

@@ -214,8 +214,9 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
     """A store written before views had versions, when the deadlines view had no
     `surcharge_pauses` and the crosscase view no `subject_kind` (both version 1): opening the
     runner drops and recreates those views' tables, and the board's (version 2 keeps a case's
-    own jurisdiction) and the devices' (version 2 keeps epoch seconds), with no position; the
-    other views keep theirs, and the next catch-up rebuilds them."""
+    own jurisdiction), the devices' (version 2 keeps epoch seconds) and the 1315 response's
+    (version 2 keeps the dispatch's), with no position; the other views keep theirs, and the
+    next catch-up rebuilds them."""
     log = open_case_log(store_url)
     try:
         events = fill(log, 20)
@@ -230,7 +231,7 @@ def test_a_view_whose_tables_changed_shape_is_rebuilt(store_url: str) -> None:
             conn.execute(sa.text("DELETE FROM casechain_view_versions"))
         reopened = open_projections(log)
         lags = {s.name: s.lag for s in reopened.status()}
-        rebuilt = ("deadlines", "crosscase", "board", "devices")
+        rebuilt = ("deadlines", "crosscase", "board", "devices", "response")
         assert lags == {name: (events if name in rebuilt else 0) for name in lags}
         reopened.catch_up()
         assert reopened.digest()[0] == expected
