@@ -14,7 +14,6 @@ import sqlalchemy as sa
 
 from casechain.application.breaches import breach_counts
 from casechain.application.case_log import CaseLog
-from casechain.batching import chunks
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase, referral_rates
@@ -31,6 +30,7 @@ from casechain.projections.clocks import (
     running_at,
 )
 from casechain.projections.machinery import ProjectionRunner
+from casechain.projections.store import one_of
 from casechain.projections.views import response_shares, views_of
 
 __all__ = [
@@ -284,10 +284,13 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
         counted = (int(page[0].total) if page else 0 if after is None else int(
             conn.execute(sa.select(sa.func.count()).select_from(listed.subquery())).scalar()
             or 0))
-        clock_rows = _rows_by(conn, clocks, "case_id", {r.case_id for r in page
-                                                        if r.src == "clock"})
+        clock_rows = _rows_by(conn, clocks, "case_id",
+                              {r.case_id for r in page if r.src == "clock"}, running_at(c, at))
+        f = views.crosscase.findings.c  # the spans live then only, not their history
         span_rows = _rows_by(conn, views.crosscase.findings, "group_key",
-                             {r.group_key for r in page if r.src == "span"})
+                             {r.group_key for r in page if r.src == "span"},
+                             f.start_epoch <= at, sa.or_(f.stop_epoch.is_(None),
+                                                         f.stop_epoch > at))
     by_clock = {(r.case_id, r.code, r.part): r for r in clock_rows}
     by_span = {(r.group_key, r.n): r for r in span_rows}
     rows, keys = [], []
@@ -318,10 +321,11 @@ def _span_severity(f: Any, at: float) -> Any:
          colour_at(_ClockColumns(f), at)), else_=sa.null()))
 
 
-def _rows_by(conn: Any, table: sa.Table, column: str, values: set[Any]) -> list[Any]:
+def _rows_by(conn: Any, table: sa.Table, column: str, values: set[Any], *where: Any
+             ) -> list[Any]:
     rows: list[Any] = []
-    for chunk in chunks(sorted(values), 500):
-        rows += conn.execute(sa.select(table).where(table.c[column].in_(chunk))).all()
+    for condition in one_of(conn, table.c[column], sorted(values)):
+        rows += conn.execute(sa.select(table).where(condition, *where)).all()
     return rows
 
 
@@ -533,9 +537,9 @@ def case_jurisdictions(runner: ProjectionRunner, case_ids: set[str]) -> dict[str
     board = views_of(runner).board.table
     held: dict[str, str] = {}
     with runner.store.read() as conn:
-        for chunk in chunks(sorted(case_ids), 900):
+        for condition in one_of(conn, board.c.case_id, sorted(case_ids)):
             held.update((str(row[0]), str(row[1])) for row in conn.execute(
-                sa.select(board.c.case_id, board.c.jurisdiction).where(board.c.case_id.in_(chunk))))
+                sa.select(board.c.case_id, board.c.jurisdiction).where(condition)))
     return held
 
 

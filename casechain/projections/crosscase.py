@@ -16,7 +16,6 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from casechain.batching import chunks
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import MEASURES, REFERRAL_STEPS, CrossCase
 from casechain.domain.jurisdiction import jurisdiction_after
@@ -30,6 +29,7 @@ from casechain.projections.findings import (
     _inspection,
 )
 from casechain.projections.machinery import Page, seen_before
+from casechain.projections.store import one_of
 
 __all__ = ["CrossCaseView"]
 
@@ -196,10 +196,9 @@ class CrossCaseView:
         """Which of these subject ids belong to persons (not organisations)."""
         c = self.cases.c
         found: set[str] = set()
-        for chunk in chunks(sorted(subject_ids), 500):
+        for condition in one_of(conn, c.subject_id, sorted(subject_ids)):
             found.update(row[0] for row in conn.execute(
-                sa.select(c.subject_id).where(c.subject_id.in_(chunk),
-                                              c.subject_kind == "person").distinct()))
+                sa.select(c.subject_id).where(condition, c.subject_kind == "person").distinct()))
         return found
 
     def checks(self, conn: Connection, as_of: datetime, subject_id: str | None = None,
