@@ -15,9 +15,9 @@ Steps, each in its own process so that its peak RSS is its own:
    stress (each client asks again as soon as answered, the writer sends case after case),
    once at a pace beside a city's (each client every 5 s, a case of 18 events every 2 s);
 6. the dashboard's first screen in Chromium (Playwright, Debian's /usr/bin/chromium) for the
-   city's and the district's supervisor as of 2025-12-31 18:00: from 刷新 until the headline
-   and the three charts of 概览 are drawn (issue 19's target: ≤ 2 s city-wide), `--screens`
-   times each.
+   city's and the district's supervisor, at sign-in (as of now) and as of 2025-12-31 18:00:
+   from the click on 登录 or 刷新 until the headline and the three charts of 概览 are drawn,
+   by the page's own clock (issue 19's target: ≤ 2 s city-wide), `--screens` times each.
 
 The baseline, measured in the same run on the same store: the cross-case alerts evaluated
 from every row at query time (`CrossCase` over the whole view — how every alert query worked
