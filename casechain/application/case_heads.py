@@ -33,12 +33,20 @@ class CaseHeads:
         files = dict(cached)
         missing = [cid for cid in case_ids if cid not in files]
         if missing:
-            streams = self.store.streams(tx, missing)
-            for cid in missing:
-                file = CaseFile(case_id=cid)
-                for record in streams.get(cid, []):
-                    file.apply(record)
-                files[cid] = file
+            files.update(self.read(missing, tx))
+        return files
+
+    def read(self, case_ids: Iterable[str], tx: Transaction) -> dict[str, CaseFile]:
+        """The files of these cases folded from the store, the cache neither read nor kept:
+        for readers, who must not wait for the writer that owns the cache."""
+        wanted = list(case_ids)
+        streams = self.store.streams(tx, wanted)
+        files = {}
+        for cid in wanted:
+            file = CaseFile(case_id=cid)
+            for record in streams.get(cid, []):
+                file.apply(record)
+            files[cid] = file
         return files
 
     def load_with(self, case_ids: set[str], tx: Transaction,

@@ -223,10 +223,12 @@ class CaseLog(Application[UUID]):
 
     def jurisdictions(self, case_ids: Iterable[str]) -> dict[str, str | None]:
         """The recorded jurisdiction of each case (None for a case with no event yet)."""
-        wanted = set(case_ids)
-        with self._lock, self.store.reading() as tx:
-            files = self._heads.load(wanted, tx)
-            self._heads.remember(files)
+        wanted = sorted(set(case_ids))
+        # Folded from the store, not through the writers' cache of heads: that cache is
+        # held with the write lock for a whole batch (judged, copied, committed), and a
+        # case read checking its scope would wait for every append in flight.
+        with self.store.reading() as tx:
+            files = self._heads.read(wanted, tx)
         return {cid: files[cid].jurisdiction if files[cid].seq else None for cid in wanted}
 
     def case_records(self, case_id: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ open_service` builds it; the HTTP API works on it.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import structlog
@@ -66,6 +67,10 @@ class Components:
                 self.follower_error = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
             else:
                 self.follower_error = None
+
+    def reads_together(self) -> AbstractContextManager[None]:
+        """One request's reads on one connection (see `ViewStore.one_connection`)."""
+        return self.runner.store.one_connection()
 
     def follower_state(self) -> str:
         """"ok", or why the views and the ledger are not being kept up."""

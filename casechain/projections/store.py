@@ -72,6 +72,11 @@ class ViewStore(LogSource, Protocol):
         """Serialise creating and upgrading tables between processes (until commit)."""
         ...
 
+    def one_connection(self) -> AbstractContextManager[None]:
+        """The reads this thread makes until the block ends share one connection where the
+        database allows (PostgreSQL, each statement committed on its own)."""
+        ...
+
     def tidy(self, table_names: Sequence[str]) -> None:
         """Bring the planner's statistics and (PostgreSQL) the visibility map of tables
         refilled at once up to date: VACUUM (ANALYZE) there, ANALYZE on SQLite."""

@@ -187,15 +187,16 @@ def _routes_cases(app: FastAPI, components: Components) -> None:
         fines, officers with 执法证号, and whether its hash chain recomputes. The read is
         itself recorded."""
         _require(principal, "case")
-        _case_in_scope(components, principal, case_id)
-        moment = supervision.as_of(as_of)
-        components.access_log.record(principal, "case.read", case_id)
-        try:
-            body = case_page(components.case_log, components.runner, case_id, principal.scope,
-                             moment)
-        except CaseNotFound:
-            raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
-        return _for_reader(components, principal, body)
+        with components.reads_together():
+            _case_in_scope(components, principal, case_id)
+            moment = supervision.as_of(as_of)
+            components.access_log.record(principal, "case.read", case_id)
+            try:
+                body = case_page(components.case_log, components.runner, case_id,
+                                 principal.scope, moment)
+            except CaseNotFound:
+                raise ApiProblem(404, "NOT_FOUND", f"no case {case_id!r}") from None
+            return _for_reader(components, principal, body)
 
     @app.get("/v1/cases/{case_id}/subject", tags=["cases"],
              summary="The register of a case's subject (一户一档)")
