@@ -43,8 +43,9 @@ class ClocksView:
     # what stopped a clock (the breach register), the device notice (APL Art. 41);
     # 7: notes in zh-CN; 8: indexed by stop and start (the clocks running at an instant
     # read by range, not by scanning every clock ever kept); 9: the clocks met late indexed
-    # apart (the breach counts of the statistics read them alone)
-    version = 9
+    # apart (the breach counts of the statistics read them alone); 10: indexed by place (a
+    # district's running clocks read as a prefix range, not picked from the city's)
+    version = 10
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -96,6 +97,9 @@ class ClocksView:
         # The clocks met late (about one in twenty), by when they were met: the breach
         # register and its counts read these alone. A query names `met_late` to use it.
         c = self.table.c
+        # `jurisdiction LIKE '330106%'`: a prefix range on PostgreSQL whatever the collation
+        sa.Index("casechain_view_clocks_place", c.jurisdiction, c.stopped_epoch,
+                 postgresql_ops={"jurisdiction": "varchar_pattern_ops"})
         sa.Index("casechain_view_clocks_met_late", c.stopped_epoch,
                  postgresql_include=["case_id", "code", "jurisdiction", "stopped_by"],
                  postgresql_where=met_late(c), sqlite_where=met_late(c))

@@ -49,8 +49,9 @@ class CrossCaseView:
     # 310 Art. 9) as referral steps; the thresholds' measures (sales, quantities, conduct);
     # 7: the findings' words in zh-CN; the spans indexed by case (the case page);
     # 8: the spans indexed by stop and start (what holds as of an instant, read by range),
-    # the cases by subject kind (which subjects are persons)
-    version = 8
+    # the cases by subject kind (which subjects are persons); 9: the spans indexed by place
+    # (a district's alerts read its own spans, not the city's)
+    version = 9
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack

@@ -57,6 +57,10 @@ class FindingSpans:
             sa.Index("casechain_view_cc_findings_live", "stop_epoch", "start_epoch"),
             # a case page reads its own findings and referral row
             sa.Index("casechain_view_cc_findings_case", "case_id"),
+            # a district's or street's findings (`jurisdiction LIKE '330106%'`: a prefix range
+            # on PostgreSQL whatever the database's collation, with the pattern operators)
+            sa.Index("casechain_view_cc_findings_place", "jurisdiction", "start_epoch",
+                     postgresql_ops={"jurisdiction": "varchar_pattern_ops"}),
         )
         return self.table
 
