@@ -267,12 +267,16 @@ def test_a_question_no_answer_can_be_given_for_is_one_line_and_exit_2(
 
 
 def test_help_names_what_each_option_takes_and_flows_its_sentences() -> None:
-    """`casechain alerts --help` names URL, INSTANT, PREFIX rather than <str>; flags show no type."""
-    proc = subprocess.run([str(Path(sys.executable).parent / "casechain"), "alerts", "--help"],
-                          capture_output=True, text=True, check=True,
-                          env={**os.environ, "COLUMNS": "120"})
-    assert "<str>" not in proc.stdout
-    assert [line for line in proc.stdout.splitlines() if "<bool>" in line and "--help" not in line
-            ] == []
+    """`casechain alerts --help` names URL, INSTANT, PREFIX rather than <str>; flags (--help
+    too) and arguments show no Python type (`projections rebuild --help`: no <list[str]>)."""
+    casechain = str(Path(sys.executable).parent / "casechain")
+    proc = subprocess.run([casechain, "alerts", "--help"], capture_output=True, text=True,
+                          check=True, env={**os.environ, "COLUMNS": "120"})
+    assert "<str>" not in proc.stdout and "<bool>" not in proc.stdout
     for shown in ("URL", "INSTANT", "PREFIX", "CURSOR"):
         assert shown in proc.stdout
+    rebuild = subprocess.run([casechain, "projections", "rebuild", "--help"],
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, "COLUMNS": "120"})
+    assert "name..." in rebuild.stdout and "Views to rebuild" in rebuild.stdout
+    assert "<" not in rebuild.stdout

@@ -41,6 +41,20 @@ def readable(command: Any) -> Any:
         if param.param_type_name == "option" and param.metavar is None:
             name = param.name or ""
             param.metavar = "" if param.is_flag else _METAVARS.get(name, name.upper())
+        elif param.param_type_name == "argument":
+            # Typer shows an argument's Python type (`<list[str]>`) beside its name, which
+            # says what it takes already (`name...`): the type is left out.
+            param.display_type_rich = lambda ctx: None
+    make_help_option = command.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        """`--help` shows no type either (it is a flag; Click makes it on demand)."""
+        option = make_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
     for sub in getattr(command, "commands", {}).values():
         readable(sub)
     return command
