@@ -69,10 +69,15 @@ class SqlEventStore:
         c = self._events.c
         by_stream = {case_uuid(cid): cid for cid in case_ids}
         heads: dict[str, int] = {}
+        head = sa.select(c.originator_id, sa.func.max(c.originator_version))
         with map_db_errors():
+            if self.recorder.is_postgres:  # one query with an array parameter
+                query = head.where(c.originator_id == sa.func.any(
+                    sa.bindparam("ids", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))))
+                rows = tx.conn.execute(query.group_by(c.originator_id), {"ids": list(by_stream)})
+                return {by_stream[stream]: int(seq) for stream, seq in rows}
             for chunk in chunks(list(by_stream), 500):
-                query = (sa.select(c.originator_id, sa.func.max(c.originator_version))
-                         .where(c.originator_id.in_(chunk)).group_by(c.originator_id))
+                query = head.where(c.originator_id.in_(chunk)).group_by(c.originator_id)
                 heads.update({by_stream[row[0]]: int(row[1]) for row in tx.conn.execute(query)})
         return heads
 
@@ -124,6 +129,10 @@ class SqlEventStore:
                 tx.conn.execute(self._decisions.insert(),
                                 [{**row, "position": positions[n]} for n, row in decisions])
         return positions
+
+    def note_appended(self, count: int) -> None:
+        """`count` events were committed: the recorder keeps the planner's statistics."""
+        self.recorder.note_appended(count)
 
     # -- reading ----------------------------------------------------------------------
     def case_records(self, case_id: str) -> list[tuple[int, dict[str, Any]]]:

@@ -27,6 +27,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.persistence import (
     DatabaseError,
     DataError,
@@ -71,6 +72,11 @@ __all__ = [
 #: PostgreSQL advisory lock held while tables are created or reshaped (concurrent first
 #: starts of the store or of the views would race on CREATE TABLE IF NOT EXISTS).
 SCHEMA_LOCK = 7206534
+log = structlog.get_logger("casechain.store")
+
+#: Fewest rows appended before the events table's planner statistics are taken again (see
+#: `CaseChainRecorder.note_appended`).
+STATISTICS_FLOOR = 10_000
 #: The connection a thread's reads share inside `CaseChainRecorder.one_connection()`.
 _SHARED_READS: ContextVar[tuple[object, Connection] | None] = ContextVar(
     "casechain_shared_reads", default=None)
@@ -413,6 +419,9 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
             f"topic, state, event_id) VALUES ({', '.join([mark] * 6)})")
         self._copy_sql = (f"COPY {self._events.name} (position, originator_id, originator_version, "
                           "topic, state, event_id) FROM STDIN (FORMAT BINARY)")
+        self._growth = threading.Lock()
+        self._described: float | None = None  # rows the statistics describe (None: not read)
+        self._appended = 0  # rows this process appended since
 
     # -- schema -------------------------------------------------------------------
     def create_table(self) -> None:
@@ -504,6 +513,40 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
                 with conn.begin():
                     for name in table_names:
                         conn.exec_driver_sql(f"ANALYZE {name}")
+
+    def note_appended(self, rows: int) -> None:
+        """After `rows` events were committed: on PostgreSQL, take the events table's planner
+        statistics again once this process has appended as many rows as they describe (at
+        least `STATISTICS_FLOOR`). A bulk import outruns autovacuum's analysis (and a server
+        may run without it): with no statistics, or ones from when the table was a tenth of
+        its size, PostgreSQL answers each batch's case heads and event ids by reading the
+        whole table instead of its indexes. Doubling keeps it to about 20 analyses up to a
+        province's log, each sampling a fixed number of rows (about 1 s at the city's year)."""
+        if not self.is_postgres:
+            return
+        with self._growth:
+            if self._described is None:
+                try:
+                    self._described = self._rows_described()
+                except sa_exc.SQLAlchemyError:
+                    return  # tried again after the next commit
+            self._appended += rows
+            if self._appended < max(STATISTICS_FLOOR, self._described):
+                return
+            self._appended = 0
+            try:
+                with self.engine.connect() as conn, conn.begin():
+                    conn.exec_driver_sql(f"ANALYZE {self._events.name}")
+                self._described = self._rows_described()
+            except sa_exc.SQLAlchemyError as exc:  # the events are committed: never fail them
+                log.warning("store.analyze_failed", table=self._events.name,
+                            error=type(exc).__name__)
+
+    def _rows_described(self) -> float:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = "
+                                        "CAST(:name AS regclass)"), {"name": self._events.name})
+            return max(0.0, float(rows.scalar() or 0.0))  # -1: never analysed
 
     def schema_lock(self, conn: Connection) -> None:
         """Serialise creating and upgrading tables between processes, until `conn` commits

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -36,8 +37,13 @@ from casechain.application.judging import (
     devices_to_load,
     parse_batch,
 )
-from casechain.application.ports import EventStore, EventStoreFactory, WriteTransaction
-from casechain.domain.case import Case, case_uuid
+from casechain.application.ports import (
+    EventStore,
+    EventStoreFactory,
+    Transaction,
+    WriteTransaction,
+)
+from casechain.domain.case import Case, CaseFile, case_uuid
 from casechain.domain.rules import NoRules, RuleBook
 from casechain.domain.subjects import SubjectDecision
 from casechain.errors import CaseChainError, ConfigurationError, StoreConflict
@@ -53,6 +59,10 @@ DEFAULT_DB_URL = "sqlite:///./casechain.db"
 PERSISTENCE_MODULE = "casechain.adapters.event_store:Factory"
 BATCH_SIZE = 1000
 MAX_RETRIES = 20
+
+
+class _Overtaken(Exception):
+    """A batch judged ahead no longer rests on what the store holds: judge it again."""
 
 
 class CaseNotFound(CaseChainError, LookupError):
@@ -73,7 +83,9 @@ class CaseLog(Application[UUID]):
         self.db_url = db_url
         self.rules: RuleBook = rules or NoRules()
         self._heads = CaseHeads(self.store, cache_size)
-        self._lock = threading.Lock()  # one batch at a time per instance: the cache is shared
+        # One batch at a time per instance (the cache is shared); re-entrant: an import judging
+        # ahead holds it throughout and may judge a batch again under it.
+        self._lock = threading.RLock()
         self._commit_thread: ThreadPoolExecutor | None = None
         # recorded_at comes from `clock`; replay fixes it to compare runs.
         self._judge = BatchJudge(self.store, self.rules, clock or _utc_now)
@@ -85,14 +97,22 @@ class CaseLog(Application[UUID]):
         return outcome
 
     def append_many(self, raws: Iterable[object], batch_size: int = BATCH_SIZE,
-                    guard: Guard | None = None) -> Iterator[AppendOutcome]:
+                    guard: Guard | None = None, *, ahead: bool = False
+                    ) -> Iterator[AppendOutcome]:
         """Append envelopes in order, in batches; yield one outcome per envelope, in order.
 
         Batches are pipelined: while one batch's commit is written to disk (by a committer
         thread; the database driver releases the GIL), the next batch is parsed and
         validated. Outcomes of a batch are yielded only once it is committed. `guard`, if
         given, is asked under the write lock whether each envelope may be appended.
+
+        `ahead` (an import: long runs, no guard): where the rows are written by a server
+        (PostgreSQL), each batch is also *judged* while the one before is being written,
+        against that batch's outcome — see `_append_ahead`. The outcomes are the same.
         """
+        if ahead and guard is None and self.store.insert_waits_on_server:
+            yield from self._append_ahead(raws, batch_size)
+            return
         in_flight: _InFlight | None = None
         try:
             for parsed in self._parsed_batches(raws, batch_size, guard):
@@ -106,6 +126,82 @@ class CaseLog(Application[UUID]):
         finally:
             if in_flight is not None:  # the caller stopped early: still settle the batch
                 self._finish(in_flight)
+
+    def _append_ahead(self, raws: Iterable[object], batch_size: int) -> Iterator[AppendOutcome]:
+        """Judge each batch while the batch before it is written, then write it after.
+
+        A batch is judged outside the store's write lock, against the files the batch in
+        flight leaves behind (for its cases) and the store's committed heads (for the
+        others); the committer then takes the lock and writes it only if every file it was
+        judged on is still at the seq it was judged at and the batch before it was written.
+        Else (another writer moved one of those cases, or the batch before failed) it is
+        judged again under the lock, as `append_many` does without `ahead`: outcomes,
+        hashes and positions are those of judging one batch after another.
+        """
+        with self._lock:  # re-entered by `_start` when a batch is judged again
+            flights: deque[_InFlight] = deque()
+            try:
+                for parsed in self._parsed_batches(raws, batch_size, None):
+                    flights.append(self._judge_ahead(parsed, flights[-1] if flights else None))
+                    if len(flights) > 1:
+                        yield from self._finish_ahead(flights.popleft())
+                while flights:
+                    yield from self._finish_ahead(flights.popleft())
+            finally:
+                for flight in flights:  # the caller stopped early: still settle them
+                    self._finish_ahead(flight)
+
+    def _judge_ahead(self, parsed: _Batch, before: _InFlight | None) -> _InFlight:
+        carried = before.checked.working if before is not None else {}
+        with self.store.reading() as tx:
+            files = self._files_after(batch_cases(parsed), carried, tx)
+            files.update(self._files_after(devices_to_load(parsed, files), carried, tx))
+            in_flight = ({event_id: case_uuid(case_id)
+                          for _, case_id, event_id, _ in before.checked.appended}
+                         if before is not None else None)
+            checked = self._judge.check(parsed, tx, files, in_flight)
+        judged_at = {case_id: file.seq for case_id, file in files.items()}
+        previous = before.commit if before is not None else None
+        commit = self._committer().submit(self._write_ahead, checked, judged_at, previous)
+        return _InFlight(commit, checked, parsed)
+
+    def _files_after(self, case_ids: set[str], carried: dict[str, CaseFile],
+                     tx: Transaction) -> dict[str, CaseFile]:
+        """These cases' files as the batch in flight leaves them, else as committed."""
+        files = {cid: carried[cid] for cid in case_ids if cid in carried}
+        rest = case_ids - files.keys()
+        if rest:
+            files.update(self._heads.load(rest, tx))
+        return files
+
+    def _write_ahead(self, checked: _Checked, judged_at: dict[str, int],
+                     previous: Future[list[int]] | None) -> list[int]:
+        """In the committer: write a batch judged ahead, if what it was judged on holds."""
+        if previous is not None and previous.exception() is not None:
+            raise _Overtaken  # judged on the files of a batch that was not written
+        tx = self.store.begin_write()
+        try:
+            heads = self.store.heads(tx, list(judged_at))
+            if any(heads.get(cid, 0) != seq for cid, seq in judged_at.items()):
+                raise _Overtaken  # another writer appended to one of its cases meanwhile
+            positions = self._insert(tx, checked)
+        except BaseException:
+            tx.rollback()
+            raise
+        tx.commit()
+        self.store.note_appended(len(positions))
+        return positions
+
+    def _finish_ahead(self, flight: _InFlight) -> list[AppendOutcome]:
+        try:
+            positions = flight.commit.result()
+        except (_Overtaken, IntegrityError):
+            self._heads.forget(flight.checked.working)
+            return self._finish(self._start(flight.parsed))  # judged again, under the lock
+        except BaseException:
+            self._heads.forget(flight.checked.working)
+            raise
+        return self._settled(flight.checked, positions)
 
     def _parsed_batches(self, raws: Iterable[object], batch_size: int,
                         guard: Guard | None) -> Iterator[_Batch]:
@@ -157,9 +253,9 @@ class CaseLog(Application[UUID]):
     def _insert(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
         return self.store.insert(tx, checked.stored, checked.stored_ids, checked.decisions)
 
-    @staticmethod
-    def _commit(tx: WriteTransaction, positions: list[int]) -> list[int]:
+    def _commit(self, tx: WriteTransaction, positions: list[int]) -> list[int]:
         tx.commit()
+        self.store.note_appended(len(positions))
         return positions
 
     def _write(self, tx: WriteTransaction, checked: _Checked) -> list[int]:
@@ -169,6 +265,7 @@ class CaseLog(Application[UUID]):
             tx.rollback()
             raise
         tx.commit()
+        self.store.note_appended(len(positions))
         return positions
 
     def _finish(self, flight: _InFlight, attempt: int = 1) -> list[AppendOutcome]:
@@ -190,6 +287,10 @@ class CaseLog(Application[UUID]):
             self._lock.release()
             raise
         self._lock.release()
+        return self._settled(checked, positions)
+
+    def _settled(self, checked: _Checked, positions: list[int]) -> list[AppendOutcome]:
+        """A committed batch's outcomes, in order; its files become the newest heads."""
         outcomes = checked.outcomes
         blog = log.bind()
         debug = blog.is_enabled_for(logging.DEBUG)

@@ -73,8 +73,8 @@ def import_file(case_log: CaseLog, path: Path, *, batch_size: int = IMPORT_BATCH
 
     with path.open("rb") as handle, bulk_gc():
         envelopes = _decode(handle, lines, summary, rejected, on_bytes)
-        for count, outcome in enumerate(case_log.append_many(envelopes, batch_size=batch_size),
-                                        start=1):
+        outcomes = case_log.append_many(envelopes, batch_size=batch_size, ahead=True)
+        for count, outcome in enumerate(outcomes, start=1):
             if count % COLLECT_EVERY == 0:
                 gc.collect()
             line = lines.popleft()

@@ -8,7 +8,7 @@ Used by `CaseLog` (application.case_log); kept apart so that each of the two rea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -25,6 +25,7 @@ from casechain.domain.envelope import Envelope, parse_envelope
 from casechain.domain.hashing import CanonicalJSONError, record_hash
 from casechain.domain.jurisdiction import check_jurisdiction
 from casechain.domain.law import amount_of
+from casechain.domain.payloads import PAYLOADS
 from casechain.domain.rules import RuleBook
 from casechain.errors import EventRejected, Rejection
 
@@ -139,14 +140,21 @@ def devices_to_load(batch: _Batch, files: dict[str, CaseFile]) -> set[str]:
     captures of its cases, stored or in the batch itself, not loaded yet."""
     wanted: set[str] = set()
     for pending in batch.pending:
-        payload = pending.envelope.payload
-        device_id = getattr(payload, "device_id", None)
-        if device_id:
-            wanted.add(str(device_id))
-        file = files.get(pending.envelope.case_id)
-        if file is not None:
+        env = pending.envelope
+        if env.type in _NAMING_A_DEVICE:  # asking any payload costs pydantic an exception
+            device_id = env.payload.device_id
+            if device_id:
+                wanted.add(str(device_id))
+    for case_id in batch_cases(batch):
+        file = files.get(case_id)
+        if file is not None and file.captures:
             wanted.update(file.captures)
-    return wanted - set(files)
+    return wanted - files.keys()
+
+
+#: The event types whose payload may name a device.
+_NAMING_A_DEVICE = frozenset(event_type for event_type, model in PAYLOADS.items()
+                             if "device_id" in model.model_fields)
 
 
 class BatchJudge:
@@ -156,10 +164,16 @@ class BatchJudge:
                  clock: Callable[[], datetime]) -> None:
         self.store, self.rules, self._clock = store, rules, clock
 
-    def check(self, batch: _Batch, tx: Transaction, files: dict[str, CaseFile]) -> _Checked:
+    def check(self, batch: _Batch, tx: Transaction, files: dict[str, CaseFile],
+              in_flight: Mapping[str, UUID] | None = None) -> _Checked:
+        """Judge the batch against `files`; `in_flight`: event ids (with their streams)
+        appended by a batch judged but not yet committed, which this one is judged after."""
         outcomes = dict(batch.outcomes)
         ids = [p.event_id for p in batch.pending]
         seen = self.store.existing_event_ids(tx, ids) if ids else {}
+        if in_flight:
+            seen.update((event_id, in_flight[event_id]) for event_id in ids
+                        if event_id in in_flight)
         working = {case_id: file.copy() for case_id, file in files.items()}
         stored: list[object] = []
         stored_ids: list[str | None] = []

@@ -76,6 +76,10 @@ class EventStore(Protocol):
         decisions among them (index into `events`, row); the positions given."""
         ...
 
+    def note_appended(self, count: int) -> None:
+        """`count` events were committed (the store may bring its statistics up to date)."""
+        ...
+
     def case_records(self, case_id: str) -> list[tuple[int, dict[str, Any]]]:
         """(position, record) of every event of a case, in seq order."""
         ...
