@@ -77,7 +77,9 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
                          "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}})
     app.state.components = components
     # Listings compress about tenfold (repeated keys and codes); small answers go as they are.
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Level 6 (zlib's default), not Starlette's 9: on the city year a first page of 1,000
+    # referrals compresses in 7 ms instead of 20 (8 % larger), 1,000 alerts in 3 instead of 7.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     install_error_handlers(app)
 
     register_routes(app, components)
