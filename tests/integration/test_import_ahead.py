@@ -132,6 +132,37 @@ def test_a_case_moved_by_another_writer_meanwhile_is_judged_again_on_what_it_hol
         drop_database(url)
 
 
+def test_a_cached_case_moved_by_another_writer_is_judged_on_what_the_store_holds() -> None:
+    """Another writer appends to case A after the batch that wrote A was settled (A's file
+    is in the importer's cache): the batch naming A again, judged ahead, is judged on A as
+    the store holds it, not as the cache remembers it."""
+    url = create_database()
+    try:
+        importer, other = CaseLog(url), CaseLog(url)
+        first = [envelope(case_id="A"), envelope(case_id="B")]
+        second = [envelope(case_id="C"), envelope(case_id="D")]
+        third = [envelope("penalty.investigation_concluded", case_id="A", expected_seq=2),
+                 envelope("penalty.evidence_collected", case_id="B")]
+        theirs = envelope("penalty.evidence_collected", case_id="A")
+
+        def write() -> None:
+            other.append(theirs)
+
+        log = _with_writer_between(first + second + third, 4, write)
+        outcomes = list(importer.append_many(log, batch_size=2, ahead=True))
+        assert [(o.status, o.case_id, o.seq) for o in outcomes] == [
+            ("appended", "A", 1), ("appended", "B", 1), ("appended", "C", 1),
+            ("appended", "D", 1), ("appended", "A", 3), ("appended", "B", 2)]
+        records = importer.case_records("A")
+        assert [r["event_id"] for r in records] == [
+            first[0]["event_id"], theirs["event_id"], third[0]["event_id"]]
+        assert records[2]["prev_hash"] == records[1]["hash"]
+        importer.close()
+        other.close()
+    finally:
+        drop_database(url)
+
+
 def test_an_import_keeps_the_planner_statistics_so_case_heads_are_read_by_index(
         tmp_path: Path) -> None:
     """A bulk import into PostgreSQL takes the events table's statistics as the table grows
