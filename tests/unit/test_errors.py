@@ -17,6 +17,8 @@ INTERNAL = {
     "ApiProblem": "the HTTP API's answer, turned into problem+json by its handler",
     "EventsRejected": "the pytest plugin's assertion failure, for pytest to report",
     "_Moved": "a view moved by another worker; the runner starts again",
+    "_Overtaken": "a batch judged ahead whose cases moved meanwhile; judged again under the "
+                  "lock",
 }
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
