@@ -1,5 +1,6 @@
-"""Working through large amounts in pieces: slices for IN lists, pages read ahead on a
-thread, and no cyclic garbage collection during bulk work.
+"""Working through large amounts in pieces: slices for IN lists (and the SQL conditions
+made of them), pages read ahead on a thread, and no cyclic garbage collection during bulk
+work.
 
 The ground floor, beside `errors`: no I/O of its own and nothing of CaseChain's, so every
 room may use it (the store adapter, the views' machinery, the import use case, the ledger).
@@ -8,18 +9,37 @@ room may use it (the store adapter, the views' machinery, the import use case, t
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["bulk_gc", "chunks", "read_ahead"]
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+
+__all__ = ["bulk_gc", "chunks", "one_of", "read_ahead"]
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     """Consecutive slices of at most `size` items (for IN lists the database accepts)."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def one_of(conn: Connection, column: Any, values: Sequence[Any]
+           ) -> Iterator[sa.ColumnElement[bool]]:
+    """SQL conditions, `column` is one of `values`, to run one after another: on PostgreSQL
+    one condition with the values as one array (`= ANY(...)`: one statement text whatever
+    their number, planned and prepared once), elsewhere IN lists of 500 (SQLite's limit on
+    parameters; an IN of hundreds is also compiled afresh each time)."""
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        if values:
+            yield column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+        return
+    for chunk in chunks(values, 500):
+        yield column.in_(chunk)
 
 
 def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Iterator[list[Any]]:

@@ -16,7 +16,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.utils import Environment
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from casechain.adapters import codec
@@ -28,7 +27,7 @@ from casechain.adapters.storage import (
     create_store_engine,
     map_db_errors,
 )
-from casechain.batching import chunks
+from casechain.batching import one_of
 from casechain.domain.case import case_uuid
 from casechain.domain.subjects import SubjectDecision
 from casechain.errors import ConfigurationError
@@ -69,15 +68,10 @@ class SqlEventStore:
         c = self._events.c
         by_stream = {case_uuid(cid): cid for cid in case_ids}
         heads: dict[str, int] = {}
-        head = sa.select(c.originator_id, sa.func.max(c.originator_version))
         with map_db_errors():
-            if self.recorder.is_postgres:  # one query with an array parameter
-                query = head.where(c.originator_id == sa.func.any(
-                    sa.bindparam("ids", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))))
-                rows = tx.conn.execute(query.group_by(c.originator_id), {"ids": list(by_stream)})
-                return {by_stream[stream]: int(seq) for stream, seq in rows}
-            for chunk in chunks(list(by_stream), 500):
-                query = head.where(c.originator_id.in_(chunk)).group_by(c.originator_id)
+            for condition in one_of(tx.conn, c.originator_id, list(by_stream)):
+                query = (sa.select(c.originator_id, sa.func.max(c.originator_version))
+                         .where(condition).group_by(c.originator_id))
                 heads.update({by_stream[row[0]]: int(row[1]) for row in tx.conn.execute(query)})
         return heads
 
@@ -87,8 +81,8 @@ class SqlEventStore:
         by_stream = {case_uuid(cid): cid for cid in case_ids}
         found: dict[str, list[dict[str, Any]]] = {}
         with map_db_errors():
-            for chunk in chunks(list(by_stream), 500):
-                query = (sa.select(c.originator_id, c.state).where(c.originator_id.in_(chunk))
+            for condition in one_of(tx.conn, c.originator_id, list(by_stream)):
+                query = (sa.select(c.originator_id, c.state).where(condition)
                          .order_by(c.originator_id, c.originator_version))
                 for stream, state in tx.conn.execute(query):
                     found.setdefault(by_stream[stream], []).append(
@@ -100,15 +94,9 @@ class SqlEventStore:
         c = self._events.c
         present: dict[str, UUID] = {}
         with map_db_errors():
-            if self.recorder.is_postgres:  # one query with an array parameter
-                query = sa.select(c.event_id, c.originator_id).where(c.event_id == sa.func.any(
-                    sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-                present.update(tuple(row) for row in tx.conn.execute(query,
-                                                                     {"ids": list(event_ids)}))
-                return present
-            for chunk in chunks(list(event_ids), 900):
+            for condition in one_of(tx.conn, c.event_id, event_ids):
                 present.update(tuple(row) for row in tx.conn.execute(
-                    sa.select(c.event_id, c.originator_id).where(c.event_id.in_(chunk))))
+                    sa.select(c.event_id, c.originator_id).where(condition)))
         return present
 
     # -- writing ----------------------------------------------------------------------

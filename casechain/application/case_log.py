@@ -152,16 +152,16 @@ class CaseLog(Application[UUID]):
                     self._finish_ahead(flight)
 
     def _judge_ahead(self, parsed: _Batch, before: _InFlight | None) -> _InFlight:
-        carried = before.checked.working if before is not None else {}
+        carried, in_flight, previous = {}, None, None
+        if before is not None:
+            carried, previous = before.checked.working, before.commit
+            in_flight = {event_id: case_uuid(case_id)
+                         for _, case_id, event_id, _ in before.checked.appended}
         with self.store.reading() as tx:
             files = self._files_after(batch_cases(parsed), carried, tx)
             files.update(self._files_after(devices_to_load(parsed, files), carried, tx))
-            in_flight = ({event_id: case_uuid(case_id)
-                          for _, case_id, event_id, _ in before.checked.appended}
-                         if before is not None else None)
             checked = self._judge.check(parsed, tx, files, in_flight)
         judged_at = {case_id: file.seq for case_id, file in files.items()}
-        previous = before.commit if before is not None else None
         commit = self._committer().submit(self._write_ahead, checked, judged_at, previous)
         return _InFlight(commit, checked, parsed)
 
@@ -184,13 +184,10 @@ class CaseLog(Application[UUID]):
             heads = self.store.heads(tx, list(judged_at))
             if any(heads.get(cid, 0) != seq for cid, seq in judged_at.items()):
                 raise _Overtaken  # another writer appended to one of its cases meanwhile
-            positions = self._insert(tx, checked)
         except BaseException:
             tx.rollback()
             raise
-        tx.commit()
-        self.store.note_appended(len(positions))
-        return positions
+        return self._write(tx, checked)
 
     def _finish_ahead(self, flight: _InFlight) -> list[AppendOutcome]:
         try:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from casechain.application.breaches import breach_counts
 from casechain.application.case_log import CaseLog
+from casechain.batching import one_of
 from casechain.domain.calendar import SHANGHAI
 from casechain.domain.case import CaseFile
 from casechain.domain.crosscase import CrossCase, referral_rates
@@ -30,7 +31,6 @@ from casechain.projections.clocks import (
     running_at,
 )
 from casechain.projections.machinery import ProjectionRunner
-from casechain.projections.store import one_of
 from casechain.projections.views import response_shares, views_of
 
 __all__ = [

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casechain.batching import one_of
 from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import MEASURES, REFERRAL_STEPS, CrossCase
 from casechain.domain.jurisdiction import jurisdiction_after
@@ -29,7 +30,6 @@ from casechain.projections.findings import (
     _inspection,
 )
 from casechain.projections.machinery import Page, seen_before
-from casechain.projections.store import one_of
 
 __all__ = ["CrossCaseView"]
 

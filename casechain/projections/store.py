@@ -9,7 +9,7 @@ round trips), executemany on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -26,7 +26,6 @@ __all__ = [
     "LogSource",
     "ViewStore",
     "insert_rows",
-    "one_of",
     "replace_case_rows",
     "replace_rows_where",
     "select_case_rows",
@@ -93,21 +92,6 @@ class ViewStore(LogSource, Protocol):
     def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
         """Remove a tracked position inside the caller's transaction."""
         ...
-
-
-def one_of(conn: Connection, column: Any, values: Sequence[Any]
-           ) -> Iterator[sa.ColumnElement[bool]]:
-    """SQL conditions, `column` is one of `values`, to run one after another: on PostgreSQL
-    one condition with the values as one array (`= ANY(...)`: one statement text whatever
-    their number, planned and prepared once), elsewhere IN lists of 500 (SQLite's limit on
-    parameters; an IN of hundreds is also compiled afresh each time)."""
-    values = list(values)
-    if conn.dialect.name == "postgresql":
-        if values:
-            yield column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-        return
-    for chunk in chunks(values, 500):
-        yield column.in_(chunk)
 
 
 class shanghai_month(FunctionElement[str]):  # read as a SQL function: lower case
