@@ -199,7 +199,7 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
     `with_green`, green ones too) by code, severity, team and the first `width` digits of
     the place — counted in SQL: the colours are comparisons of the clocks' instants, the
     findings' severities are columns. The same counts as `alerts_as_of`'s rows."""
-    runner.catch_up(["deadlines", "crosscase", "board"])
+    runner.catch_up(["deadlines", "crosscase"])
     views = views_of(runner)
     at = moment.timestamp()
     clocks = views.deadlines.table
@@ -210,13 +210,11 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
         parts.append(_counted(f, _span_severity(f.c, at), width, scope).where(
             f.c.kind.in_(["finding", "clock"]), f.c.start_epoch <= at,
             sa.or_(f.c.stop_epoch.is_(None), f.c.stop_epoch > at)))
-    # One join with the board for the teams of both (its hash is the costliest part).
+    # Both carry their case's team as the board shows it: counted without a join.
     alerting = sa.union_all(*parts).subquery()
-    board = views.board.table
-    team = sa.func.nullif(board.c.team, "")
+    team = sa.func.nullif(alerting.c.team, "")
     query = (sa.select(alerting.c.code, alerting.c.severity, team, alerting.c.place,
                        sa.func.count())
-             .select_from(alerting.outerjoin(board, board.c.case_id == alerting.c.case_id))
              .group_by(alerting.c.code, alerting.c.severity, team, alerting.c.place))
     counts: dict[tuple[str, str, str | None, str], int] = {}
     with runner.store.read() as conn:
@@ -354,9 +352,9 @@ class _ClockColumns:
 
 
 def _counted(table: sa.Table, severity: Any, width: int, scope: str | None) -> Any:
-    """SQL: the case, code, severity and place (its first `width` digits) of each row."""
+    """SQL: the code, severity, team and place (its first `width` digits) of each row."""
     place = sa.func.substr(table.c.jurisdiction, 1, width)
-    return (sa.select(table.c.case_id, table.c.code, severity.label("severity"),
+    return (sa.select(table.c.code, severity.label("severity"), table.c.team,
                       place.label("place"))
             .where(*_place_and_code(table.c, scope, None)))
 

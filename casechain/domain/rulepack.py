@@ -9,6 +9,7 @@ catalogue of enforcement items (事项清单). Amounts are yuan, or multiples of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -477,3 +478,16 @@ class RulePack(Strict):
         if day not in by_day:
             by_day[day] = self.in_force(date.fromisoformat(day))
         return by_day[day]
+
+    def team_after(self, team: str | None, record: Mapping[str, Any]) -> str | None:
+        """The case's team (执法队伍) once `record` is folded in: the team of the catalogue
+        item an event names (`item_code`), under the version in force when it occurred; an
+        item that version does not list leaves the team as it was. Every view that shows a
+        case's team folds it with this, in the order the events were recorded, so the
+        board, the deadlines and the findings never name two teams for one case."""
+        code = record["payload"].get("item_code")
+        if not code:
+            return team
+        version = self.at(record["occurred_at"])
+        item = version.item(code) if version else None
+        return item.team if item else team

@@ -44,8 +44,9 @@ class ClocksView:
     # 7: notes in zh-CN; 8: indexed by stop and start (the clocks running at an instant
     # read by range, not by scanning every clock ever kept); 9: the clocks met late indexed
     # apart (the breach counts of the statistics read them alone); 10: indexed by place (a
-    # district's running clocks read as a prefix range, not picked from the city's)
-    version = 10
+    # district's running clocks read as a prefix range, not picked from the city's);
+    # 11: each clock carries its case's team (the alert summary counts without a join)
+    version = 11
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -88,6 +89,9 @@ class ClocksView:
             sa.Column("stopped_epoch", sa.Float()),
             sa.Column("base_due_epoch", sa.Float(), nullable=False),
             sa.Column("suspended_since_epoch", sa.Float()),
+            # the case's team as the board shows it (`RulePack.team_after`): the alert
+            # summary counts by team without joining the board
+            sa.Column("team", sa.String(16)),
             # `running_at`: not stopped by then (stop first), started by then; or breached
             # when set (instant), few and kept apart
             sa.Index("casechain_view_clocks_running", "stopped_epoch", "started_epoch"),
@@ -103,23 +107,44 @@ class ClocksView:
         sa.Index("casechain_view_clocks_met_late", c.stopped_epoch,
                  postgresql_include=["case_id", "code", "jurisdiction", "stopped_by"],
                  postgresql_where=met_late(c), sqlite_where=met_late(c))
-        return [self.table]
+        # Each case's team once an event named its item (the penalty filing, or the permit
+        # granted or refused before a clock ran): a clock started later takes it from here.
+        self.teams = sa.Table(
+            "casechain_view_clock_teams", metadata,
+            sa.Column("case_id", sa.String(64), primary_key=True),
+            sa.Column("team", sa.String(16)),
+        )
+        return [self.table, self.teams]
 
     def apply(self, page: Page, records: Records) -> None:
         # A page at a time: load the clocks of the page's cases, run the handlers on them in
         # memory, write the cases' clocks back — a few statements a page, not a few an event.
-        relevant = [r for _, r in records if r["type"] in self._handlers]
+        relevant = [r for _, r in records
+                    if r["type"] in self._handlers or "item_code" in r["payload"]]
         if not relevant:
             return
         case_ids = sorted({r["case_id"] for r in relevant})
         clocks: dict[str, dict[tuple[str, str], dict[str, Any]]] = {c: {} for c in case_ids}
-        for row in page.case_rows(self.table, seen_before(relevant)):
+        before = seen_before(relevant)
+        for row in page.case_rows(self.table, before):
             clocks[row["case_id"]][(row["code"], row["part"])] = row
         stored = [c for c in case_ids if clocks[c]]
+        teams = {row["case_id"]: row["team"] for row in page.case_rows(self.teams, before)}
+        named: dict[str, str | None] = {}
         for record in relevant:
-            self._handlers[record["type"]](clocks[record["case_id"]], record)
+            case_id = record["case_id"]
+            if "item_code" in record["payload"]:
+                teams[case_id] = named[case_id] = self.pack.team_after(teams.get(case_id),
+                                                                       record)
+            handler = self._handlers.get(record["type"])
+            if handler is not None:
+                handler(clocks[case_id], record)
+        page.upsert_rows(self.teams, [{"case_id": case_id, "team": team}
+                                      for case_id, team in sorted(named.items())],
+                         ["case_id"], lambda new: {"team": new.team})
         rows = [row for case_id in case_ids for row in clocks[case_id].values()]
         for row in rows:
+            row["team"] = teams.get(row["case_id"])
             row["started_epoch"] = _at(row["started_at"]).timestamp()
             row["stopped_epoch"] = _at(row["stopped_at"]).timestamp() if row["stopped_at"] \
                 else None

@@ -50,8 +50,9 @@ class CrossCaseView:
     # 7: the findings' words in zh-CN; the spans indexed by case (the case page);
     # 8: the spans indexed by stop and start (what holds as of an instant, read by range),
     # the cases by subject kind (which subjects are persons); 9: the spans indexed by place
-    # (a district's alerts read its own spans, not the city's)
-    version = 9
+    # (a district's alerts read its own spans, not the city's); 10: the spans carry their
+    # case's team (the alert summary counts by team without joining the board)
+    version = 10
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -144,9 +145,7 @@ class CrossCaseView:
         item = r["payload"].get("item_code")
         if item:
             row["item_code"] = item
-            version = self.pack.at(r["occurred_at"])
-            found = version.item(item) if version else None
-            row["team"] = found.team if found else row["team"]
+        row["team"] = self.pack.team_after(row["team"], r)
         if r["type"] == "penalty.case_filed":
             row.update(act_date=r["payload"]["act_date"], concluded_at=None, amount_involved=0.0,
                        illegal_gains=0.0, circumstances=None, harm=None, corrected=False)

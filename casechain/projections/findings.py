@@ -52,6 +52,9 @@ class FindingSpans:
             sa.Column("started_epoch", sa.Float()),
             sa.Column("base_due_epoch", sa.Float()),
             sa.Column("stopped_epoch", sa.Float()),
+            # the case's team as the board shows it (`RulePack.team_after`): the summary
+            # counts by team without joining the board
+            sa.Column("team", sa.String(16)),
             sa.Index("casechain_view_cc_findings_start", "kind", "start_epoch"),
             # what holds as of an instant: not stopped by then (stop first), started by then
             sa.Index("casechain_view_cc_findings_live", "stop_epoch", "start_epoch"),
@@ -94,7 +97,8 @@ class FindingSpans:
                        "code": s.code, "jurisdiction": s.jurisdiction,
                        "start_epoch": s.start.timestamp(),
                        "stop_epoch": s.stop.timestamp() if s.stop else None,
-                       "body": s.body.decode(), **_counted(s)} for n, s in enumerate(found)]
+                       "body": s.body.decode(), "team": _team(every_case, s.case_id),
+                       **_counted(s)} for n, s in enumerate(found)]
         page.replace_rows_where(self.table, "group_key", sorted(groups), spans)
 
     def held(self, conn: Connection, as_of: datetime, kinds: Sequence[str],
@@ -131,6 +135,12 @@ def _counted(span: Any) -> dict[str, Any]:
                        stopped_epoch=datetime.fromisoformat(body["stopped_at"]).timestamp()
                        if body["stopped_at"] else None)
     return columns
+
+
+def _team(cases: dict[str, dict[str, Any]], case_id: str) -> str | None:
+    """The team of a finding's case: its row's (a case with no row named no item)."""
+    row = cases.get(case_id)
+    return row["team"] if row is not None else None
 
 
 def _group(subject_id: str | None, case_id: str) -> str:

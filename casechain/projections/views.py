@@ -270,9 +270,7 @@ class BoardView:
             row["stage"], row["state"] = stage, name
         if "item_code" in payload:
             row["item_code"] = payload["item_code"]
-            version = self.pack.at(r["occurred_at"])
-            item = version.item(payload["item_code"]) if version else None
-            row["team"] = item.team if item else row["team"]
+        row["team"] = self.pack.team_after(row["team"], r)
         if "subject" in payload:
             row["subject_name"] = payload["subject"].get("name")
         officers = payload.get("officers")
