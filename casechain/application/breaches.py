@@ -47,7 +47,7 @@ def breaches_page(runner: ProjectionRunner, scope: str | None, code: str | None 
                            f"({', '.join(BREACH_CODES)})")
     size = check_limit(limit)
     key = instant_key_after(cursor)
-    runner.catch_up(["deadlines", "board"])
+    runner.ready(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
     where = _breached(clocks, scope, code, met_from, met_to)
@@ -76,7 +76,7 @@ def breach_counts(runner: ProjectionRunner, scope: str | None,
                   until: datetime | None = None) -> list[dict[str, Any]]:
     """How many breaches per team, month (Asia/Shanghai, when met) and code: the figures of
     执法质效 in the statistics; with `until`, only those met before it."""
-    runner.catch_up(["deadlines", "board"])
+    runner.ready(["deadlines", "board"])
     clocks, board = _tables(runner)
     c = clocks.c
     month = shanghai_month(c.stopped_epoch)

@@ -38,7 +38,8 @@ def case_page(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: 
     `moment`. `CaseNotFound` if the case has no event."""
     records = case_log.case_records(case_id)  # read once: the trail and the chain check
     view = case_view(case_log, runner, case_id, scope, records)
-    alerts, referral = _supervision_of(runner, case_id, moment)
+    alerts, referral = _supervision_of(runner, case_id, moment,
+                                       max(r["position"] for r in records))
     view.update(alerts=alerts, referral=referral, amounts=_amounts(view["timeline"]),
                 officers=_officers(view["timeline"]), chain=chain_check(records),
                 as_of=moment.isoformat())
@@ -52,10 +53,13 @@ def case_subject_id(case_log: CaseLog, case_id: str) -> str | None:
     return str(subject["id"]) if subject else None
 
 
-def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime
+def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime, last: int
                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """The case's alerts (yellow, red, info) and its referral row as of `moment`."""
-    runner.catch_up(["deadlines", "crosscase"])
+    """The case's alerts (yellow, red, info) and its referral row as of `moment`. Its clocks
+    come from its own events alone (up to `last`, its last event's position); its findings
+    compare it with its subject's other cases (`_findings_ready`)."""
+    runner.ready(["deadlines"], last)
+    _findings_ready(runner, case_id)
     views = views_of(runner)
     clocks, spans = views.deadlines.table, views.crosscase.findings
     at = moment.timestamp()
@@ -72,6 +76,23 @@ def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime
                                     if row.kind != "referral"))
               if alert is not None and alert["severity"] != "green"]
     return sorted(alerts, key=due_order), referral
+
+
+def _findings_ready(runner: ProjectionRunner, case_id: str) -> None:
+    """The cross-case view holding, for this case, everything recorded before the read: when
+    the events it has not folded yet are few (a page at most) and none concerns the case or
+    its subject's other cases, it does already — the read does not wait for other cases'
+    catch-up; otherwise it is caught up to the log's head."""
+    head = runner.store.max_notification_id() or 0
+    at = runner.position("crosscase")
+    if at >= head:
+        return
+    if head - at <= runner.page:
+        tail = runner.source.records_after(at, runner.page, stop=head)
+        with runner.store.read() as conn:
+            if not views_of(runner).crosscase.concerns(conn, tail, case_id):
+                return
+    runner.ready(["crosscase"], head)
 
 
 def _amounts(timeline: list[dict[str, Any]]) -> dict[str, Any]:

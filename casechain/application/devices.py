@@ -30,7 +30,7 @@ def devices_page(runner: ProjectionRunner, scope: str | None, limit: int | None 
     if after is not None and not isinstance(after[0], str):
         raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
                            "next_cursor from the previous page, or leave it out to start)")
-    runner.catch_up(["devices"])
+    runner.ready(["devices"])
     view = views_of(runner).devices
     d, u = view.devices.c, view.uses.c
     at = None if moment is None else moment.timestamp()

@@ -75,8 +75,9 @@ def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: 
         records = case_log.case_records(case_id)
     file = case_file(case_id, records)
     by_seq = {r["seq"]: r for r in records}
-    timeline = [_timeline_entry(row, by_seq[row["seq"]]) for row in timeline_of(runner, case_id)
-                if row["seq"] in by_seq]
+    last = max(r["position"] for r in records)
+    timeline = [_timeline_entry(row, by_seq[row["seq"]])
+                for row in timeline_of(runner, case_id, last) if row["seq"] in by_seq]
     return {"case_id": case_id, "stage": file.stage,
             "stage_label": STAGE_LABELS.get(file.stage or ""), "state": file.state,
             "referral_state": file.referral_state, "cycle": file.cycle, "seq": file.seq,
@@ -129,9 +130,12 @@ def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
             "hash": record["hash"], "payload": record["payload"]}
 
 
-def timeline_of(runner: ProjectionRunner, case_id: str) -> list[dict[str, Any]]:
-    """The audit-timeline rows of a case (caught up first), in seq order."""
-    runner.catch_up(["timeline"])
+def timeline_of(runner: ProjectionRunner, case_id: str, position: int | None = None
+                ) -> list[dict[str, Any]]:
+    """The audit-timeline rows of a case in seq order, the view caught up to `position`
+    first (the case's last event's: its rows come from its own events alone; the log's
+    head when None)."""
+    runner.ready(["timeline"], position)
     table = views_of(runner).timeline.table
     with runner.store.read() as conn:
         rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)
@@ -144,7 +148,7 @@ def cross_case_as_of(runner: ProjectionRunner, moment: datetime,
     """The cross-case checks (referrals, subject register) over the caught-up view; with
     `scope`, over the rows its cases depend on only (their answers are the same; cases
     outside the scope are not all there)."""
-    runner.catch_up(["crosscase"])
+    runner.ready(["crosscase"])
     view = views_of(runner).crosscase
     with runner.store.read() as conn:
         checks: CrossCase = view.checks(conn, moment, subject_id, scope)
@@ -166,7 +170,7 @@ def alerts_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None =
                  code: str | None = None) -> list[dict[str, Any]]:
     """Every alert as of `moment`: running deadlines that are yellow or red (or an open info
     window) and the cross-case findings, in due order."""
-    runner.catch_up(["deadlines", "crosscase"])
+    runner.ready(["deadlines", "crosscase"])
     listed = [a for a in _running_deadlines(runner, moment, scope, code)
               if a["severity"] != "green"]
     listed += cross_case_alerts(runner, moment, scope, code)
@@ -199,7 +203,7 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
     `with_green`, green ones too) by code, severity, team and the first `width` digits of
     the place — counted in SQL: the colours are comparisons of the clocks' instants, the
     findings' severities are columns. The same counts as `alerts_as_of`'s rows."""
-    runner.catch_up(["deadlines", "crosscase"])
+    runner.ready(["deadlines", "crosscase"])
     views = views_of(runner)
     at = moment.timestamp()
     clocks = views.deadlines.table
@@ -238,7 +242,7 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
     ones too) after the key `after`, in due order, their keys, and how many the listing
     holds: ordered, cut, filtered and counted in SQL (colours and due instants are
     comparisons of the clocks' instants), only the page's rows built in Python."""
-    runner.catch_up(["deadlines"] if deadlines_only else ["deadlines", "crosscase"])
+    runner.ready(["deadlines"] if deadlines_only else ["deadlines", "crosscase"])
     views = views_of(runner)
     at = moment.timestamp()
     clocks = views.deadlines.table
@@ -363,7 +367,7 @@ def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None 
                   ) -> list[dict[str, Any]]:
     """行刑衔接 as of `moment` inside `scope`: every case reaching a threshold or with
     referral steps, in case-id order (a range read of the cross-case view's spans)."""
-    runner.catch_up(["crosscase"])
+    runner.ready(["crosscase"])
     view = views_of(runner).crosscase
     with runner.store.read() as conn:
         rows = [body for *_, body in view.spans.held(conn, moment, ("referral",), scope)]
@@ -373,7 +377,7 @@ def referral_rows(runner: ProjectionRunner, moment: datetime, scope: str | None 
 def deadlines_as_of(runner: ProjectionRunner, moment: datetime, scope: str | None = None,
                     code: str | None = None) -> list[dict[str, Any]]:
     """Every running statutory deadline as of `moment`, green ones included, in due order."""
-    runner.catch_up(["deadlines"])
+    runner.ready(["deadlines"])
     return sorted(_running_deadlines(runner, moment, scope, code), key=due_order)
 
 
@@ -398,7 +402,7 @@ def board_rows(runner: ProjectionRunner, scope: str | None = None,
                limit: int | None = None) -> list[dict[str, Any]]:
     """The supervision board's cases, filtered by scope, team, stage, state, item, officer,
     in case-id order: all of them, or `limit` after the case id `after` (keyset)."""
-    runner.catch_up(["board"])
+    runner.ready(["board"])
     board = views_of(runner).board
     table = board.table
     query = _board_where(sa.select(*(table.c[name] for name in board.LISTED)), table, scope,
@@ -448,7 +452,7 @@ def board_counts(runner: ProjectionRunner, scope: str | None,
     city's 300,000 rows are never read into Python for a count. With `moment`: the cases
     recorded as occurring by then, by their district, team or stage at that instant (the
     board's spans; `by` and the filters among `BOARD_GROUPS_AS_OF`, no officer)."""
-    runner.catch_up(["board"])
+    runner.ready(["board"])
     board = views_of(runner).board
     if moment is None:
         table = board.table
@@ -474,7 +478,7 @@ def response_of(runner: ProjectionRunner, scope: str | None = None,
                 moment: datetime | None = None) -> list[dict[str, Any]]:
     """1315 response shares per team and district (districts inside the scope), as of
     `moment` if given (clues dispatched by then, steps taken by then)."""
-    runner.catch_up(["response"])
+    runner.ready(["response"])
     with runner.store.read() as conn:
         # Rows are per district: a narrower scope (a street) covers none of them.
         return response_shares(conn, views_of(runner).response.table, moment, scope)
@@ -487,7 +491,7 @@ def statistics_of(runner: ProjectionRunner, scope: str | None = None,
     (违限, for 执法质效), for the districts inside the scope. With `moment` (截至时间): the
     months up to its own (that month counted whole: the view keeps months, not instants)
     and the breaches met before it."""
-    runner.catch_up(["statistics", "board"])
+    runner.ready(["statistics", "board"])
     views = views_of(runner)
     counts, first = views.statistics.counts, views.statistics.first
     board = views.board.table
@@ -531,7 +535,7 @@ def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> An
 
 def case_jurisdictions(runner: ProjectionRunner, case_ids: set[str]) -> dict[str, str]:
     """Each recorded case's jurisdiction, from the board view (one row a case, caught up)."""
-    runner.catch_up(["board"])
+    runner.ready(["board"])
     board = views_of(runner).board.table
     held: dict[str, str] = {}
     with runner.store.read() as conn:

@@ -54,7 +54,7 @@ class Components:
         self.follower_error = None
         while not stop.wait(self.follow_interval):
             try:
-                self.runner.catch_up()
+                self.runner.keep_up()
                 with self.ledger_lock:
                     self.ledger.catch_up()
                 if self.checkpoints is not None:

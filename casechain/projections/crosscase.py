@@ -114,6 +114,29 @@ class CrossCaseView:
         self.findings = self.spans.define(metadata)
         return [self.cases, self.decisions, self.inspections, self.findings]
 
+    def concerns(self, conn: Connection, records: Records, case_id: str) -> bool:
+        """Whether any of these records, not yet folded here, could change the findings of
+        `case_id`: an event of the case itself, or of a case that names, or was filed
+        against, the same subject (a case's findings compare it with its subject's other
+        cases alone; a case with no subject is compared with nothing)."""
+        relevant = [r for _, r in records if r["type"] in _FOLDS]
+        cases = sorted({r["case_id"] for r in relevant})
+        if case_id in cases:
+            return True
+        if not cases:
+            return False
+        t = self.cases.c
+        stored: dict[str, str | None] = {}
+        for condition in one_of(conn, t.case_id, [case_id, *cases]):
+            stored.update(tuple(row) for row in conn.execute(
+                sa.select(t.case_id, t.subject_id).where(condition)))
+        subject = stored.get(case_id)
+        if subject is None:
+            return False
+        named = {str(r["payload"]["subject"].get("id")) for r in relevant
+                 if isinstance(r["payload"].get("subject"), dict)}
+        return subject in named or any(stored.get(other) == subject for other in cases)
+
     # -- folding ----------------------------------------------------------------------
     def apply(self, page: Page, records: Records) -> None:
         relevant = [r for _, r in records if r["type"] in _FOLDS]

@@ -14,7 +14,8 @@ twice — when a view has moved under it, it starts again from the stored positi
 Folding and writing overlap: a view folds page n+1 (`View.apply` on a `Page`, which reads
 committed rows and collects the writes) while a writer thread carries out page n's writes,
 so Python and the database each keep a core busy. A read of rows that page n is still
-writing waits for that page to commit.
+writing waits for that page to commit. A catch-up of one short page (a reader's, a
+follower's beside readers) is read, folded and written on the caller's thread alone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -259,6 +261,31 @@ class ProjectionRunner:
         head = self.store.max_notification_id() or 0
         return [ViewStatus(name, self.position(name), head) for name in self.views]
 
+    def ready(self, names: Sequence[str], position: int | None = None) -> None:
+        """The views `names` at `position` at least (the log's head as it stands now, when
+        None) before a read. Nothing is done, and no lock taken, when they are there already
+        — a read never queues behind another caller's catch-up it does not need; else they
+        are caught up to that position and not beyond, so a reader waits for what was
+        recorded before it asked, not for what was appended while it waited."""
+        if position is None:
+            position = self.store.max_notification_id() or 0
+        if all(self.position(name) >= position for name in names):
+            return
+        self.catch_up(names, until=position)
+
+    def keep_up(self) -> int:
+        """One round of a follower beside readers: every view brought to the log's head;
+        view-events applied. A long way behind (more than a page), all views together, the
+        log read once for them all; otherwise one view at a time, so that a reader waiting
+        for one view never waits for the others' folding too."""
+        head = self.store.max_notification_id() or 0
+        behind = [name for name in sorted(self.views) if self.position(name) < head]
+        if not behind:
+            return 0
+        if head - min(self.position(name) for name in behind) > self.page:
+            return self.catch_up(behind, until=head)
+        return sum(self.catch_up([name], until=head) for name in behind)
+
     def catch_up(self, names: Sequence[str] | None = None, until: int | None = None,
                  on_page: Callable[[str, int], None] | None = None) -> int:
         """Apply every event after each view's position (up to `until`); view-events applied.
@@ -282,34 +309,32 @@ class ProjectionRunner:
     def _catch_up(self, chosen: list[str], positions: dict[str, int], until: int | None,
                   on_page: Callable[[str, int], None] | None, applied: list[int]) -> None:
         start = min(positions.values(), default=0)
+        first = self._read(start, until)
+        if len(first) < self.page:
+            # One page (a reader's usual catch-up of a few events): read, folded and written
+            # on this thread — handing them to threads would only add waits for the GIL.
+            batch = self._fold(chosen, positions, first, None) if first else []
+            if batch:
+                self._write(batch, first[-1][0])
+                self._counted(batch, applied, on_page)
+            return
         in_flight: _InFlight | None = None
         # The next page is read and decoded on one thread (read_ahead) and the
         # previous one written on another while this one is folded.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="view-writer") as writer:
             try:
-                for number, records in enumerate(
-                        read_ahead(lambda after: self._read(after, until), start, self.page),
-                        start=1):
+                pages = itertools.chain([first], read_ahead(
+                    lambda after: self._read(after, until), first[-1][0], self.page))
+                for number, records in enumerate(pages, start=1):
                     if number % _COLLECT_EVERY == 0:
                         gc.collect()
-                    last = records[-1][0]
-                    batch: list[tuple[str, int, Page, int]] = []
-                    for name in chosen:
-                        if positions[name] >= last:
-                            continue
-                        behind = (records if positions[name] < records[0][0]
-                                  else [rec for rec in records if rec[0] > positions[name]])
-                        page = Page(self.store, in_flight)
-                        self.views[name].apply(page, behind)
-                        page.folded()
-                        batch.append((name, positions[name], page, len(behind)))
+                    batch = self._fold(chosen, positions, records, in_flight)
                     if in_flight is not None:
                         done, in_flight = in_flight, None
                         self._finish(done, applied, on_page)
                     if batch:
-                        for name, *_ in batch:
-                            positions[name] = last
-                        in_flight = _InFlight(writer.submit(self._write, batch, last), batch)
+                        in_flight = _InFlight(writer.submit(self._write, batch,
+                                                            records[-1][0]), batch)
             except BaseException:
                 if in_flight is not None:  # let the page being written end, whichever way
                     in_flight.future.exception()
@@ -317,11 +342,35 @@ class ProjectionRunner:
             if in_flight is not None:
                 self._finish(in_flight, applied, on_page)
 
-    @staticmethod
-    def _finish(in_flight: _InFlight, applied: list[int],
+    def _fold(self, chosen: list[str], positions: dict[str, int],
+              records: list[tuple[int, dict[str, Any]]], in_flight: _InFlight | None
+              ) -> list[tuple[str, int, Page, int]]:
+        """Each view behind folds this page of the log; their positions move to its end."""
+        last = records[-1][0]
+        batch: list[tuple[str, int, Page, int]] = []
+        for name in chosen:
+            if positions[name] >= last:
+                continue
+            behind = (records if positions[name] < records[0][0]
+                      else [rec for rec in records if rec[0] > positions[name]])
+            page = Page(self.store, in_flight)
+            self.views[name].apply(page, behind)
+            page.folded()
+            batch.append((name, positions[name], page, len(behind)))
+        for name, *_ in batch:
+            positions[name] = last
+        return batch
+
+    @classmethod
+    def _finish(cls, in_flight: _InFlight, applied: list[int],
                 on_page: Callable[[str, int], None] | None) -> None:
         in_flight.future.result()
-        for name, _, _, count in in_flight.batch:
+        cls._counted(in_flight.batch, applied, on_page)
+
+    @staticmethod
+    def _counted(batch: list[tuple[str, int, Page, int]], applied: list[int],
+                 on_page: Callable[[str, int], None] | None) -> None:
+        for name, _, _, count in batch:
             applied[0] += count
             if on_page:
                 on_page(name, count)

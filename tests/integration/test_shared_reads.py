@@ -4,7 +4,10 @@ committed before each of its reads, as separate read-committed transactions woul
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -70,5 +73,96 @@ def test_a_case_read_sees_the_append_before_it_and_is_recorded(store_url: str,
             assert body["chain"]["events"] == upto
         entries = components.access_log.entries("HZ-SHARED-2")
         assert [(e["principal"], e["action"]) for e in entries] == [("city", "case.read")] * 2
+    finally:
+        case_log.close()
+
+
+def _walk(case_id: str, subject_id: str) -> list[dict[str, Any]]:
+    walk = case_walk(case_id)
+    for event in walk:
+        if "subject" in event["payload"]:
+            event["payload"]["subject"] = {**event["payload"]["subject"], "id": subject_id}
+    return walk
+
+
+def test_a_read_queues_only_behind_the_catch_up_it_needs(store_url: str,
+                                                         tmp_path: Path) -> None:
+    """While other callers hold the views' catch-ups (the follower folding a long page, the
+    pollers' alerts), a case whose own events the views hold, and whose subject no event
+    since concerns, is read at once; once another case of its subject is appended the read
+    waits for the cross-case view; a case appended since waits for its timeline — and each
+    then shows every event (never an answer that lags the append before it)."""
+    case_log = open_case_log(store_url)
+    tokens = tmp_path / "tokens.yaml"
+    supervisor = issue_token(tokens, "city", ["supervisor"], "3301", None)
+    runner = open_projections(case_log)
+    client = TestClient(create_app(open_service(case_log, runner, tokens), follow=False))
+    headers = {"Authorization": f"Bearer {supervisor}"}
+    answers: dict[str, Any] = {}
+
+    def read(case_id: str) -> threading.Thread:
+        reader = threading.Thread(target=lambda: answers.__setitem__(
+            case_id, client.get(f"/v1/cases/{case_id}", headers=headers)))
+        reader.start()
+        return reader
+
+    def held(*names: str) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        for name in names:
+            stack.enter_context(runner._catching[name])
+        return stack
+
+    old = _walk("HZ-QUEUE-OLD", "91330106QUEUEAAAA1")
+    try:
+        assert {o.status for o in case_log.append_many(old)} == {"appended"}
+        runner.catch_up()
+        other = _walk("HZ-QUEUE-OTHER", "91330106QUEUEBBBB2")  # another subject
+        assert {o.status for o in case_log.append_many(other)} == {"appended"}
+        with held("crosscase", "deadlines", "timeline"):
+            reader = read("HZ-QUEUE-OLD")
+            reader.join(30)
+            assert not reader.is_alive(), "a read of a case the views hold waited"
+        assert len(answers.pop("HZ-QUEUE-OLD").json()["timeline"]) == len(old)
+
+        same = _walk("HZ-QUEUE-SAME", "91330106QUEUEAAAA1")  # the old case's subject
+        # the same subject named in the events since (the filing), then only known from
+        # what the view holds (the decision, the payment, ... name no subject)
+        for upto, part in ((7, same[:7]), (len(same), same[7:])):
+            assert {o.status for o in case_log.append_many(part)} == {"appended"}
+            with held("crosscase", "timeline"):
+                waiting, lacking = read("HZ-QUEUE-OLD"), read("HZ-QUEUE-SAME")
+                waiting.join(1.0)
+                assert waiting.is_alive(), "a read did not wait for its subject's other case"
+                assert lacking.is_alive()
+            for reader in (waiting, lacking):
+                reader.join(30)
+            assert answers["HZ-QUEUE-OLD"].status_code == 200
+            assert len(answers["HZ-QUEUE-SAME"].json()["timeline"]) == upto
+            assert runner.position("crosscase") == runner.store.max_notification_id()
+    finally:
+        case_log.close()
+
+
+def test_views_are_brought_to_the_position_asked_and_not_beyond(store_url: str) -> None:
+    """`ready` catches the views up to the position a reader asked for — the events appended
+    after it are left to the follower — and takes no lock when they stand there already."""
+    case_log = open_case_log(store_url)
+    runner = open_projections(case_log)
+    try:
+        assert {o.status for o in case_log.append_many(case_walk("HZ-READY-1"))} == {
+            "appended"}
+        asked = runner.store.max_notification_id() or 0
+        assert {o.status for o in case_log.append_many(case_walk("HZ-READY-2"))} == {
+            "appended"}
+        runner.ready(["timeline", "board"], asked)
+        assert runner.position("timeline") == runner.position("board") == asked
+        assert runner.position("deadlines") == 0  # not asked for
+        with runner._catching["timeline"]:
+            done = threading.Thread(target=runner.ready, args=(["timeline"], asked))
+            done.start()
+            done.join(30)
+            assert not done.is_alive(), "a view already there waited for the lock"
+        runner.ready(["timeline"])  # the head: the second case too
+        assert runner.position("timeline") == runner.store.max_notification_id()
     finally:
         case_log.close()

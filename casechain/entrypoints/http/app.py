@@ -10,7 +10,9 @@ may not emit `FORBIDDEN`, both 403; reads outside the scope are 403 `OUT_OF_SCOP
 of a case's audit trail is written to the hash-chained access log before it is answered.
 
 A follower thread keeps the views and the Merkle ledger caught up beside the writers; every
-query also catches its views up first, so an answer never lags an append it follows.
+query also brings its views to the log's head as it stood when it began (`ProjectionRunner.
+ready`; a case read only as far as its own case and subject need), so an answer never lags
+an append it follows.
 """
 
 from __future__ import annotations
