@@ -59,7 +59,7 @@ test: $(VENV)/.test-installed services browser
 	$(BIN)/python -m pytest
 
 ## bench: the benchmarks of docs/performance.md and docs/scaling.md (the city year: about 40 minutes; CITY_CASES=30000 for a tenth)
-bench: $(VENV)/.test-installed services
+bench: $(VENV)/.test-installed services browser
 	mkdir -p var
 	$(BIN)/python bench/bench_import.py --json var/bench_import.json
 	$(BIN)/python bench/bench_projections.py --json var/bench_projections.json
