@@ -349,7 +349,7 @@ def test_a_follower_that_fails_makes_readyz_503_until_it_recovers(api: Api,
     def broken() -> None:
         raise OverflowError("date value out of range")
 
-    monkeypatch.setattr(components.runner, "catch_up", broken)
+    monkeypatch.setattr(components.runner, "keep_up", broken)  # the follower's round
     components.follow_interval = 0.01
     worker = threading.Thread(target=components.follow, args=(stop,), daemon=True)
     worker.start()
