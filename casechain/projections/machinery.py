@@ -279,10 +279,11 @@ class ProjectionRunner:
         log read once for them all; otherwise one view at a time, so that a reader waiting
         for one view never waits for the others' folding too."""
         head = self.store.max_notification_id() or 0
-        behind = [name for name in sorted(self.views) if self.position(name) < head]
+        at = {name: self.position(name) for name in sorted(self.views)}
+        behind = [name for name, position in at.items() if position < head]
         if not behind:
             return 0
-        if head - min(self.position(name) for name in behind) > self.page:
+        if head - min(at[name] for name in behind) > self.page:
             return self.catch_up(behind, until=head)
         return sum(self.catch_up([name], until=head) for name in behind)
 
