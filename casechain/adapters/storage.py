@@ -68,9 +68,6 @@ __all__ = [
 
 log = structlog.get_logger("casechain.store")
 
-#: What a long-running worker rides out by waiting and trying again: the store unreachable
-#: or a connection lost (the library's classes, as `map_db_errors` raises them).
-
 #: PostgreSQL advisory lock held while tables are created or reshaped (concurrent first
 #: starts of the store or of the views would race on CREATE TABLE IF NOT EXISTS).
 SCHEMA_LOCK = 7206534

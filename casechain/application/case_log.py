@@ -261,9 +261,7 @@ class CaseLog(Application[UUID]):
         except BaseException:
             tx.rollback()
             raise
-        tx.commit()
-        self.store.note_appended(len(positions))
-        return positions
+        return self._commit(tx, positions)
 
     def _finish(self, flight: _InFlight, attempt: int = 1) -> list[AppendOutcome]:
         """Wait for a batch's commit; then its outcomes are final."""

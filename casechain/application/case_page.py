@@ -92,7 +92,7 @@ def _findings_ready(runner: ProjectionRunner, case_id: str) -> None:
         with runner.store.read() as conn:
             if not views_of(runner).crosscase.concerns(conn, tail, case_id):
                 return
-    runner.ready(["crosscase"], head)
+    runner.catch_up(["crosscase"], until=head)
 
 
 def _amounts(timeline: list[dict[str, Any]]) -> dict[str, Any]:

@@ -228,9 +228,7 @@ class PenaltyClocks:
         days = general.decision_days
         _start(case, r, "DECISION_OVERDUE", self.due.deadline(r["occurred_at"], days, False),
                     days=days)
-        version = self.due.pack.at(r["occurred_at"])
-        item = version.item(r["payload"]["item_code"]) if version is not None else None
-        cap = general.extension_cap(item.team if item is not None else None)
+        cap = general.extension_cap(self.due.pack.team_after(None, r))  # the filed item's team
         if cap is not None:
             case[("DECISION_OVERDUE", "")]["max_days"] = days + cap
 
