@@ -21,7 +21,7 @@ from casechain.adapters.storage import CaseChainRecorder, create_store_engine, m
 from casechain.adapters.tokens import TokenFile
 from casechain.application import replay
 from casechain.application.case_log import DEFAULT_DB_URL, CaseLog
-from casechain.application.serving import Components
+from casechain.application.serving import Components, default_listing_slots
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
 from casechain.projections import PAGE, ProjectionRunner, default_views
@@ -118,13 +118,16 @@ def auto_checkpoint(ledger: Ledger, key: str | Path | None, seconds: float, even
 def open_service(case_log: CaseLog, runner: ProjectionRunner, tokens: str | Path, *,
                  max_lag: int = 100_000, follow_interval: float = 1.0,
                  key: str | Path | None = None, checkpoint_every: float = 60.0,
-                 checkpoint_events: int = 10_000) -> Components:
+                 checkpoint_events: int = 10_000, listing_slots: int | None = None
+                 ) -> Components:
     """What the HTTP API works on: the case log and its views, the token file, the access
-    log, the ledger (with signed checkpoints when `key` is given) and the group appender."""
+    log, the ledger (with signed checkpoints when `key` is given) and the group appender;
+    `listing_slots`: supervision listings computed at once (default: cores − 1, at least 1)."""
     ledger = open_ledger(case_log)
     return Components(case_log, runner, TokenFile(tokens),
                       access_log=AccessLog(recorder_of(case_log)), ledger=ledger,
                       max_lag=max_lag, follow_interval=follow_interval,
+                      listing_slots=listing_slots or default_listing_slots(),
                       checkpoints=auto_checkpoint(ledger, key, checkpoint_every,
                                                   checkpoint_events))
 

@@ -5,6 +5,7 @@ open_service` builds it; the HTTP API works on it.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -20,9 +21,16 @@ from casechain.application.case_log import CaseLog
 from casechain.errors import CaseChainError
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["Components"]
+__all__ = ["Components", "default_listing_slots"]
 
 log = structlog.get_logger("casechain.http")
+
+
+def default_listing_slots() -> int:
+    """How many supervision listings are computed at once by default: one core fewer than
+    this process may use (at least one), so a case read always finds a core free."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 2) - 1)
 
 
 @dataclass
@@ -36,6 +44,10 @@ class Components:
     ledger: Ledger
     max_lag: int = 100_000
     follow_interval: float = 1.0
+    #: Supervision listings (alerts, summaries, deadlines, board, referrals, statistics,
+    #: exports, ...) computed at once; more wait their turn, holding no thread. Case reads,
+    #: appends and proofs never wait for them.
+    listing_slots: int = field(default_factory=default_listing_slots)
     appender: GroupAppender = field(init=False)
     #: One ledger catch-up at a time (the follower's and a proof's); reads of the views do
     #: not wait for each other (the runner catches up one caller at a time).

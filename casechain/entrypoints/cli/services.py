@@ -94,6 +94,12 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
                                                "lags more events than this")] = 100_000,
           key: KeyOption = None, checkpoint_every: CheckpointSecondsOption = 60.0,
           checkpoint_events: CheckpointEventsOption = 10_000,
+          listing_slots: Annotated[int | None, typer.Option(
+              "--listing-slots", min=1,
+              help="how many supervision listings (alerts, summaries, deadlines, board, "
+                   "referrals, statistics, exports) are computed at once; the others wait "
+                   "their turn, case reads and appends never wait for them [default: "
+                   "the cores less one, at least 1]")] = None,
           create: Annotated[bool, typer.Option(
               "--create", help="start on a new, empty SQLite store if the file does not exist "
                                "(otherwise a missing file is an error: a store deleted or "
@@ -115,7 +121,8 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
             components = open_service(case_log, open_projections(case_log, rules), tokens,
                                       max_lag=max_lag, key=key,
                                       checkpoint_every=checkpoint_every,
-                                      checkpoint_events=checkpoint_events)
+                                      checkpoint_events=checkpoint_events,
+                                      listing_slots=listing_slots)
         except StoreError:
             raise
         except CaseChainError as exc:  # a token file or a signing key that cannot be used

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
 import structlog
 from eventsourcing.persistence import PersistenceError
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from casechain.application import authorisation, supervision
@@ -289,10 +289,23 @@ def _paged(request: Request, response: Response, page: Page) -> None:
             f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"')
 
 
-def _routes_supervision(app: FastAPI, components: Components) -> None:
-    runner = components.runner
+async def _listing_slot() -> AsyncIterator[None]:
+    """Held while a supervision listing is computed (see `_routes_supervision`)."""
+    yield
 
-    @app.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)",
+
+def _routes_supervision(app: FastAPI, components: Components) -> None:
+    """The supervisors' listings, at most `components.listing_slots` computed at once: each
+    scans a district's or the city's views (a city-wide page of alerts keeps a core of the
+    database busy for a tenth of a second), so a few supervisors polling could take every
+    core from an officer's case read. The others wait their turn in the event loop, holding
+    no thread (FastAPI's `Depends(max_concurrency=...)`); the slot is given back when the
+    rows are computed, before they are encoded and sent."""
+    runner = components.runner
+    router = APIRouter(dependencies=[Depends(_listing_slot, scope="function",
+                                             max_concurrency=components.listing_slots)])
+
+    @router.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)",
              responses=PAGED)
     def board(request: Request, response: Response, principal: Caller, scope: Scope = None,
               team: str | None = None, stage: str | None = None, state: str | None = None,
@@ -314,7 +327,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @app.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)",
+    @router.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)",
              responses=PAGED)
     def alerts(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                scope: Scope = None, code: AlertCode = None, severity: Severity = None,
@@ -329,7 +342,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return _for_reader(components, principal, page.rows)
 
-    @app.get("/v1/alerts/summary", tags=["supervision"],
+    @router.get("/v1/alerts/summary", tags=["supervision"],
              summary="How many alerts, by code, severity, team and place (预警汇总)")
     def alert_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
                       by: SummaryBy = "district") -> dict[str, Any]:
@@ -339,7 +352,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return supervision.alert_summary(runner, moment, where, by)
 
-    @app.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)",
+    @router.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)",
              responses=PAGED)
     def deadlines(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                   scope: Scope = None, code: AlertCode = None, severity: Severity = None,
@@ -352,7 +365,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @app.get("/v1/deadlines/summary", tags=["supervision"],
+    @router.get("/v1/deadlines/summary", tags=["supervision"],
              summary="How many running deadlines, by code, colour, team and place (时限汇总)")
     def deadline_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
                          by: SummaryBy = "district") -> dict[str, Any]:
@@ -362,7 +375,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return supervision.deadline_summary(runner, moment, where, by)
 
-    @app.get("/v1/breaches", tags=["supervision"], summary="Deadlines met late (违限记录)",
+    @router.get("/v1/breaches", tags=["supervision"], summary="Deadlines met late (违限记录)",
              responses=PAGED)
     def breaches(request: Request, response: Response, principal: Caller, scope: Scope = None,
                  code: BreachCode = None,
@@ -382,7 +395,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @app.get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
+    @router.get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
              responses=PAGED)
     def devices(request: Request, response: Response, principal: Caller, scope: Scope = None,
                 limit: Limit = 1000, cursor: Cursor = None,
@@ -399,7 +412,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return {"devices": page.rows, "districts": page.extra["districts"]}
 
-    @app.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
+    @router.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
              responses=PAGED)
     def referrals(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                   scope: Scope = None, limit: Limit = 1000, cursor: Cursor = None
@@ -414,7 +427,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                                                    "total": page.total,
                                                    "next_cursor": page.next_cursor})
 
-    @app.get("/v1/subjects/{subject_id}", tags=["supervision"],
+    @router.get("/v1/subjects/{subject_id}", tags=["supervision"],
              summary="Subject register (一户一档)")
     def subject(subject_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
         """A subject's cases and decisions inside the token's scope, inspections per year,
@@ -429,7 +442,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                              f"token's scope {principal.scope}")
         return _for_reader(components, principal, register)
 
-    @app.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
+    @router.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
     def statistics(principal: Caller, scope: Scope = None, as_of: AsOf = None
                    ) -> dict[str, Any]:
         """Filed / decided / closed / referred per team, district and month; 首案突破; the
@@ -438,7 +451,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where = _scope(principal, scope)
         return statistics_of(runner, where, None if as_of is None else supervision.as_of(as_of))
 
-    @app.get("/v1/exports/{panel}", tags=["supervision"],
+    @router.get("/v1/exports/{panel}", tags=["supervision"],
              summary="A dashboard panel as CSV or Excel (导出)",
              responses={200: {"description": "the panel's table, as an attachment",
                               "content": {"text/csv": {"schema": {"type": "string"}},
@@ -462,7 +475,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
             "Content-Disposition": f"attachment; filename=\"export.{format}\"; "
                                    f"filename*=UTF-8''{name}"})
 
-    @app.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
+    @router.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
     def response(principal: Caller, scope: Scope = None, as_of: AsOf = None
                  ) -> list[dict[str, Any]]:
         """Urgent clues per team and district: shares within 1 / 3 / 15 minutes; with
@@ -471,6 +484,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where = _scope(principal, scope)
         return supervision.urgent_response(
             runner, where, None if as_of is None else supervision.as_of(as_of))
+
+    app.include_router(router)
 
 
 # -- audit: export, ledger, access log --------------------------------------------------------
