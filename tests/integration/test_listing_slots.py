@@ -110,3 +110,28 @@ def test_the_default_slots_leave_a_core_for_case_reads(
     """One core fewer than the process may run on, and at least one."""
     monkeypatch.setattr(serving.os, "sched_getaffinity", lambda _: cores, raising=False)
     assert serving.default_listing_slots() == slots
+
+
+def test_serve_takes_the_number_of_slots_and_refuses_none(tmp_path: Path) -> None:
+    """`serve --listing-slots 0` is refused naming the option (exit 2); with one slot the
+    server answers a supervisor's listing."""
+    import subprocess
+
+    import httpx2 as httpx
+
+    from tests.serving import CASECHAIN, issue, start_server
+    tokens = tmp_path / "tokens.yaml"
+    supervisor = issue(tokens, "city", "supervisor", "3301")
+    refused = subprocess.run([CASECHAIN, "serve", "--db", str(tmp_path / "s.db"), "--create",
+                              "--tokens", str(tokens), "--listing-slots", "0"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--listing-slots" in refused.stderr
+    server, base = start_server(tmp_path / "s.db", tokens,
+                                extra=("--create", "--listing-slots", "1"))
+    try:
+        answer = httpx.get(f"{base}/v1/alerts/summary",
+                           headers={"Authorization": f"Bearer {supervisor}"})
+        assert answer.status_code == 200 and answer.json()["total"] == 0
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
