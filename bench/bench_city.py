@@ -14,6 +14,7 @@ Steps, each in its own process so that its peak RSS is its own:
    meanwhile: p50/p99 of a case read (`GET /v1/cases/{id}`) under that load — once as a
    stress (each client asks again as soon as answered, the writer sends case after case),
    once at a pace beside a city's (each client every 5 s, a case of 18 events every 2 s);
+   the server as `make run` starts it (its listings take turns for the cores less one);
 6. the dashboard's first screen in Chromium (Playwright, Debian's /usr/bin/chromium) for the
    city's and the district's supervisor, at sign-in (as of now) and as of 2025-12-31 18:00:
    from the click on 登录 or 刷新 until the headline and the three charts of 概览 are drawn,
@@ -357,7 +358,8 @@ def main() -> None:
                 print(f"under load (four pollers and a writer, {args.load_seconds:g} s):")
                 results["under_load"] = _under_load(base, auth, service, args.load_seconds)
                 print(f"  case read p50 {results['under_load']['p50_ms']} ms, p99 "
-                      f"{results['under_load']['p99_ms']} ms (target p99 ≤ 100 ms)")
+                      f"{results['under_load']['p99_ms']} ms (target p99 ≤ 100 ms); the "
+                      f"pollers were answered {results['under_load']['polls']} times")
                 # Beside the stress: each supervisor's page refreshing every 5 s (the page's
                 # automatic refresh is every 60 s) and a case of 18 events every 2 s (a
                 # city year's 3.8 million events are about 0.12 a second on average).
