@@ -299,8 +299,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
     scans a district's or the city's views (a city-wide page of alerts keeps a core of the
     database busy for a tenth of a second), so a few supervisors polling could take every
     core from an officer's case read. The others wait their turn in the event loop, holding
-    no thread (FastAPI's `Depends(max_concurrency=...)`); the slot is given back when the
-    rows are computed, before they are encoded and sent."""
+    no thread (FastAPI's `Depends(max_concurrency=...)`); the slot is given back once the
+    answer is encoded as JSON, before it is compressed and sent."""
     runner = components.runner
     router = APIRouter(dependencies=[Depends(_listing_slot, scope="function",
                                              max_concurrency=components.listing_slots)])
