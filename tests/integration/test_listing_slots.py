@@ -67,6 +67,8 @@ def test_a_listing_waits_for_a_free_slot_and_a_case_read_never_does(
     asking: list[threading.Thread] = []
     try:
         assert {o.status for o in case_log.append_many(walk[:-1])} == {"appended"}
+        # One event loop for every request (`with`): FastAPI's limit is per event loop, as
+        # in `casechain serve`; without `with` each request would get a loop of its own.
         with TestClient(create_app(components, follow=False)) as client, _releasing(page_go, asking):
             def ask(name: str, path: str) -> threading.Thread:
                 thread = threading.Thread(target=lambda: answers.__setitem__(
