@@ -21,7 +21,7 @@ from casechain.adapters.storage import CaseChainRecorder, create_store_engine, m
 from casechain.adapters.tokens import TokenFile
 from casechain.application import replay
 from casechain.application.case_log import DEFAULT_DB_URL, CaseLog
-from casechain.application.serving import Components, default_listing_slots
+from casechain.application.serving import Components
 from casechain.domain.law import LawBook
 from casechain.domain.rules import RuleBook
 from casechain.projections import PAGE, ProjectionRunner, default_views
@@ -124,12 +124,14 @@ def open_service(case_log: CaseLog, runner: ProjectionRunner, tokens: str | Path
     log, the ledger (with signed checkpoints when `key` is given) and the group appender;
     `listing_slots`: supervision listings computed at once (default: cores − 1, at least 1)."""
     ledger = open_ledger(case_log)
-    return Components(case_log, runner, TokenFile(tokens),
-                      access_log=AccessLog(recorder_of(case_log)), ledger=ledger,
-                      max_lag=max_lag, follow_interval=follow_interval,
-                      listing_slots=listing_slots or default_listing_slots(),
-                      checkpoints=auto_checkpoint(ledger, key, checkpoint_every,
-                                                  checkpoint_events))
+    components = Components(case_log, runner, TokenFile(tokens),
+                            access_log=AccessLog(recorder_of(case_log)), ledger=ledger,
+                            max_lag=max_lag, follow_interval=follow_interval,
+                            checkpoints=auto_checkpoint(ledger, key, checkpoint_every,
+                                                        checkpoint_events))
+    if listing_slots is not None:  # else Components' default
+        components.listing_slots = listing_slots
+    return components
 
 
 def kafka_settings(bootstrap_servers: str, client: dict[str, Any] | None = None,
