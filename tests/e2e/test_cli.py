@@ -173,6 +173,35 @@ def test_import_into_postgresql_by_url(tmp_path: Path, pg_url: str) -> None:
     assert json.loads(shown.stdout)["seq"] == 18
 
 
+def test_import_with_workers_into_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """--workers 2 shares the cases between two processes: the same summary, each case
+    whole, a bad line still named by its number (the real command: the workers are
+    spawned processes)."""
+    walks = [case_walk(f"HZ-{n}") for n in range(1, 5)]
+    lines = [line for walk in zip(*walks, strict=True) for line in walk]  # interleaved
+    log = write_log(tmp_path / "log.jsonl", [*lines[:30], "{not json", *lines[30:]])
+    proc = subprocess.run([CASECHAIN, "import", str(log), "--db", pg_url, "--workers", "2"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "line 31: SCHEMA_INVALID line 31 is not valid JSON" in proc.stdout
+    assert "73 lines: 72 appended, 0 duplicate, 1 rejected" in proc.stdout
+    for n in range(1, 5):
+        shown = runner.invoke(app, ["case", "show", f"HZ-{n}", "--db", pg_url, "--json"])
+        assert json.loads(shown.stdout)["seq"] == 18
+
+
+def test_import_with_workers_refuses_a_sqlite_store(tmp_path: Path) -> None:
+    """SQLite takes one writer at a time: --workers 2 is refused (exit 2), naming the
+    option; nothing is imported."""
+    log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))
+    result = runner.invoke(app, ["import", str(log), "--db", str(tmp_path / "s.db"),
+                                 "--workers", "2"])
+    assert result.exit_code == 2
+    assert "--workers 2: a SQLite store takes one writer at a time" in result.output
+    shown = runner.invoke(app, ["case", "show", "HZ-1", "--db", str(tmp_path / "s.db")])
+    assert shown.exit_code == 1
+
+
 def test_import_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     """On a terminal the real command draws a progress bar on stderr."""
     log = write_log(tmp_path / "log.jsonl", case_walk("HZ-1"))

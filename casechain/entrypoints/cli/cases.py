@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from casechain.application.case_log import CaseNotFound
-from casechain.application.importing import IMPORT_BATCH, RejectedLine, import_file
+from casechain.application.importing import (
+    IMPORT_BATCH,
+    ImportFailed,
+    RejectedLine,
+    import_file,
+    import_in_parallel,
+)
 from casechain.application.queries import (
     case_view,
 )
-from casechain.bootstrap import open_ledger
+from casechain.bootstrap import open_case_log, open_ledger
 from casechain.entrypoints.cli.common import (
     DbOption,
     JsonOption,
@@ -41,18 +49,38 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
                                   ] = IMPORT_BATCH,
             ledger: Annotated[bool, typer.Option(
                 "--ledger/--no-ledger", help="Bring the Merkle ledger up to date afterwards")
-                              ] = True) -> None:
-    """Append every line of LOG in file order; report each rejected line; exit 1 if any was."""
+                              ] = True,
+            workers: Annotated[int, typer.Option(
+                min=1, max=32, help="Processes appending at once, the cases shared among them "
+                                    "(PostgreSQL only)")] = 1) -> None:
+    """Append every line of LOG in file order; report each rejected line; exit 1 if any was.
+
+    With --workers N each case's lines are still appended in file order, but the cases are
+    shared among N processes: the log's positions interleave them (see docs/operations.md)."""
     case_log = _open(db, rules, create=True)
     try:
+        if workers > 1 and not case_log.store.insert_waits_on_server:
+            err.print(f"[red]error:[/red] --workers {workers}: a SQLite store takes one writer "
+                      "at a time (SQLite 一次只允许一个写入者); use --workers 1, or a PostgreSQL "
+                      "store")
+            raise typer.Exit(2)
         with _progress(log_file) as progress:
             task = progress.add_task("import", total=log_file.stat().st_size)
-            summary = import_file(
-                case_log, log_file, batch_size=batch_size,
-                on_bytes=lambda n: progress.advance(task, n),
-                on_rejected=None if as_json else _print_rejected)
+            on_bytes = partial(progress.advance, task)
+            on_rejected = None if as_json else _print_rejected
+            if workers > 1:
+                summary = import_in_parallel(
+                    partial(open_case_log, case_log.db_url, rules), log_file, workers=workers,
+                    batch_size=batch_size, on_bytes=on_bytes, on_rejected=on_rejected)
+            else:
+                summary = import_file(case_log, log_file, batch_size=batch_size,
+                                      on_bytes=on_bytes, on_rejected=on_rejected)
         if ledger:
             open_ledger(case_log).catch_up()
+    except ImportFailed as exc:
+        err.print(f"[red]error:[/red] the import stopped (导入中断); the lines committed before "
+                  f"stay, and importing the file again appends only the rest: {escape(str(exc))}")
+        raise typer.Exit(1) from None
     finally:
         case_log.close()
     if as_json:
