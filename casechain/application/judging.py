@@ -75,6 +75,8 @@ class _Batch:
     outcomes: dict[int, AppendOutcome] = field(default_factory=dict)
     pending: list[_Pending] = field(default_factory=list)
     guard: Guard | None = None
+    #: The cases its envelopes append to (see `batch_cases`).
+    cases: set[str] = field(default_factory=set)
 
 
 def _utc_now() -> datetime:
@@ -127,12 +129,13 @@ def parse_batch(raws: Sequence[object], offset: int, guard: Guard | None) -> _Ba
             batch.outcomes[index] = _unjudged(index, None, None, exc)
             continue
         batch.pending.append(_Pending(index, envelope, str(envelope.event_id)))
+        batch.cases.add(envelope.case_id)
     return batch
 
 
 def batch_cases(batch: _Batch) -> set[str]:
-    """The cases a batch's envelopes append to."""
-    return {p.envelope.case_id for p in batch.pending}
+    """The cases a batch's envelopes append to (a copy: the callers take from it)."""
+    return set(batch.cases)
 
 
 def devices_to_load(batch: _Batch, files: dict[str, CaseFile]) -> set[str]:
@@ -145,7 +148,7 @@ def devices_to_load(batch: _Batch, files: dict[str, CaseFile]) -> set[str]:
             device_id = env.payload.device_id
             if device_id:
                 wanted.add(str(device_id))
-    for case_id in batch_cases(batch):
+    for case_id in batch.cases:
         file = files.get(case_id)
         if file is not None and file.captures:
             wanted.update(file.captures)
