@@ -1,11 +1,12 @@
 """The city year: what a supervisor waits for at Hangzhou's volume, on PostgreSQL.
 
-    python bench/bench_city.py [--cases 309600] [--calls 20] [--json OUT]
+    python bench/bench_city.py [--cases 309600] [--calls 20] [--import-workers 2] [--json OUT]
 
 Steps, each in its own process so that its peak RSS is its own:
 1. `casechain simulate --cases N --seed 11 --start 2025-01-02 --months 12` (the whole city,
    cases interleaved as many officers send them) to a JSON Lines file;
-2. `casechain import` of it into a fresh PostgreSQL database: events/s over the whole year;
+2. `casechain import --workers 2` of it into a fresh PostgreSQL database: events/s over the
+   whole year; beside it, the baseline, `--workers 1` into another (then dropped);
 3. `casechain projections rebuild` of every view: seconds and peak RSS (per million events);
 4. `casechain serve` with a city-wide (3301) and a district (330106) supervisor: p50/p95 of
    `--calls` calls of each listing's first page (alerts, referrals, deadlines, board) and of
@@ -89,6 +90,22 @@ def _run(step: str, *args: str) -> dict[str, Any]:
     peak = int(done.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0])
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
             "output": done.stdout.strip()[-300:]}
+
+
+def _import(log: Path, events: int, workers: int, url: str | None = None) -> dict[str, Any]:
+    """`casechain import --workers N` of the log into `url` (None: into a database of its
+    own, dropped afterwards: the baseline)."""
+    into = url or create_database()
+    try:
+        imported = _run("import", "import", str(log), "--db", into, "--workers", str(workers))
+    finally:
+        if url is None:
+            drop_database(into)
+    imported["events_per_s"] = round(events / imported["seconds"])
+    print(f"import, {workers} worker{'s' if workers > 1 else ''}: {imported['seconds']} s, "
+          f"{imported['events_per_s']:,} events/s (target ≥ 15,000), peak RSS of a process "
+          f"{imported['peak_rss_mb']} MB", flush=True)
+    return imported
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -319,6 +336,8 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=30.0)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--screens", type=int, default=5)
+    parser.add_argument("--import-workers", type=int, default=2,
+                        help="import --workers (the baseline: one, into a database of its own)")
     args = parser.parse_args()
     results: dict[str, Any] = {"cases": args.cases}
     url = create_database()
@@ -333,11 +352,8 @@ def main() -> None:
             results["events"] = events
             print(f"{events:,} events of {args.cases:,} cases "
                   f"({results['simulate']['seconds']} s to simulate)", flush=True)
-            imported = _run("import", "import", str(log), "--db", url)
-            imported["events_per_s"] = round(events / imported["seconds"])
-            results["import"] = imported
-            print(f"import: {imported['seconds']} s, {imported['events_per_s']:,} events/s "
-                  f"(target ≥ 15,000), peak RSS {imported['peak_rss_mb']} MB", flush=True)
+            results["import_one_worker"] = _import(log, events, 1)  # the baseline
+            results["import"] = _import(log, events, args.import_workers, url)
             rebuilt = _run("rebuild", "projections", "rebuild", "--db", url)
             rebuilt["peak_rss_mb_per_million_events"] = round(
                 rebuilt["peak_rss_mb"] / (events / 1e6))

@@ -18,6 +18,7 @@
     ├── InstantOutOfRange      (domain.calendar) an as_of outside 2000-2099; a ValueError too
     ├── CanonicalJSONError     (domain.hashing) a value with no RFC 8785 form; a ValueError too
     ├── CaseNotFound           (service) no event recorded for a case id; a LookupError too
+    ├── ImportFailed           (application.importing) a worker of `import --workers N` stopped
     ├── TokenInvalid           no, an unknown or an expired bearer token
     ├── SigningKeyError        (adapters.ledger) a signing or public key cannot be used
     └── ProofError             (adapters.proofs) a proof cannot be made or does not verify
