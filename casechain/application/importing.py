@@ -171,7 +171,7 @@ def import_in_parallel(open_log: Callable[[], CaseLog], path: Path, *, workers: 
     with `open_log` (picklable: the workers are spawned) and appending the lines of the
     cases it is given, in file order; this process reads the file and deals the lines out
     by case id. Worth it where the rows are written by a server (PostgreSQL): one process
-    judging and hashing keeps one core busy and leaves the other idle.
+    judging and hashing keeps one core busy, and the server's writing does not fill another.
 
     The same as `import_file`: every line gets the outcome it gets there — a case's lines are
     judged in file order against what came before them in the file; a device's own events
@@ -267,11 +267,15 @@ class _Crew:
                 process.join()
 
     def stop(self) -> None:
-        """Stop the workers still running (the import failed or was interrupted)."""
+        """Stop the workers still running (the import failed or was interrupted); chunks a
+        stopped worker never took are dropped, not waited on at exit."""
         for process in self.processes:
             if process.is_alive():
                 process.terminate()
             process.join()
+        for inbox in self.inboxes:
+            inbox.cancel_join_thread()
+            inbox.close()
 
     def _put(self, worker: int, item: object) -> None:
         while True:

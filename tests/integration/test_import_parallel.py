@@ -5,6 +5,7 @@ worker that fails stops the import with its reason instead of hanging it."""
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import zlib
 from datetime import UTC, date, datetime
@@ -190,5 +191,35 @@ def test_a_worker_that_fails_stops_the_import_with_its_reason(tmp_path: Path) ->
             import_in_parallel(partial(open_case_log, url, str(tmp_path / "no-pack.yaml")),
                                _write(tmp_path, _simulated(5)), workers=2)
         assert "no-pack.yaml" in str(failed.value)
+    finally:
+        drop_database(url)
+
+
+def test_a_worker_killed_midway_stops_the_import_and_the_file_imports_again(
+        tmp_path: Path) -> None:
+    """A worker killed while the file is being dealt out: the import raises ImportFailed
+    naming the worker and its exit code, returns (nothing waits on the chunks the dead
+    worker never took), and importing the same file again appends exactly the lines that
+    were not committed — every line once, each case whole."""
+    log = _write(tmp_path, _simulated(400))
+    url = create_database()
+    try:
+        open_case_log(url).close()
+
+        def kill_worker(_: int) -> None:
+            for child in multiprocessing.active_children():
+                if child.name == "casechain-import-1":
+                    child.kill()
+
+        with pytest.raises(ImportFailed, match=r"import worker 1 stopped \(exit code -9\)"):
+            import_in_parallel(partial(open_case_log, url), log, workers=2, chunk=20,
+                               on_bytes=kill_worker)
+        again = _in_parallel(url, log)
+        assert again.rejected == 0
+        assert 0 < again.duplicates < again.lines
+        assert again.appended + again.duplicates == again.lines
+        case_log = open_case_log(url)
+        assert sum(1 for _ in case_log.export()) == again.lines
+        case_log.close()
     finally:
         drop_database(url)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import orjson
+import structlog
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from casechain.application.case_log import CaseNotFound
+from casechain.application.case_log import CaseLog, CaseNotFound
 from casechain.application.importing import (
     IMPORT_BATCH,
     ImportFailed,
@@ -69,9 +73,11 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
             on_bytes = partial(progress.advance, task)
             on_rejected = None if as_json else _print_rejected
             if workers > 1:
-                summary = import_in_parallel(
-                    partial(open_case_log, case_log.db_url, rules), log_file, workers=workers,
-                    batch_size=batch_size, on_bytes=on_bytes, on_rejected=on_rejected)
+                with _ledger_following(case_log, ledger):
+                    summary = import_in_parallel(
+                        partial(open_case_log, case_log.db_url, rules), log_file,
+                        workers=workers, batch_size=batch_size, on_bytes=on_bytes,
+                        on_rejected=on_rejected)
             else:
                 summary = import_file(case_log, log_file, batch_size=batch_size,
                                       on_bytes=on_bytes, on_rejected=on_rejected)
@@ -92,6 +98,40 @@ def import_(log_file: Annotated[Path, typer.Argument(help="JSON Lines log, one e
                   f"拒绝 {summary.rejected} 条)")
     if summary.rejected:
         raise typer.Exit(1)
+
+
+#: Seconds between the ledger's catch-ups while the workers of an import append.
+_LEDGER_EVERY = 2.0
+
+
+@contextmanager
+def _ledger_following(case_log: CaseLog, enabled: bool) -> Iterator[None]:
+    """While the workers of an import append, keep the Merkle ledger following the log on a
+    thread of this process (which only reads and deals out the lines), instead of building
+    all of it afterwards (about 11 µs an event: 44 s on the city's year). Positions become
+    visible in order (each batch takes them under the table lock and commits before
+    releasing it), so the ledger never skips one; the caller's catch-up afterwards covers
+    the rest, and does all of it if this thread failed (logged)."""
+    if not enabled:
+        yield
+        return
+    ledger, stop = open_ledger(case_log), threading.Event()
+
+    def follow() -> None:
+        try:
+            while not stop.wait(_LEDGER_EVERY):
+                ledger.catch_up()
+        except Exception as exc:  # the catch-up afterwards does it again, and says why
+            structlog.get_logger("casechain.ledger").warning(
+                "ledger.follow_failed", error=f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=follow, name="casechain-ledger", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _print_rejected(entry: RejectedLine) -> None:
