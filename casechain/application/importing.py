@@ -240,8 +240,12 @@ class _Crew:
         #: The workers that have settled since the last signal, and that signal.
         self.settled: set[int] = set()
         self.signal = _SETTLE
-        for process in self.processes:
-            process.start()
+        try:
+            for process in self.processes:
+                process.start()
+        except BaseException:
+            self.stop()  # those started already
+            raise
 
     def send(self, worker: int, number: int, raw: bytes) -> None:
         chunk = self.chunks[worker]
@@ -270,6 +274,8 @@ class _Crew:
         """Stop the workers still running (the import failed or was interrupted); chunks a
         stopped worker never took are dropped, not waited on at exit."""
         for process in self.processes:
+            if process.pid is None:
+                continue  # never started
             if process.is_alive():
                 process.terminate()
             process.join()
