@@ -181,18 +181,46 @@ def mask_id(value: str) -> str:
 
 def mask_persons(body: Any, persons: set[str]) -> Any:
     """`body` (JSON-ready) with persons' ids masked: the `id` of every subject object whose
-    `kind` is `person`, and every `subject_id` found in `persons`."""
+    `kind` is `person`, every `subject_id` found in `persons`, and those ids wherever the
+    text of the object holding them names them (a finding's detail naming its subject, an
+    event's free text naming the person of its payload), at any depth below it."""
+    return _masked(body, persons, ())
+
+
+#: An id shorter than this is masked where it is a whole value but not looked for inside
+#: text: it could be part of a date, an amount or a word there.
+_NAMED_IN_TEXT = 8
+
+
+def _masked(body: Any, persons: set[str], named: tuple[str, ...]) -> Any:
+    if isinstance(body, str):
+        for person in named:
+            if body == person:
+                return mask_id(person)
+            if len(person) >= _NAMED_IN_TEXT and person in body:
+                body = body.replace(person, mask_id(person))
+        return body
     if isinstance(body, list):
-        return [mask_persons(item, persons) for item in body]
+        return [_masked(item, persons, named) for item in body]
     if not isinstance(body, dict):
         return body
-    out = {key: mask_persons(value, persons) for key, value in body.items()}
-    if out.get("kind") == "person" and isinstance(out.get("id"), str):
-        out["id"] = mask_id(out["id"])
-    subject_id = out.get("subject_id")
-    if isinstance(subject_id, str) and subject_id in persons:
-        out["subject_id"] = mask_id(subject_id)
-    return out
+    held = _persons_held(body, persons)
+    if held:  # the longest first: an id inside another is not starred twice
+        named = tuple(sorted(set(named) | held, key=len, reverse=True))
+    return {key: _masked(value, persons, named) for key, value in body.items()}
+
+
+def _persons_held(body: dict[str, Any], persons: set[str]) -> set[str]:
+    """The persons' ids an object holds: its own (a person's subject object), its
+    `subject_id` if a person's, and those of its person subject objects one level down."""
+    held: set[str] = set()
+    for value in (body, *(v for v in body.values() if isinstance(v, dict))):
+        if value.get("kind") == "person" and isinstance(value.get("id"), str) and value["id"]:
+            held.add(value["id"])
+    subject_id = body.get("subject_id")
+    if isinstance(subject_id, str) and subject_id in persons and subject_id:
+        held.add(subject_id)
+    return held
 
 
 def subject_ids_in(body: Any) -> set[str]:

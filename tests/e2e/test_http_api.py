@@ -20,7 +20,9 @@ from casechain.application.serving import Components
 from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
 from casechain.domain.payloads import PAYLOADS
 from casechain.entrypoints.http.app import create_app
+from tests.crosscase_stories import minor_fumes
 from tests.factories import SUBJECT, case_walk, envelope
+from tests.helpers import at
 
 ROLES = ("officer", "reviewer", "supervisor", "auditor", "service", "admin")
 PROBLEM = "application/problem+json"
@@ -482,6 +484,32 @@ def test_persons_ids_are_masked_for_roles_that_do_not_need_them(api: Any, role: 
         assert {found for found in (PERSON["id"], MASKED) if found in sheet} == expected
         subject = client.get("/v1/cases/HZ-P/subject", headers=_auth(tokens[role])).json()
         assert subject["subject_id"] in expected
+
+
+@pytest.mark.parametrize("role", ["supervisor", "auditor", "admin"])
+def test_a_findings_detail_naming_a_person_is_masked_like_its_subject_id(
+        api: Any, role: str) -> None:
+    """The same person fined twice for one act: the 一事二罚 finding's detail names the
+    subject ("当事人 … 已在案件 … 中被罚款"). A supervisor and an auditor find the id masked in
+    the whole answer of /v1/alerts and its CSV export, the detail included; an admin sees it
+    whole (APL Art. 29; docs/contract.md: persons' ids masked for roles that do not need
+    them)."""
+    client, tokens, _ = api
+    for story in (minor_fumes("HZ-D1", "2025-08-20", at("2025-09-10T10:00:00")),
+                  minor_fumes("HZ-D2", "2025-08-20", at("2025-09-20T10:00:00"))):
+        posted = client.post("/v1/events/batch", json=story.events,
+                             headers=_auth(tokens["city-service"]))
+        assert posted.json()["appended"] == len(story.events), posted.json()
+    asked = {"as_of": "2025-09-21T00:00:00+08:00", "code": "DOUBLE_FINE"}
+    answer = client.get("/v1/alerts", params=asked, headers=_auth(tokens[role]))
+    [finding] = answer.json()
+    assert PERSON["id"][:4] in finding["detail"] and "已在案件 HZ-D1" in finding["detail"]
+    expected = MASKED if role in ("supervisor", "auditor") else PERSON["id"]
+    hidden = PERSON["id"] if expected == MASKED else MASKED
+    assert expected in finding["detail"] and finding["subject_id"] == expected
+    sheet = client.get("/v1/exports/alerts", params={**asked, "format": "csv"},
+                       headers=_auth(tokens[role])).content.decode("utf-8-sig")
+    assert hidden not in answer.text and hidden not in sheet and expected in sheet
 
 
 def test_an_unknown_panel_is_refused_naming_the_panels(loaded: Any) -> None:
