@@ -58,8 +58,8 @@ def minor_fumes(case_id: str, act_date: str, decided: datetime,
 
 
 def inspection(case_id: str, when: datetime, joint: bool = False,
-               found: bool = False) -> Story:
-    story = Story(case_id)
+               found: bool = False, jurisdiction: str = "330106") -> Story:
+    story = Story(case_id, jurisdiction=jurisdiction)
     story.add("supervision.clue_registered", at=when - timedelta(hours=2), subject=ORG,
               urgent=False, source="inspection_plan")
     story.add("supervision.inspected", at=when, joint=joint, violation_found=found,

@@ -520,17 +520,24 @@ OUTSIDE_CASE = "辖区外案件"
 
 def without_outside_cases(runner: ProjectionRunner, body: Any, scope: str) -> Any:
     """`body` (JSON-ready) with every case id of another jurisdiction that it names beside
-    its own cases (`added_from`, `first_case_id`, and their mention in a detail) replaced by
-    "辖区外案件": the fact stays, the case, its place and its id do not (docs/contract.md: reads
-    across cases stay inside the scope)."""
+    its own cases (`added_from`, `first_case_id`, `inspection_cases`, and their mention in a
+    detail) replaced by "辖区外案件": the fact stays, the case, its place and its id do not
+    (docs/contract.md: reads across cases stay inside the scope). Of a list, only the items
+    naming such a case are rewritten, and only for the ids they name."""
     if not scope:
         return body
-    named = _named_cases(body)
-    if not named:
+    items = body if isinstance(body, list) else [body]
+    named = [_named_cases(item) for item in items]
+    every = set().union(*named)
+    if not every:
         return body
-    held = case_jurisdictions(runner, named)
-    outside = {case_id for case_id in named if not held.get(case_id, "").startswith(scope)}
-    return _replaced(body, sorted(outside, key=len, reverse=True)) if outside else body
+    held = case_jurisdictions(runner, every)
+    outside = {case_id for case_id in every if not held.get(case_id, "").startswith(scope)}
+    if not outside:
+        return body
+    shown = [_replaced(item, sorted(ids & outside, key=len, reverse=True)) if ids & outside
+             else item for item, ids in zip(items, named, strict=True)]
+    return shown if isinstance(body, list) else shown[0]
 
 
 def case_jurisdictions(runner: ProjectionRunner, case_ids: set[str]) -> dict[str, str]:
@@ -551,9 +558,9 @@ def _named_cases(body: Any) -> set[str]:
     if not isinstance(body, dict):
         return set()
     found = {body["first_case_id"]} if isinstance(body.get("first_case_id"), str) else set()
-    added = body.get("added_from")
-    if isinstance(added, list):
-        found |= {case_id for case_id in added if isinstance(case_id, str)}
+    for listed in (body.get("added_from"), body.get("inspection_cases")):
+        if isinstance(listed, list):
+            found |= {case_id for case_id in listed if isinstance(case_id, str)}
     for value in body.values():
         if isinstance(value, (dict, list)):
             found |= _named_cases(value)

@@ -494,12 +494,12 @@ class Findings:
                 since = visit.at - timedelta(days=rule["within_days"])
                 window = [v for v in visits[:n + 1] if v.at > since]
                 if len(window) >= rule["inspections"]:
+                    cases = sorted({v.case_id for v in window})
                     out.append(self._finding(
                         "REPEATED_INSPECTION", visit.case_id, visit.jurisdiction, "yellow",
                         visit.at, f"当事人 {subject} 在 {rule['within_days']} 日内被单独检查 "
-                        f"{len(window)} 次，均未发现问题（"
-                        f"{'、'.join(sorted({v.case_id for v in window}))}）",
-                        subject_id=subject))
+                        f"{len(window)} 次，均未发现问题（{'、'.join(cases)}）",
+                        subject_id=subject, inspection_cases=cases))
         return out
 
     def _finding(self, code: str, case_id: str, jurisdiction: str, severity: str,

@@ -51,8 +51,10 @@ class CrossCaseView:
     # 8: the spans indexed by stop and start (what holds as of an instant, read by range),
     # the cases by subject kind (which subjects are persons); 9: the spans indexed by place
     # (a district's alerts read its own spans, not the city's); 10: the spans carry their
-    # case's team (the alert summary counts by team without joining the board)
-    version = 10
+    # case's team (the alert summary counts by team without joining the board); 11: 重复检查
+    # names its window's cases in `inspection_cases` (a scoped reader's answer hides those
+    # of other districts, as the detail named them)
+    version = 11
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack

@@ -15,8 +15,9 @@ from casechain.adapters.tokens import issue_token
 from casechain.application.serving import Components
 from casechain.bootstrap import open_case_log, open_projections, open_service
 from casechain.entrypoints.http.app import create_app
+from tests.crosscase_stories import inspection
 from tests.factories import case_walk, envelope
-from tests.helpers import wait_for
+from tests.helpers import at, wait_for
 
 PROBLEM = "application/problem+json"
 #: Every read a supervisor of 330106 makes on the dashboard, with an instant in the demo year.
@@ -481,6 +482,31 @@ def test_a_cross_case_alert_names_no_case_of_another_district(api: Api) -> None:
     assert len(mine) == 1
     assert "OTHER-2" not in district.text and "辖区外案件" in district.text
     assert "OTHER-2" in city.text
+
+
+@pytest.mark.postgres
+def test_a_repeated_inspection_names_no_case_of_another_district(api: Api) -> None:
+    """One company inspected alone, nothing found, by 330107 on 1 Jun and by 330106 on
+    15 Jul and 1 Aug (综合查一次, 《浙江省综合行政执法条例》第十三条): the 330106 supervisor's
+    REPEATED_INSPECTION alert names its own two cases and "辖区外案件" for the other, in the
+    detail and in `inspection_cases`; the city's admin sees all three."""
+    client, tokens, _ = api
+    for story in (inspection("OTHER-I", at("2025-06-01T10:00:00"), jurisdiction="330107"),
+                  inspection("MINE-I1", at("2025-07-15T10:00:00")),
+                  inspection("MINE-I2", at("2025-08-01T10:00:00"))):
+        posted = client.post("/v1/events/batch", json=story.events,
+                             headers=_auth(tokens["admin"]))
+        assert posted.json()["appended"] == 2, posted.json()
+    params = {"as_of": "2025-08-02T00:00:00", "code": "REPEATED_INSPECTION"}
+    district = client.get("/v1/alerts", params=params, headers=_auth(tokens["supervisor"]))
+    city = client.get("/v1/alerts", params=params, headers=_auth(tokens["admin"]))
+    [mine] = district.json()
+    assert mine["case_id"] == "MINE-I2"
+    assert sorted(mine["inspection_cases"]) == ["MINE-I1", "MINE-I2", "辖区外案件"]
+    assert "MINE-I1、MINE-I2" in mine["detail"] and "辖区外案件" in mine["detail"]
+    assert "OTHER-I" not in district.text
+    assert city.json()[0]["inspection_cases"] == ["MINE-I1", "MINE-I2", "OTHER-I"]
+    assert "OTHER-I" in city.json()[0]["detail"]
 
 
 @pytest.mark.postgres
