@@ -166,3 +166,44 @@ def test_views_are_brought_to_the_position_asked_and_not_beyond(store_url: str) 
         assert runner.position("timeline") == runner.store.max_notification_id()
     finally:
         case_log.close()
+
+
+def test_a_supervision_listing_makes_its_reads_on_one_connection(store_url: str,
+                                                                 tmp_path: Path) -> None:
+    """Each supervision listing over HTTP (alerts, their summary, deadlines, the board,
+    referrals) checks one PostgreSQL connection out for all its reads — the views'
+    positions, the page, its rows, the jurisdictions and persons it names — and, asked
+    right after an append, still lists the new case (the views caught up first)."""
+    case_log = open_case_log(store_url)
+    tokens = tmp_path / "tokens.yaml"
+    supervisor = issue_token(tokens, "city", ["supervisor"], "3301", None)
+    district = issue_token(tokens, "district", ["supervisor"], "330106", None)
+    runner = open_projections(case_log)
+    client = TestClient(create_app(open_service(case_log, runner, tokens), follow=False))
+    recorder = recorder_of(case_log)
+    checkouts: list[object] = []
+    sa.event.listen(recorder.engine.pool, "checkout", lambda *_: checkouts.append(1))
+    as_of = {"as_of": "2026-06-30T18:00:00+08:00"}
+    listings = {"/v1/alerts": as_of, "/v1/alerts/summary": as_of, "/v1/deadlines": as_of,
+                "/v1/board": {}, "/v1/referrals": as_of}
+    try:
+        first = _walk("HZ-LIST-1", "91330106LISTAAAAA1")[:6]
+        assert {o.status for o in case_log.append_many(first)} == {"appended"}
+        runner.catch_up()
+        for token in (supervisor, district):
+            for path, params in listings.items():
+                before = len(checkouts)
+                answer = client.get(path, params=params,
+                                    headers={"Authorization": f"Bearer {token}"})
+                assert answer.status_code == 200, (path, answer.text)
+                if recorder.is_postgres:
+                    assert len(checkouts) - before == 1, path
+        second = _walk("HZ-LIST-2", "91330106LISTBBBBB2")[:6]
+        assert {o.status for o in case_log.append_many(second)} == {"appended"}
+        board = client.get("/v1/board", headers={"Authorization": f"Bearer {district}"})
+        deadlines = client.get("/v1/deadlines", params=as_of,
+                               headers={"Authorization": f"Bearer {district}"})
+        assert {row["case_id"] for row in board.json()} == {"HZ-LIST-1", "HZ-LIST-2"}
+        assert {row["case_id"] for row in deadlines.json()} >= {"HZ-LIST-2"}
+    finally:
+        case_log.close()

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -61,6 +62,9 @@ __all__ = ["register_routes"]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 log = structlog.get_logger("casechain.http")
+
+#: An endpoint function, as `APIRouter.get` registers it.
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 # -- appends ---------------------------------------------------------------------------------
@@ -294,6 +298,25 @@ async def _listing_slot() -> AsyncIterator[None]:
     yield
 
 
+def _on_one_connection(router: APIRouter, components: Components
+                       ) -> Callable[..., Callable[[Endpoint], Endpoint]]:
+    """`router.get`, the endpoint's reads made on one connection (`Components.reads_together`):
+    a page of alerts makes a dozen reads — the views' positions, the page, its rows, the
+    jurisdictions and persons it names — each of which would otherwise check a connection
+    out, ping it and wrap itself in BEGIN and COMMIT."""
+    def get(path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
+        def register(endpoint: Endpoint) -> Endpoint:
+            @functools.wraps(endpoint)
+            def reading_together(*args: Any, **kwargs: Any) -> Any:
+                with components.reads_together():
+                    return endpoint(*args, **kwargs)
+
+            router.get(path, **options)(reading_together)
+            return endpoint
+        return register
+    return get
+
+
 def _routes_supervision(app: FastAPI, components: Components) -> None:
     """The supervisors' listings, at most `components.listing_slots` computed at once: each
     scans a district's or the city's views (a city-wide page of alerts keeps a core of the
@@ -304,9 +327,10 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
     runner = components.runner
     router = APIRouter(dependencies=[Depends(_listing_slot, scope="function",
                                              max_concurrency=components.listing_slots)])
+    get = _on_one_connection(router, components)
 
-    @router.get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)",
-             responses=PAGED)
+    @get("/v1/board", tags=["supervision"], summary="Supervision board (监管看板)",
+         responses=PAGED)
     def board(request: Request, response: Response, principal: Caller, scope: Scope = None,
               team: str | None = None, stage: str | None = None, state: str | None = None,
               item_code: str | None = None, officer: str | None = None,
@@ -327,8 +351,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @router.get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)",
-             responses=PAGED)
+    @get("/v1/alerts", tags=["supervision"], summary="Alerts as of an instant (预警)",
+         responses=PAGED)
     def alerts(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                scope: Scope = None, code: AlertCode = None, severity: Severity = None,
                limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
@@ -342,8 +366,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return _for_reader(components, principal, page.rows)
 
-    @router.get("/v1/alerts/summary", tags=["supervision"],
-             summary="How many alerts, by code, severity, team and place (预警汇总)")
+    @get("/v1/alerts/summary", tags=["supervision"],
+         summary="How many alerts, by code, severity, team and place (预警汇总)")
     def alert_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
                       by: SummaryBy = "district") -> dict[str, Any]:
         """The count of alerts as of an instant by code × severity × team × district (or
@@ -352,8 +376,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return supervision.alert_summary(runner, moment, where, by)
 
-    @router.get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)",
-             responses=PAGED)
+    @get("/v1/deadlines", tags=["supervision"], summary="Running deadlines (法定时限)",
+         responses=PAGED)
     def deadlines(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                   scope: Scope = None, code: AlertCode = None, severity: Severity = None,
                   limit: Limit = 1000, cursor: Cursor = None) -> list[dict[str, Any]]:
@@ -365,8 +389,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @router.get("/v1/deadlines/summary", tags=["supervision"],
-             summary="How many running deadlines, by code, colour, team and place (时限汇总)")
+    @get("/v1/deadlines/summary", tags=["supervision"],
+         summary="How many running deadlines, by code, colour, team and place (时限汇总)")
     def deadline_summary(principal: Caller, as_of: AsOf = None, scope: Scope = None,
                          by: SummaryBy = "district") -> dict[str, Any]:
         """The count of running deadlines (green ones too) as of an instant by code ×
@@ -375,8 +399,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where, moment = _scope(principal, scope), supervision.as_of(as_of)
         return supervision.deadline_summary(runner, moment, where, by)
 
-    @router.get("/v1/breaches", tags=["supervision"], summary="Deadlines met late (违限记录)",
-             responses=PAGED)
+    @get("/v1/breaches", tags=["supervision"], summary="Deadlines met late (违限记录)",
+         responses=PAGED)
     def breaches(request: Request, response: Response, principal: Caller, scope: Scope = None,
                  code: BreachCode = None,
                  met_from: Annotated[str | None, Query(alias="from", description=(
@@ -395,8 +419,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return page.rows
 
-    @router.get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
-             responses=PAGED)
+    @get("/v1/devices", tags=["supervision"], summary="Device register (非现场执法设备台账)",
+         responses=PAGED)
     def devices(request: Request, response: Response, principal: Caller, scope: Scope = None,
                 limit: Limit = 1000, cursor: Cursor = None,
                 as_of: AsOf = None) -> dict[str, Any]:
@@ -412,8 +436,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         _paged(request, response, page)
         return {"devices": page.rows, "districts": page.extra["districts"]}
 
-    @router.get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
-             responses=PAGED)
+    @get("/v1/referrals", tags=["supervision"], summary="行刑衔接 referral view",
+         responses=PAGED)
     def referrals(request: Request, response: Response, principal: Caller, as_of: AsOf = None,
                   scope: Scope = None, limit: Limit = 1000, cursor: Cursor = None
                   ) -> dict[str, Any]:
@@ -427,8 +451,8 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                                                    "total": page.total,
                                                    "next_cursor": page.next_cursor})
 
-    @router.get("/v1/subjects/{subject_id}", tags=["supervision"],
-             summary="Subject register (一户一档)")
+    @get("/v1/subjects/{subject_id}", tags=["supervision"],
+         summary="Subject register (一户一档)")
     def subject(subject_id: str, principal: Caller, as_of: AsOf = None) -> dict[str, Any]:
         """A subject's cases and decisions inside the token's scope, inspections per year,
         colour (三色管理) and alerts."""
@@ -442,7 +466,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
                              f"token's scope {principal.scope}")
         return _for_reader(components, principal, register)
 
-    @router.get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
+    @get("/v1/statistics", tags=["supervision"], summary="Statistics (统计)")
     def statistics(principal: Caller, scope: Scope = None, as_of: AsOf = None
                    ) -> dict[str, Any]:
         """Filed / decided / closed / referred per team, district and month; 首案突破; the
@@ -451,12 +475,12 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
         where = _scope(principal, scope)
         return statistics_of(runner, where, None if as_of is None else supervision.as_of(as_of))
 
-    @router.get("/v1/exports/{panel}", tags=["supervision"],
-             summary="A dashboard panel as CSV or Excel (导出)",
-             responses={200: {"description": "the panel's table, as an attachment",
-                              "content": {"text/csv": {"schema": {"type": "string"}},
-                                          XLSX: {"schema": {"type": "string",
-                                                            "format": "binary"}}}}})
+    @get("/v1/exports/{panel}", tags=["supervision"],
+         summary="A dashboard panel as CSV or Excel (导出)",
+         responses={200: {"description": "the panel's table, as an attachment",
+                          "content": {"text/csv": {"schema": {"type": "string"}},
+                                      XLSX: {"schema": {"type": "string",
+                                                        "format": "binary"}}}}})
     def export_panel(panel: Annotated[str, Path(description=f"one of {', '.join(PANELS)}")],
                      principal: Caller, as_of: AsOf = None, scope: Scope = None,
                      format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "xlsx"
@@ -475,7 +499,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
             "Content-Disposition": f"attachment; filename=\"export.{format}\"; "
                                    f"filename*=UTF-8''{name}"})
 
-    @router.get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
+    @get("/v1/response", tags=["supervision"], summary="1315 response (1315快速响应)")
     def response(principal: Caller, scope: Scope = None, as_of: AsOf = None
                  ) -> list[dict[str, Any]]:
         """Urgent clues per team and district: shares within 1 / 3 / 15 minutes; with
