@@ -176,7 +176,12 @@ def _postgres_engine(sa_url: sa.URL) -> Engine:
     the process first opened (its oid): a database dropped and created again under a running
     server — even one given the tables again — fails as the store being unreachable
     (STORE_DOWN) instead of being served as if it were the same store."""
-    engine = sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Every statement planned for its own values (`plan_cache_mode`): psycopg prepares a
+    # statement run five times on a connection, and PostgreSQL would then plan it once for
+    # any values — a listing asked city-wide, then by a district, kept the city's plan with
+    # `jurisdiction LIKE $1` read as no prefix: a district's page of alerts twice as slow.
+    engine = sa.create_engine(sa_url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                              connect_args={"options": "-c plan_cache_mode=force_custom_plan"})
     first: list[int] = []
 
     @sa_event.listens_for(engine, "connect")
