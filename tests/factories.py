@@ -127,3 +127,26 @@ def write_log(path: Path, lines: list[Any]) -> Path:
     path.write_text("".join((line if isinstance(line, str) else json.dumps(
         line, ensure_ascii=False)) + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+def told_in_utc_and_late_notice() -> list[dict[str, Any]]:
+    """Cases told in UTC, some with fractional seconds: a seal imposed and released, and a
+    hearing notified too late (a clock breached when it is set)."""
+    steps = [("penalty.case_filed", "2025-03-01T02:00:00.250000Z"),
+             ("penalty.evidence_collected", "2025-03-02T02:00:00Z"),
+             ("penalty.measure_imposed", "2025-03-03T02:00:00.5Z"),
+             ("penalty.measure_released", "2025-03-20T16:00:00Z"),
+             ("penalty.investigation_concluded", "2025-06-20T02:00:00Z")]
+    told = [envelope(kind, "HZ-UTC", occurred_at=at) for kind, at in steps]
+    hearing: list[tuple[str, str, dict[str, Any]]] = [
+        ("penalty.case_filed", "2025-04-01T02:00:00Z", {}),
+        ("penalty.evidence_collected", "2025-04-02T02:00:00Z", {}),
+        ("penalty.investigation_concluded", "2025-04-03T02:00:00Z", {}),
+        ("penalty.legal_review_completed", "2025-04-04T02:00:00Z", {}),
+        ("penalty.notice_served", "2025-04-07T02:00:00Z", {
+            "proposed": [{"kind": "fine", "amount": 200000}], "hearing_right": True}),
+        ("penalty.hearing_requested", "2025-04-08T02:00:00Z", {}),
+        ("penalty.hearing_noticed", "2025-04-09T02:00:00Z", {
+            "hearing_at": "2025-04-11T01:00:00Z"})]  # 2 days' notice: late when set
+    return told + [envelope(kind, "HZ-LATE-NOTICE", occurred_at=at, **(
+        {"payload": dict(PAYLOADS[kind], **body)} if body else {})) for kind, at, body in hearing]

@@ -28,7 +28,7 @@ from casechain.projections.clocks import (
     colour_at,
     due_at,
     read_clocks,
-    running_at,
+    running_arms,
 )
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import response_shares, views_of
@@ -208,12 +208,11 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
     at = moment.timestamp()
     clocks = views.deadlines.table
     parts = [_counted(clocks, colour_at(clocks.c, at), width, scope).where(
-        running_at(clocks.c, at), clocks.c.code.in_(ALERT_CODES))]
+        arm, clocks.c.code.in_(ALERT_CODES)) for arm in running_arms(clocks.c, at)]
     if not deadlines_only:
         f = views.crosscase.findings
-        parts.append(_counted(f, _span_severity(f.c, at), width, scope).where(
-            f.c.kind.in_(["finding", "clock"]), f.c.start_epoch <= at,
-            sa.or_(f.c.stop_epoch.is_(None), f.c.stop_epoch > at)))
+        parts += [_counted(f, _span_severity(f.c, at), width, scope).where(
+            arm, f.c.kind.in_(["finding", "clock"])) for arm in views.crosscase.spans.live_arms(moment)]
     # Both carry their case's team as the board shows it: counted without a join.
     alerting = sa.union_all(*parts).subquery()
     team = sa.func.nullif(alerting.c.team, "")
@@ -245,26 +244,24 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
     runner.ready(["deadlines"] if deadlines_only else ["deadlines", "crosscase"])
     views = views_of(runner)
     at = moment.timestamp()
-    clocks = views.deadlines.table
-    c = clocks.c
+    clocks, findings = views.deadlines.table, views.crosscase.findings
+    c, f = clocks.c, findings.c
     none_text, none_int = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Integer)
     parts = [sa.select(sa.literal("clock").label("src"), due_at(c, at).label("due"),
                        c.case_id.label("case_id"), c.code.label("code"), c.part.label("step"),
                        colour_at(c, at).label("severity"), none_text.label("group_key"),
                        none_int.label("n"))
-             .where(running_at(c, at), c.code.in_(ALERT_CODES),
-                    *_place_and_code(c, scope, code))]
+             .where(arm, c.code.in_(ALERT_CODES), *_place_and_code(c, scope, code))
+             for arm in running_arms(c, at)]
     if not deadlines_only:
-        f = views.crosscase.findings.c
-        parts.append(sa.select(
+        parts += [sa.select(
             sa.literal("span").label("src"),
             sa.case((f.kind == "finding", f.started_epoch), else_=f.base_due_epoch).label("due"),
             f.case_id.label("case_id"), f.code.label("code"), sa.literal("").label("step"),
             _span_severity(f, at).label("severity"), f.group_key.label("group_key"),
             f.n.label("n"))
-            .where(f.kind.in_(["finding", "clock"]), f.start_epoch <= at,
-                   sa.or_(f.stop_epoch.is_(None), f.stop_epoch > at),
-                   *_place_and_code(f, scope, code)))
+            .where(arm, f.kind.in_(["finding", "clock"]), *_place_and_code(f, scope, code))
+            for arm in views.crosscase.spans.live_arms(moment)]
     every = sa.union_all(*parts).subquery()
     u = every.c
     listed = sa.select(every).where(u.severity.is_not(None))
@@ -280,25 +277,29 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
     if after is not None:
         query = query.where(sa.tuple_(v.due, v.case_id, v.code, v.step)
                             > sa.tuple_(*(sa.literal(part) for part in after)))
-    query = query.order_by(v.due, v.case_id, v.code, v.step).limit(limit)
+    cut = query.order_by(v.due, v.case_id, v.code, v.step).limit(limit).subquery()
+    # The page's own rows joined by their keys in the same statement: a clock's columns, a
+    # span's body — a thousand key lookups, not a second and third read of the place.
+    p = cut.c
+    query = (sa.select(p.src, p.due, p.case_id, p.code, p.step, p.total, c.part,
+                       sa.func.coalesce(c.jurisdiction, f.jurisdiction).label("jurisdiction"),
+                       c.started_at, c.base_due, c.suspended_seconds, c.suspended_since,
+                       c.stopped_at, c.fine, c.instant, c.note, c.surcharge_pauses, f.kind,
+                       f.body)
+             .select_from(cut.outerjoin(clocks, sa.and_(  # a span's row looks up no clock
+                 c.case_id == sa.case((p.src == "clock", p.case_id)), c.code == p.code,
+                 c.part == p.step))
+                 .outerjoin(findings, sa.and_(  # a clock's row has no group key
+                     f.group_key == p.group_key, f.n == p.n)))
+             .order_by(p.due, p.case_id, p.code, p.step))
     with runner.store.read() as conn:
         page = conn.execute(query).all()
         counted = (int(page[0].total) if page else 0 if after is None else int(
             conn.execute(sa.select(sa.func.count()).select_from(listed.subquery())).scalar()
             or 0))
-        clock_rows = _rows_by(conn, clocks, "case_id",
-                              {r.case_id for r in page if r.src == "clock"}, running_at(c, at))
-        f = views.crosscase.findings.c  # the spans live then only, not their history
-        span_rows = _rows_by(conn, views.crosscase.findings, "group_key",
-                             {r.group_key for r in page if r.src == "span"},
-                             f.start_epoch <= at, sa.or_(f.stop_epoch.is_(None),
-                                                         f.stop_epoch > at))
-    by_clock = {(r.case_id, r.code, r.part): r for r in clock_rows}
-    by_span = {(r.group_key, r.n): r for r in span_rows}
     rows, keys = [], []
     for r in page:
-        alert = (clock_row_alert(by_clock[(r.case_id, r.code, r.step)], moment) if r.src == "clock"
-                 else span_row_alert(by_span[(r.group_key, r.n)], moment))
+        alert = clock_row_alert(r, moment) if r.src == "clock" else span_row_alert(r, moment)
         if alert is not None:
             rows.append(alert)
             keys.append((float(r.due), str(r.case_id), str(r.code), str(r.step)))
@@ -321,14 +322,6 @@ def _span_severity(f: Any, at: float) -> Any:
         (sa.and_(f.started_epoch <= at, sa.or_(f.stopped_epoch.is_(None),
                                                f.stopped_epoch > at)),
          colour_at(_ClockColumns(f), at)), else_=sa.null()))
-
-
-def _rows_by(conn: Any, table: sa.Table, column: str, values: set[Any], *where: Any
-             ) -> list[Any]:
-    rows: list[Any] = []
-    for condition in one_of(conn, table.c[column], sorted(values)):
-        rows += conn.execute(sa.select(table).where(condition, *where)).all()
-    return rows
 
 
 def clock_row_alert(row: Any, moment: datetime) -> dict[str, Any] | None:

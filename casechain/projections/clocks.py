@@ -18,10 +18,10 @@ from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar, l
 from casechain.domain.deadlines import INFO_CODES, Clock
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
-from casechain.projections.machinery import Page, seen_before
+from casechain.projections.machinery import Page, held_arms, seen_before
 
 __all__ = ["ALERT_CODES", "ClocksView", "clock_of", "colour_at", "due_at", "due_epoch",
-           "met_late", "read_clocks", "running_at"]
+           "met_late", "read_clocks", "running_arms"]
 
 Records = Sequence[tuple[int, dict[str, Any]]]
 _STEPS = ("acknowledged", "departed", "arrived")
@@ -45,8 +45,10 @@ class ClocksView:
     # read by range, not by scanning every clock ever kept); 9: the clocks met late indexed
     # apart (the breach counts of the statistics read them alone); 10: indexed by place (a
     # district's running clocks read as a prefix range, not picked from the city's);
-    # 11: each clock carries its case's team (the alert summary counts without a join)
-    version = 11
+    # 11: each clock carries its case's team (the alert summary counts without a join);
+    # 12: a place's clocks indexed by stop then start, those breached when set by place
+    # (a district's clocks running at a past instant read without those started later)
+    version = 12
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -92,18 +94,24 @@ class ClocksView:
             # the case's team as the board shows it (`RulePack.team_after`): the alert
             # summary counts by team without joining the board
             sa.Column("team", sa.String(16)),
-            # `running_at`: not stopped by then (stop first), started by then; or breached
-            # when set (instant), few and kept apart
+            # `running_arms`: not stopped by then (stop first), started by then
             sa.Index("casechain_view_clocks_running", "stopped_epoch", "started_epoch"),
-            sa.Index("casechain_view_clocks_instant", "case_id",
-                     postgresql_where=sa.text("instant"), sqlite_where=sa.text("instant")),
         )
         # The clocks met late (about one in twenty), by when they were met: the breach
         # register and its counts read these alone. A query names `met_late` to use it.
         c = self.table.c
-        # `jurisdiction LIKE '330106%'`: a prefix range on PostgreSQL whatever the collation
+        # `jurisdiction LIKE '330106%'`: a prefix range on PostgreSQL whatever the collation;
+        # then each arm of `running_arms` as an index range (the stop) and a check (the start),
+        # carrying what a page of alerts orders, colours and keys them by: a district's running
+        # clocks read from the index alone, not from rows five times as wide
         sa.Index("casechain_view_clocks_place", c.jurisdiction, c.stopped_epoch,
-                 postgresql_ops={"jurisdiction": "varchar_pattern_ops"})
+                 c.started_epoch, postgresql_ops={"jurisdiction": "varchar_pattern_ops"},
+                 postgresql_include=["code", "base_due_epoch", "suspended_seconds",
+                                     "suspended_since_epoch", "instant", "case_id", "part"])
+        # the clocks breached when set (instant), few and kept apart: the third arm
+        sa.Index("casechain_view_clocks_instant", c.jurisdiction, c.started_epoch,
+                 postgresql_ops={"jurisdiction": "varchar_pattern_ops"},
+                 postgresql_where=c.instant, sqlite_where=c.instant)
         sa.Index("casechain_view_clocks_met_late", c.stopped_epoch,
                  postgresql_include=["case_id", "code", "jurisdiction", "stopped_by"],
                  postgresql_where=met_late(c), sqlite_where=met_late(c))
@@ -485,11 +493,11 @@ _HANDLERS: dict[str, str] = {
 
 
 
-def running_at(t: Any, moment: float) -> Any:
-    """SQL: the clock runs at the instant (epoch seconds) as `evaluate` says: started by then,
-    and not stopped by then unless breached when set."""
-    return sa.and_(t.started_epoch <= moment,
-                   sa.or_(t.stopped_epoch.is_(None), t.stopped_epoch > moment, t.instant))
+def running_arms(t: Any, moment: float) -> list[Any]:
+    """SQL: the clock runs at the instant (epoch seconds) as `evaluate` says — started by
+    then, and not stopped by then unless breached when set — as three conditions that
+    exclude each other, for a query to select once under each (`held_arms`)."""
+    return held_arms(t.started_epoch, t.stopped_epoch, moment, t.instant)
 
 
 def due_epoch(t: Any) -> Any:

@@ -53,8 +53,9 @@ class CrossCaseView:
     # (a district's alerts read its own spans, not the city's); 10: the spans carry their
     # case's team (the alert summary counts by team without joining the board); 11: 重复检查
     # names its window's cases in `inspection_cases` (a scoped reader's answer hides those
-    # of other districts, as the detail named them)
-    version = 11
+    # of other districts, as the detail named them); 12: the spans of a place indexed by
+    # stop then start (a district's spans holding at a past instant read without the others)
+    version = 12
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack

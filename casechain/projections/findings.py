@@ -17,7 +17,7 @@ from casechain.domain.calendar import WorkCalendar
 from casechain.domain.crosscase import REFERRAL_STEPS, CaseFacts, Decision, Inspection
 from casechain.domain.findings import timeline
 from casechain.domain.rulepack import RulePack
-from casechain.projections.machinery import Page
+from casechain.projections.machinery import Page, held_arms
 
 __all__ = ["FindingSpans"]
 
@@ -61,9 +61,15 @@ class FindingSpans:
             # a case page reads its own findings and referral row
             sa.Index("casechain_view_cc_findings_case", "case_id"),
             # a district's or street's findings (`jurisdiction LIKE '330106%'`: a prefix range
-            # on PostgreSQL whatever the database's collation, with the pattern operators)
-            sa.Index("casechain_view_cc_findings_place", "jurisdiction", "start_epoch",
-                     postgresql_ops={"jurisdiction": "varchar_pattern_ops"}),
+            # on PostgreSQL whatever the database's collation, with the pattern operators),
+            # then each arm of `held_arms` as a range (the stop) and a check (the start),
+            # carrying what a page of alerts orders, colours and keys them by (the rows, with
+            # their bodies, are read for the page's thousand only)
+            sa.Index("casechain_view_cc_findings_place", "jurisdiction", "stop_epoch",
+                     "start_epoch", postgresql_ops={"jurisdiction": "varchar_pattern_ops"},
+                     postgresql_include=["kind", "code", "severity", "started_epoch",
+                                         "base_due_epoch", "stopped_epoch", "group_key", "n",
+                                         "case_id"]),
         )
         return self.table
 
@@ -101,20 +107,25 @@ class FindingSpans:
                        **_counted(s)} for n, s in enumerate(found)]
         page.replace_rows_where(self.table, "group_key", sorted(groups), spans)
 
+    def live_arms(self, as_of: datetime) -> list[Any]:
+        """SQL: the spans holding at `as_of` (started by then, not stopped by then), as
+        conditions to select under one at a time (`held_arms`)."""
+        t = self.table.c
+        return held_arms(t.start_epoch, t.stop_epoch, as_of.timestamp())
+
     def held(self, conn: Connection, as_of: datetime, kinds: Sequence[str],
              scope: str | None = None, code: str | None = None
              ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
         """(kind, case_id, jurisdiction, body) of every span of these kinds that holds at
         `as_of`, inside `scope` (a division prefix of the finding's place), of one code."""
         t = self.table.c
-        moment = as_of.timestamp()
-        query = sa.select(t.kind, t.case_id, t.jurisdiction, t.body).where(
-            t.kind.in_(list(kinds)), t.start_epoch <= moment,
-            sa.or_(t.stop_epoch.is_(None), t.stop_epoch > moment))
+        where: list[Any] = [t.kind.in_(list(kinds))]
         if scope:
-            query = query.where(t.jurisdiction.like(f"{scope}%"))
+            where.append(t.jurisdiction.like(f"{scope}%"))
         if code:
-            query = query.where(t.code == code)
+            where.append(t.code == code)
+        query = sa.union_all(*(sa.select(t.kind, t.case_id, t.jurisdiction, t.body)
+                               .where(arm, *where) for arm in self.live_arms(as_of)))
         for kind, case_id, jurisdiction, body in conn.execute(query):
             yield kind, case_id, jurisdiction, orjson.loads(body)
 

@@ -13,29 +13,7 @@ from casechain.application.simulation import simulate
 from casechain.bootstrap import open_projections, recorder_of
 from casechain.domain.deadlines import Clock, evaluate
 from casechain.projections import read_clocks
-from tests.factories import PAYLOADS, envelope
-
-
-def _other_offsets() -> list[dict[str, Any]]:
-    """Cases told in UTC, some with fractional seconds: a seal imposed and released, and a
-    hearing notified too late (a clock breached when it is set)."""
-    steps = [("penalty.case_filed", "2025-03-01T02:00:00.250000Z"),
-             ("penalty.evidence_collected", "2025-03-02T02:00:00Z"),
-             ("penalty.measure_imposed", "2025-03-03T02:00:00.5Z"),
-             ("penalty.measure_released", "2025-03-20T16:00:00Z"),
-             ("penalty.investigation_concluded", "2025-06-20T02:00:00Z")]
-    told = [envelope(kind, "HZ-UTC", occurred_at=at) for kind, at in steps]
-    hearing = [("penalty.case_filed", "2025-04-01T02:00:00Z", {}),
-               ("penalty.evidence_collected", "2025-04-02T02:00:00Z", {}),
-               ("penalty.investigation_concluded", "2025-04-03T02:00:00Z", {}),
-               ("penalty.legal_review_completed", "2025-04-04T02:00:00Z", {}),
-               ("penalty.notice_served", "2025-04-07T02:00:00Z", {
-                   "proposed": [{"kind": "fine", "amount": 200000}], "hearing_right": True}),
-               ("penalty.hearing_requested", "2025-04-08T02:00:00Z", {}),
-               ("penalty.hearing_noticed", "2025-04-09T02:00:00Z", {
-                   "hearing_at": "2025-04-11T01:00:00Z"})]  # 2 days' notice: late when set
-    return told + [envelope(kind, "HZ-LATE-NOTICE", occurred_at=at, **(
-        {"payload": dict(PAYLOADS[kind], **body)} if body else {})) for kind, at, body in hearing]
+from tests.factories import told_in_utc_and_late_notice
 
 
 def _key(clock: Clock) -> tuple[str, str, str]:
@@ -48,7 +26,7 @@ def test_clocks_read_as_of_an_instant_are_those_running_then(case_log: CaseLog) 
     exactly like all clocks evaluated at it."""
     pack = load_pack()
     events = list(simulate(120, 5, date(2025, 1, 2), 12, pack, calendar_of(pack)))
-    outcomes = list(case_log.append_many(events + _other_offsets()))
+    outcomes = list(case_log.append_many(events + told_in_utc_and_late_notice()))
     assert {o.status for o in outcomes} == {"appended"}
     runner = open_projections(case_log)
     runner.catch_up(["deadlines"])
