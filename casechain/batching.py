@@ -80,13 +80,18 @@ def bulk_gc() -> Iterator[None]:
     page of 10,000 events took 2.5× as long with them — while reference counting frees
     almost everything (an import leaves about 1,400 objects in cycles per 100,000 events).
     What exists on entry (modules, the rule pack) is frozen out of the scans; callers that
-    run long collect now and then. The settings are restored on exit."""
+    run long collect now and then. The settings are restored on exit — a freeze made before
+    (`casechain serve` freezes what it holds from its start) is left as it was, not undone
+    by the first catch-up of the views."""
     was_enabled = gc.isenabled()
-    gc.freeze()
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
             gc.enable()
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
