@@ -9,7 +9,6 @@ from __future__ import annotations
 # `casechain` command starts without them (about 0.2 s each).
 import gc
 import signal
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,11 +137,6 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
         # seconds, one answer in ten that much later. Passes now cover what came after.
         gc.collect()
         gc.freeze()
-        # A thread back from the database waits for the interpreter until the thread
-        # holding it lets go: by default after 5 ms. A case read makes a dozen round trips
-        # while a listing builds its rows on another thread — up to 60 ms of waiting at 5 ms
-        # each; at 1 ms a listing loses a little to the switches and a case read waits less.
-        sys.setswitchinterval(0.001)
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         case_log.close()
