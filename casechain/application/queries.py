@@ -212,7 +212,7 @@ def alert_counts(runner: ProjectionRunner, moment: datetime, scope: str | None, 
     if not deadlines_only:
         f = views.crosscase.findings
         parts += [_counted(f, _span_severity(f.c, at), width, scope).where(
-            arm, f.c.kind.in_(["finding", "clock"])) for arm in views.crosscase.spans.live_arms(moment)]
+            arm, f.c.kind.in_(["finding", "clock"])) for arm in views.crosscase.spans.live_arms(at)]
     # Both carry their case's team as the board shows it: counted without a join.
     alerting = sa.union_all(*parts).subquery()
     team = sa.func.nullif(alerting.c.team, "")
@@ -261,7 +261,7 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
             _span_severity(f, at).label("severity"), f.group_key.label("group_key"),
             f.n.label("n"))
             .where(arm, f.kind.in_(["finding", "clock"]), *_place_and_code(f, scope, code))
-            for arm in views.crosscase.spans.live_arms(moment)]
+            for arm in views.crosscase.spans.live_arms(at)]
     every = sa.union_all(*parts).subquery()
     u = every.c
     listed = sa.select(every).where(u.severity.is_not(None))

@@ -107,11 +107,12 @@ class FindingSpans:
                        **_counted(s)} for n, s in enumerate(found)]
         page.replace_rows_where(self.table, "group_key", sorted(groups), spans)
 
-    def live_arms(self, as_of: datetime) -> list[Any]:
-        """SQL: the spans holding at `as_of` (started by then, not stopped by then), as
-        conditions to select under one at a time (`held_arms`)."""
+    def live_arms(self, moment: float) -> list[Any]:
+        """SQL: the spans holding at the instant (epoch seconds: started by then, not stopped
+        by then), as conditions to select under one at a time (`held_arms`), as
+        `running_arms` gives the clocks'."""
         t = self.table.c
-        return held_arms(t.start_epoch, t.stop_epoch, as_of.timestamp())
+        return held_arms(t.start_epoch, t.stop_epoch, moment)
 
     def held(self, conn: Connection, as_of: datetime, kinds: Sequence[str],
              scope: str | None = None, code: str | None = None
@@ -125,7 +126,7 @@ class FindingSpans:
         if code:
             where.append(t.code == code)
         query = sa.union_all(*(sa.select(t.kind, t.case_id, t.jurisdiction, t.body)
-                               .where(arm, *where) for arm in self.live_arms(as_of)))
+                               .where(arm, *where) for arm in self.live_arms(as_of.timestamp())))
         for kind, case_id, jurisdiction, body in conn.execute(query):
             yield kind, case_id, jurisdiction, orjson.loads(body)
 

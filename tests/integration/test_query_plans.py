@@ -94,8 +94,7 @@ def test_the_arms_of_running_clocks_and_holding_spans_split_them_exactly(store_u
                                                                f.stop_epoch > at))
                 expected = sorted(conn.execute(sa.select(f.group_key, f.n)
                                                .where(holding)).all())
-                moment = datetime.fromtimestamp(at, AS_OF.tzinfo)
-                armed = sorted(row for arm in views.crosscase.spans.live_arms(moment)
+                armed = sorted(row for arm in views.crosscase.spans.live_arms(at)
                                for row in conn.execute(sa.select(f.group_key, f.n)
                                                        .where(arm)).all())
                 assert armed == expected, at
