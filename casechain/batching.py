@@ -9,16 +9,18 @@ room may use it (the store adapter, the views' machinery, the import use case, t
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-__all__ = ["bulk_gc", "chunks", "one_of", "read_ahead"]
+__all__ = ["bulk_gc", "chunks", "freeze_for_life", "one_of", "read_ahead"]
 
 
 def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -71,6 +73,30 @@ def read_ahead(read: Callable[[int], list[Any]], start: int, size: int) -> Itera
                 return
 
 
+@dataclass
+class _Collector:
+    """What `bulk_gc` blocks share, in every thread of the process."""
+
+    open: int = 0  #: bulk_gc blocks open now
+    was_enabled: bool = True  #: the automatic passes, when the first of them opened
+    frozen_for_life: bool = False  #: `freeze_for_life` was called: nothing is unfrozen
+
+
+_COLLECTOR = _Collector()
+_COLLECTOR_LOCK = threading.Lock()
+
+
+def freeze_for_life() -> None:
+    """What the process holds now (its libraries, the rule pack, a server's routes) kept out
+    of every later collection, for good, after one full pass has freed what is garbage
+    already: a long-running process's passes then cover only what came after. `bulk_gc`
+    leaves this freeze in place."""
+    with _COLLECTOR_LOCK:
+        gc.collect()
+        gc.freeze()
+        _COLLECTOR.frozen_for_life = True
+
+
 @contextmanager
 def bulk_gc() -> Iterator[None]:
     """No automatic cyclic-GC passes during bulk work (an import, a view catch-up, a verify).
@@ -79,19 +105,28 @@ def bulk_gc() -> Iterator[None]:
     collector's automatic passes keep re-scanning them — measured: reading and decoding a
     page of 10,000 events took 2.5× as long with them — while reference counting frees
     almost everything (an import leaves about 1,400 objects in cycles per 100,000 events).
-    What exists on entry (modules, the rule pack) is frozen out of the scans; callers that
-    run long collect now and then. The settings are restored on exit — a freeze made before
-    (`casechain serve` freezes what it holds from its start) is left as it was, not undone
-    by the first catch-up of the views."""
-    was_enabled = gc.isenabled()
-    ours = gc.get_freeze_count() == 0
-    if ours:
-        gc.freeze()
-    gc.disable()
+    What exists when the first block opens (modules, the rule pack) is frozen out of the
+    scans; callers that run long collect now and then. Blocks open in several threads at
+    once (a server's catch-ups) share one setting: the collector is restored as the first
+    found it when the last closes, and a freeze for life is never undone.
+
+    Which blocks are open is counted here, not asked of the collector:
+    `gc.get_freeze_count()` walks every frozen object (8 ms a million), and a server's
+    catch-ups — one per view at each append — spent a quarter of its interpreter in it."""
+    with _COLLECTOR_LOCK:
+        if _COLLECTOR.open == 0:
+            _COLLECTOR.was_enabled = gc.isenabled()
+            if not _COLLECTOR.frozen_for_life:
+                gc.freeze()
+            gc.disable()
+        _COLLECTOR.open += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
-        if ours:
-            gc.unfreeze()
+        with _COLLECTOR_LOCK:
+            _COLLECTOR.open -= 1
+            if _COLLECTOR.open == 0:
+                if _COLLECTOR.was_enabled:
+                    gc.enable()
+                if not _COLLECTOR.frozen_for_life:
+                    gc.unfreeze()

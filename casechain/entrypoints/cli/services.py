@@ -7,7 +7,6 @@ from __future__ import annotations
 
 # kafka-python and FastAPI are imported by the commands that use them: every other
 # `casechain` command starts without them (about 0.2 s each).
-import gc
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ import typer
 
 from casechain.application.authorisation import issue_token
 from casechain.application.proofs import AutoCheckpoint, Ledger
+from casechain.batching import freeze_for_life
 from casechain.bootstrap import (
     auto_checkpoint,
     kafka_settings,
@@ -135,8 +135,7 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
         # their schemas) kept out of the collector's full passes: none of it is garbage, and
         # each pass over it took 70-80 ms — under a supervisor's paging one every two
         # seconds, one answer in ten that much later. Passes now cover what came after.
-        gc.collect()
-        gc.freeze()
+        freeze_for_life()
         uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
     finally:
         case_log.close()
