@@ -10,6 +10,7 @@ can be compared with a copy taken earlier (an auditor's note) to catch a rewritt
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,19 +61,38 @@ class AccessLog:
         )
         with map_db_errors(), store.engine.begin() as conn:
             self.metadata.create_all(conn, checkfirst=True)
+        #: The last entry this log wrote or read (PostgreSQL), and one append at a time.
+        self._head: tuple[int, str] | None = None
+        self._appending = threading.Lock()
 
     def record(self, principal: Principal, action: str, resource: str,
                at: datetime | None = None) -> dict[str, Any]:
-        """Append one entry (in its own transaction, holding the log's write lock)."""
+        """Append one entry, numbered after the last. On PostgreSQL one INSERT committed on
+        its own — on a request's connection (`one_connection`), one round trip — numbered
+        after the head this log last wrote or read: if another process wrote meanwhile, the
+        number is taken (the key refuses it), the head is read again and the entry numbered
+        after it. On SQLite under the database's write lock."""
         entry = {"at": (at or datetime.now(UTC)).isoformat(), "principal": principal.id,
                  "roles": ",".join(principal.roles), "action": action, "resource": resource}
-        with self._write() as conn:
-            head = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
-                                .order_by(self.table.c.seq.desc()).limit(1)).first()
-            seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-            row = {"seq": seq, **entry, "prev_hash": prev, "hash": entry_hash(prev, seq, entry)}
-            conn.execute(self.table.insert(), row)
-        return row
+        if not self.store.is_postgres:
+            with self._write() as conn:
+                row = _numbered(self._head_in(conn), entry)
+                conn.execute(self.table.insert(), row)
+            return row
+        with self._appending:
+            while True:
+                with self.store.autocommit() as conn:
+                    head = self._head or self._head_in(conn)
+                    row = _numbered(head, entry)
+                    try:
+                        conn.execute(self.table.insert(), row)
+                    except sa.exc.IntegrityError:
+                        if self._head_in(conn)[0] < row["seq"]:
+                            raise  # not the number: the row itself was refused
+                        self._head = None
+                        continue
+                self._head = (row["seq"], row["hash"])
+                return row
 
     def entries(self, case_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """The latest entries, newest first (those about one case, if given)."""
@@ -85,8 +105,11 @@ class AccessLog:
     def head(self) -> tuple[int, str]:
         """The number of entries and the hash of the last (64 zeros when empty)."""
         with self.store.read() as conn:
-            row = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
-                               .order_by(self.table.c.seq.desc()).limit(1)).first()
+            return self._head_in(conn)
+
+    def _head_in(self, conn: sa.Connection) -> tuple[int, str]:
+        row = conn.execute(sa.select(self.table.c.seq, self.table.c.hash)
+                           .order_by(self.table.c.seq.desc()).limit(1)).first()
         return (int(row.seq), str(row.hash)) if row else (0, GENESIS)
 
     def hashes_at(self, seqs: set[int]) -> dict[int, str]:
@@ -122,9 +145,13 @@ class AccessLog:
         with map_db_errors(), self.store.engine.connect() as conn:
             conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
             with conn.begin():
-                if self.store.is_postgres:
-                    conn.exec_driver_sql(f"LOCK TABLE {self.table.name} IN EXCLUSIVE MODE")
                 yield conn
+
+
+def _numbered(head: tuple[int, str], entry: dict[str, Any]) -> dict[str, Any]:
+    """The row of `entry` chained after `head` (its number and hash)."""
+    seq, prev = head[0] + 1, head[1]
+    return {"seq": seq, **entry, "prev_hash": prev, "hash": entry_hash(prev, seq, entry)}
 
 
 def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any]) -> str:

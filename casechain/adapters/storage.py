@@ -494,6 +494,19 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
                 _SHARED_READS.reset(token)
 
     @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement is committed on its own: inside
+        `one_connection()`, that block's (a request's write of one row is then one round
+        trip, not a connection of its own checked out, pinged, begun and committed)."""
+        shared = _SHARED_READS.get()
+        if shared is not None and shared[0] is self:
+            with map_db_errors():
+                yield shared[1]
+            return
+        with map_db_errors(), self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction that does not lock the events table (the views', the
         ledger's): SQLite takes its write lock at BEGIN IMMEDIATE."""
