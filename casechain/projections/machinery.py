@@ -518,8 +518,11 @@ def _lock_key(view: str) -> int:
 def _by_key(conn: Connection) -> None:
     """Views are read and written by key. While a rebuild fills them, PostgreSQL's statistics
     still say "empty" and its planner picks sequential scans, making each page cost more
-    than the last; keys are what we want."""
-    if conn.dialect.name == "postgresql":
+    than the last; keys are what we want. Not on a request's connection, whose statements
+    commit each on its own (`one_connection`): a setting there would hold for no statement
+    (PostgreSQL warns, in its log, at each), and a running server's views have statistics."""
+    if (conn.dialect.name == "postgresql"
+            and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"):
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
 

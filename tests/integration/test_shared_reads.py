@@ -207,3 +207,29 @@ def test_a_supervision_listing_makes_its_reads_on_one_connection(store_url: str,
         assert {row["case_id"] for row in deadlines.json()} >= {"HZ-LIST-2"}
     finally:
         case_log.close()
+
+
+def test_a_catch_up_inside_a_request_sets_nothing_that_would_not_hold(store_url: str) -> None:
+    """A request's reads commit each on its own: a catch-up it makes (a poller's listing after
+    an append) reads the views on that connection without `SET LOCAL`, which would hold for
+    no statement there — PostgreSQL wrote a warning to its log at each, thousands a minute
+    under the stress — and still folds the case."""
+    case_log = open_case_log(store_url)
+    recorder = recorder_of(case_log)
+    runner = open_projections(case_log)
+    try:
+        assert {o.status for o in case_log.append_many(case_walk("HZ-SHARED-3"))} == {
+            "appended"}
+        statements: list[tuple[str, object]] = []
+        sa.event.listen(recorder.engine, "before_cursor_execute",
+                        lambda conn, _cursor, statement, *_: statements.append(
+                            (statement, conn.get_execution_options().get("isolation_level"))))
+        with recorder.one_connection():
+            runner.ready(["crosscase", "deadlines"])
+        on_request = [s for s, level in statements if level == "AUTOCOMMIT"]
+        assert runner.position("crosscase") == recorder.max_notification_id()
+        if recorder.is_postgres:
+            assert any("casechain_view" in s for s in on_request)  # the views read there
+            assert not [s for s in on_request if s.startswith("SET LOCAL")]
+    finally:
+        case_log.close()
