@@ -82,3 +82,22 @@ def test_a_read_is_recorded_on_the_requests_connection(store_url: str) -> None:
             assert extra == 0
     finally:
         case_log.close()
+
+
+def test_a_number_taken_on_the_requests_connection_leaves_it_usable(store_url: str) -> None:
+    """Another server's entry between two of this one's, inside a request: the refused number
+    costs the request nothing — the entry goes after the other's, and the request's later
+    reads on the same connection are answered."""
+    case_log = open_case_log(store_url)
+    recorder = recorder_of(case_log)
+    try:
+        served, other = AccessLog(recorder), AccessLog(recorder)
+        served.record(READER, "case.read", "HZ-A")
+        other.record(READER, "case.read", "HZ-B")
+        with recorder.one_connection():
+            row = served.record(READER, "case.read", "HZ-C")  # number 2 is taken
+            assert served.head() == (3, row["hash"])
+            assert [e["resource"] for e in served.entries()] == ["HZ-C", "HZ-B", "HZ-A"]
+        assert served.verify() == (3, row["hash"], None)
+    finally:
+        case_log.close()
