@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -75,7 +73,7 @@ class AccessLog:
         entry = {"at": (at or datetime.now(UTC)).isoformat(), "principal": principal.id,
                  "roles": ",".join(principal.roles), "action": action, "resource": resource}
         if not self.store.is_postgres:
-            with self._write() as conn:
+            with self.store.transaction() as conn:  # BEGIN IMMEDIATE: the write lock first
                 row = _numbered(self._head_in(conn), entry)
                 conn.execute(self.table.insert(), row)
             return row
@@ -139,14 +137,6 @@ class AccessLog:
                         row.seq, "content", f"entry {row.seq} was altered after it was written")
                 prev, expected = row.hash, expected + 1
         return expected - 1, prev, None
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with map_db_errors(), self.store.engine.connect() as conn:
-            conn = conn.execution_options(casechain_write=True)  # SQLite: BEGIN IMMEDIATE
-            with conn.begin():
-                yield conn
-
 
 def _numbered(head: tuple[int, str], entry: dict[str, Any]) -> dict[str, Any]:
     """The row of `entry` chained after `head` (its number and hash)."""

@@ -464,10 +464,10 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (inside `one_connection()`, that block's connection)."""
-        shared = _SHARED_READS.get()
-        if shared is not None and shared[0] is self:
+        shared = self._shared()
+        if shared is not None:
             with map_db_errors():
-                yield shared[1]
+                yield shared
             return
         with map_db_errors(), self.engine.connect() as conn, conn.begin():
             yield conn
@@ -481,8 +481,7 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
         round trips, not four dozen; under load each round trip also waits for the
         interpreter. On SQLite nothing changes: a read transaction there keeps the snapshot
         of its first read, and would not see the views a catch-up commits meanwhile."""
-        current = _SHARED_READS.get()
-        if not self.is_postgres or (current is not None and current[0] is self):
+        if not self.is_postgres or self._shared() is not None:
             yield
             return
         with map_db_errors(), self.engine.connect() as conn:
@@ -498,13 +497,18 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
         """A connection on which each statement is committed on its own: inside
         `one_connection()`, that block's (a request's write of one row is then one round
         trip, not a connection of its own checked out, pinged, begun and committed)."""
-        shared = _SHARED_READS.get()
-        if shared is not None and shared[0] is self:
+        shared = self._shared()
+        if shared is not None:
             with map_db_errors():
-                yield shared[1]
+                yield shared
             return
         with map_db_errors(), self.engine.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def _shared(self) -> Connection | None:
+        """The connection of this store's `one_connection()` block this thread is in, if any."""
+        current = _SHARED_READS.get()
+        return current[1] if current is not None and current[0] is self else None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
