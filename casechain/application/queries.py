@@ -252,7 +252,7 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
                        colour_at(c, at).label("severity"), none_text.label("group_key"),
                        none_int.label("n"))
              .where(arm, c.code.in_(ALERT_CODES), *_place_and_code(c, scope, code))
-             for arm in running_arms(c, at)]
+             for arm in running_arms(c, at, _city_wide(scope))]
     if not deadlines_only:
         parts += [sa.select(
             sa.literal("span").label("src"),
@@ -304,6 +304,12 @@ def alert_rows(runner: ProjectionRunner, moment: datetime, scope: str | None,
             rows.append(alert)
             keys.append((float(r.due), str(r.case_id), str(r.code), str(r.step)))
     return rows, keys, counted
+
+
+def _city_wide(scope: str | None) -> bool:
+    """A scope wider than a district (six digits): a page of its clocks reads them a length
+    class at a time (`running_arms`); a district's or a street's, from the place's index."""
+    return scope is None or len(scope) < 6
 
 
 def _place_and_code(c: Any, scope: str | None, code: str | None) -> list[Any]:

@@ -18,7 +18,7 @@ from casechain.domain.calendar import SHANGHAI, CalendarUnknown, WorkCalendar, l
 from casechain.domain.deadlines import INFO_CODES, Clock
 from casechain.domain.law import amount_of
 from casechain.domain.rulepack import General, RulePack
-from casechain.projections.machinery import Page, held_arms, seen_before
+from casechain.projections.machinery import Page, held_arms, length_class, seen_before
 
 __all__ = ["ALERT_CODES", "ClocksView", "clock_of", "colour_at", "due_at", "due_epoch",
            "met_late", "read_clocks", "running_arms"]
@@ -47,8 +47,10 @@ class ClocksView:
     # district's running clocks read as a prefix range, not picked from the city's);
     # 11: each clock carries its case's team (the alert summary counts without a join);
     # 12: a place's clocks indexed by stop then start, those breached when set by place
-    # (a district's clocks running at a past instant read without those started later)
-    version = 12
+    # (a district's clocks running at a past instant read without those started later);
+    # 13: a stopped clock's length class, indexed with its start (the city's clocks running
+    # at an instant read as a few ranges of starts, not half the clocks ever kept)
+    version = 13
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack
@@ -91,6 +93,8 @@ class ClocksView:
             sa.Column("stopped_epoch", sa.Float()),
             sa.Column("base_due_epoch", sa.Float(), nullable=False),
             sa.Column("suspended_since_epoch", sa.Float()),
+            # a stopped clock's `length_class` (None while it runs): `running_arms`
+            sa.Column("length_class", sa.Integer()),
             # the case's team as the board shows it (`RulePack.team_after`): the alert
             # summary counts by team without joining the board
             sa.Column("team", sa.String(16)),
@@ -108,7 +112,15 @@ class ClocksView:
                  c.started_epoch, postgresql_ops={"jurisdiction": "varchar_pattern_ops"},
                  postgresql_include=["code", "base_due_epoch", "suspended_seconds",
                                      "suspended_since_epoch", "instant", "case_id", "part"])
-        # the clocks breached when set (instant), few and kept apart: the third arm
+        # the city's running clocks as of an instant, an arm of `running_arms` at a time: the
+        # class of the clock's length (None while it runs), then a range of starts — with
+        # what the summary counts and a page orders, colours and keys them by, read from the
+        # index alone (half the size of the rows)
+        sa.Index("casechain_view_clocks_length", c.length_class, c.started_epoch,
+                 postgresql_include=["stopped_epoch", "code", "team", "jurisdiction",
+                                     "base_due_epoch", "suspended_seconds",
+                                     "suspended_since_epoch", "instant", "case_id", "part"])
+        # the clocks breached when set (instant), few and kept apart: the last arm
         sa.Index("casechain_view_clocks_instant", c.jurisdiction, c.started_epoch,
                  postgresql_ops={"jurisdiction": "varchar_pattern_ops"},
                  postgresql_where=c.instant, sqlite_where=c.instant)
@@ -156,6 +168,7 @@ class ClocksView:
             row["started_epoch"] = _at(row["started_at"]).timestamp()
             row["stopped_epoch"] = _at(row["stopped_at"]).timestamp() if row["stopped_at"] \
                 else None
+            row["length_class"] = length_class(row["started_epoch"], row["stopped_epoch"])
             row["base_due_epoch"] = _at(row["base_due"]).timestamp()
             row["suspended_since_epoch"] = (_at(row["suspended_since"]).timestamp()
                                             if row["suspended_since"] else None)
@@ -493,11 +506,17 @@ _HANDLERS: dict[str, str] = {
 
 
 
-def running_arms(t: Any, moment: float) -> list[Any]:
+def running_arms(t: Any, moment: float, by_length: bool = True) -> list[Any]:
     """SQL: the clock runs at the instant (epoch seconds) as `evaluate` says — started by
-    then, and not stopped by then unless breached when set — as three conditions that
-    exclude each other, for a query to select once under each (`held_arms`)."""
-    return held_arms(t.started_epoch, t.stopped_epoch, moment, t.instant)
+    then, and not stopped by then unless breached when set — as conditions that exclude
+    each other, for a query to select once under each (`held_arms`). `by_length`: those
+    stopped since, a length class at a time (`casechain_view_clocks_length`: as of
+    2025-06-30 on the city's year, the summary's clocks in 38 ms instead of 184 ms); without
+    it, as one range of stops — what a district's page reads from the place's index, where
+    its clocks are a prefix range (by class it would read the city's windows and keep a
+    thirteenth)."""
+    return held_arms(t.started_epoch, t.stopped_epoch, moment, t.instant,
+                     t.length_class if by_length else None)
 
 
 def due_epoch(t: Any) -> Any:

@@ -54,8 +54,10 @@ class CrossCaseView:
     # case's team (the alert summary counts by team without joining the board); 11: 重复检查
     # names its window's cases in `inspection_cases` (a scoped reader's answer hides those
     # of other districts, as the detail named them); 12: the spans of a place indexed by
-    # stop then start (a district's spans holding at a past instant read without the others)
-    version = 12
+    # stop then start (a district's spans holding at a past instant read without the others);
+    # 13: the spans' index by stop and start carries what the summary counts (read from the
+    # index alone, not from rows with their bodies)
+    version = 13
 
     def __init__(self, pack: RulePack, calendar: WorkCalendar) -> None:
         self.pack = pack

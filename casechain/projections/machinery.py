@@ -49,7 +49,8 @@ from casechain.projections.store import (
     upsert_rows,
 )
 
-__all__ = ["PAGE", "Page", "ProjectionRunner", "View", "ViewStatus", "held_arms", "seen_before"]
+__all__ = ["LENGTH_UNIT", "LONGEST", "PAGE", "Page", "ProjectionRunner", "View", "ViewStatus",
+           "held_arms", "length_class", "seen_before"]
 
 log = structlog.get_logger("casechain.projections")
 
@@ -186,14 +187,46 @@ def seen_before(records: Sequence[dict[str, Any]]) -> list[str]:
     return sorted(case_id for case_id, seq in first.items() if seq > 1)
 
 
-def held_arms(start: Any, stop: Any, moment: float, breached: Any = None) -> list[Any]:
+#: A stopped span's length class (`length_class`): class k holds lengths up to
+#: `LENGTH_UNIT` × 4**k seconds (an hour, four, sixteen, ... about 682 days); the last class,
+#: `LONGEST`, holds any length beyond.
+LENGTH_UNIT, LONGEST = 3600.0, 8
+
+
+def length_class(start: float, stop: float | None) -> int | None:
+    """The class of a stopped span's length (None while it runs): see `held_arms`."""
+    if stop is None:
+        return None
+    length, k = stop - start, 0
+    while k < LONGEST and length > LENGTH_UNIT * 4 ** k:
+        k += 1
+    return k
+
+
+def held_arms(start: Any, stop: Any, moment: float, breached: Any = None,
+              length: Any = None) -> list[Any]:
     """SQL: what holds at `moment` (epoch seconds) — started by then and not stopped by then,
     or, with `breached`, breached when set whatever its stop — as conditions that exclude
     each other, one SELECT each, joined by UNION ALL. Under one OR, PostgreSQL reads every
     row of the place stopped after the instant, those started after it too (as of
     2025-06-30 on the city's year, 86,140 of a district's clocks for 5,847 running); an arm
-    at a time, it bounds the stop by an index range and checks the start in the index."""
-    arms = [sa.and_(stop.is_(None), start <= moment), sa.and_(stop > moment, start <= moment)]
+    at a time, it bounds the stop by an index range and checks the start in the index.
+
+    With `length` (the column of `length_class`), what stopped after the instant is read a
+    class at a time: a span of class k stopped after the instant started less than its
+    longest length before it, so each class is an index range of starts (a window of an hour,
+    four, ... before the instant) rather than every row stopped after the instant (half the
+    city's clocks as of mid-year: an interval holding an instant is not a range of any one
+    B-tree, but a class of lengths makes it one)."""
+    arms = [sa.and_(stop.is_(None), start <= moment)]
+    if length is None:
+        arms.append(sa.and_(stop > moment, start <= moment))
+    else:
+        arms[0] = sa.and_(length.is_(None), *arms[0].clauses)
+        # a second's slack below each window: the class was computed in floating point
+        arms += [sa.and_(length == k, start >= moment - LENGTH_UNIT * 4 ** k - 1.0,
+                         start <= moment, stop > moment) for k in range(LONGEST)]
+        arms.append(sa.and_(length == LONGEST, start <= moment, stop > moment))
     if breached is not None:
         arms.append(sa.and_(breached, stop <= moment, start <= moment))
     return arms
