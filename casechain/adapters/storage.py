@@ -680,6 +680,21 @@ class CaseChainRecorder(_TrackingRows, ProcessRecorder):
             value = conn.execute(sa.select(sa.func.max(self._events.c.position))).scalar()
         return None if value is None else int(value)
 
+    def tracked_and_head(self, application_names: Sequence[str]) -> tuple[dict[str, int], int]:
+        """The tracked positions of these names (those tracked) and the log's last position
+        (0: empty), read in one statement: a reader asking where three views stand and where
+        the log ends makes one round trip, not four."""
+        t = self._tracking.c
+        query = sa.union_all(
+            sa.select(t.application_name, t.notification_id)
+            .where(t.application_name.in_(list(application_names))),
+            sa.select(sa.literal("", sa.String()),  # no tracked name is empty: the head
+                      sa.func.coalesce(sa.func.max(self._events.c.position), 0)))
+        with self.read() as conn:
+            rows = conn.execute(query).all()
+        tracked = {str(name): int(position) for name, position in rows if name}
+        return tracked, next(int(position) for name, position in rows if not name)
+
     def subscribe(self, gt: int | None = None,
                   topics: Sequence[str] = ()) -> Subscription[CaseChainRecorder]:
         return PollingSubscription(self, gt=gt, topics=topics)

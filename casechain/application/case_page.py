@@ -10,6 +10,7 @@ chain recomputes (each event's hash over its fields and the previous hash).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -37,9 +38,12 @@ def case_page(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: 
     """The case view with its alerts, referral row, amounts, officers and chain check as of
     `moment`. `CaseNotFound` if the case has no event."""
     records = case_log.case_records(case_id)  # read once: the trail and the chain check
-    view = case_view(case_log, runner, case_id, scope, records)
-    alerts, referral = _supervision_of(runner, case_id, moment,
-                                       max(r["position"] for r in records))
+    last = max(r["position"] for r in records)
+    # Where the three views stand and where the log ends, in one round trip: the timeline
+    # and the clocks caught up to the case's last event, the findings as `_findings_ready`.
+    known, head = runner.positions(["timeline", "deadlines", "crosscase"])
+    view = case_view(case_log, runner, case_id, scope, records, known)
+    alerts, referral = _supervision_of(runner, case_id, moment, last, known, head)
     view.update(alerts=alerts, referral=referral, amounts=_amounts(view["timeline"]),
                 officers=_officers(view["timeline"]), chain=chain_check(records),
                 as_of=moment.isoformat())
@@ -53,13 +57,15 @@ def case_subject_id(case_log: CaseLog, case_id: str) -> str | None:
     return str(subject["id"]) if subject else None
 
 
-def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime, last: int
+def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime, last: int,
+                    known: Mapping[str, int], head: int
                     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """The case's alerts (yellow, red, info) and its referral row as of `moment`. Its clocks
     come from its own events alone (up to `last`, its last event's position); its findings
-    compare it with its subject's other cases (`_findings_ready`)."""
-    runner.ready(["deadlines"], last)
-    _findings_ready(runner, case_id)
+    compare it with its subject's other cases (`_findings_ready`). `known`: the views'
+    positions, read with the log's `head`."""
+    runner.ready(["deadlines"], last, known)
+    _findings_ready(runner, case_id, known["crosscase"], head)
     views = views_of(runner)
     clocks, spans = views.deadlines.table, views.crosscase.findings
     at = moment.timestamp()
@@ -78,13 +84,12 @@ def _supervision_of(runner: ProjectionRunner, case_id: str, moment: datetime, la
     return sorted(alerts, key=due_order), referral
 
 
-def _findings_ready(runner: ProjectionRunner, case_id: str) -> None:
-    """The cross-case view holding, for this case, everything recorded before the read: when
-    the events it has not folded yet are few (a page at most) and none concerns the case or
-    its subject's other cases, it does already — the read does not wait for other cases'
-    catch-up; otherwise it is caught up to the log's head."""
-    head = runner.store.max_notification_id() or 0
-    at = runner.position("crosscase")
+def _findings_ready(runner: ProjectionRunner, case_id: str, at: int, head: int) -> None:
+    """The cross-case view holding, for this case, everything recorded before the read (the
+    log's `head` as read with the view's position `at`): when the events it has not folded
+    yet are few (a page at most) and none concerns the case or its subject's other cases, it
+    does already — the read does not wait for other cases' catch-up; otherwise it is caught
+    up to that head."""
     if at >= head:
         return
     if head - at <= runner.page:

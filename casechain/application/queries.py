@@ -6,6 +6,7 @@ same answers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -65,10 +66,12 @@ BOARD_GROUPS_AS_OF = ("district", "team", "stage")
 
 
 def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: str = "",
-              records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+              records: list[dict[str, Any]] | None = None,
+              known: Mapping[str, int] | None = None) -> dict[str, Any]:
     """A case's stage, state and subject, and its audit timeline (who, what, when, from
     where, under which rule-pack version) from the timeline view, with payloads and hashes
-    from the log (`records`, when the caller has read them already). `CaseNotFound` if no
+    from the log (`records`, when the caller has read them already; `known`, the views'
+    positions if it has read those too: `ProjectionRunner.ready`). `CaseNotFound` if no
     event of the case is recorded. The subject's earlier penalties are listed inside `scope`
     only; those outside are counted."""
     if records is None:
@@ -77,7 +80,7 @@ def case_view(case_log: CaseLog, runner: ProjectionRunner, case_id: str, scope: 
     by_seq = {r["seq"]: r for r in records}
     last = max(r["position"] for r in records)
     timeline = [_timeline_entry(row, by_seq[row["seq"]])
-                for row in timeline_of(runner, case_id, last) if row["seq"] in by_seq]
+                for row in timeline_of(runner, case_id, last, known) if row["seq"] in by_seq]
     return {"case_id": case_id, "stage": file.stage,
             "stage_label": STAGE_LABELS.get(file.stage or ""), "state": file.state,
             "referral_state": file.referral_state, "cycle": file.cycle, "seq": file.seq,
@@ -130,12 +133,12 @@ def _timeline_entry(row: Any, record: dict[str, Any]) -> dict[str, Any]:
             "hash": record["hash"], "payload": record["payload"]}
 
 
-def timeline_of(runner: ProjectionRunner, case_id: str, position: int | None = None
-                ) -> list[dict[str, Any]]:
+def timeline_of(runner: ProjectionRunner, case_id: str, position: int | None = None,
+                known: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
     """The audit-timeline rows of a case in seq order, the view caught up to `position`
     first (the case's last event's: its rows come from its own events alone; the log's
-    head when None)."""
-    runner.ready(["timeline"], position)
+    head when None; `known`: the view's position as the caller has just read it)."""
+    runner.ready(["timeline"], position, known)
     table = views_of(runner).timeline.table
     with runner.store.read() as conn:
         rows = conn.execute(sa.select(table).where(table.c.case_id == case_id)

@@ -89,6 +89,11 @@ class ViewStore(LogSource, Protocol):
         """A tracked position (None: none)."""
         ...
 
+    def tracked_and_head(self, application_names: Sequence[str]) -> tuple[dict[str, int], int]:
+        """The tracked positions of these names (those tracked) and the log's last position
+        (0: empty), read in one statement."""
+        ...
+
     def forget_tracking_in(self, conn: Connection, application_name: str) -> None:
         """Remove a tracked position inside the caller's transaction."""
         ...

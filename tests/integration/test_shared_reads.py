@@ -233,3 +233,64 @@ def test_a_catch_up_inside_a_request_sets_nothing_that_would_not_hold(store_url:
             assert not [s for s in on_request if s.startswith("SET LOCAL")]
     finally:
         case_log.close()
+
+
+def test_the_views_positions_and_the_logs_head_are_read_together_and_agree(
+        store_url: str) -> None:
+    """`ProjectionRunner.positions`: where each view stands (0: never applied) and where the
+    log ends, in one statement, the same as asked one at a time — on an empty store, after
+    one view caught up, and after the log moved on without them."""
+    case_log = open_case_log(store_url)
+    recorder = recorder_of(case_log)
+    runner = open_projections(case_log)
+    names = ["timeline", "deadlines", "crosscase"]
+    try:
+        assert runner.positions(names) == ({name: 0 for name in names}, 0)
+        assert {o.status for o in case_log.append_many(case_walk("HZ-POS-1"))} == {"appended"}
+        runner.ready(["timeline"])
+        head = recorder.max_notification_id()
+        assert {o.status for o in case_log.append_many(case_walk("HZ-POS-2")[:3])} == {
+            "appended"}
+        statements: list[str] = []
+        sa.event.listen(recorder.engine, "before_cursor_execute",
+                        lambda _conn, _cursor, statement, *_: statements.append(statement))
+        known, now = runner.positions(names)
+        assert len([s for s in statements if s.startswith("SELECT")]) == 1  # SQLite: BEGIN too
+        assert known == {name: runner.position(name) for name in names}
+        assert known == {"timeline": head, "deadlines": 0, "crosscase": 0}
+        assert now == recorder.max_notification_id() == (head or 0) + 3
+    finally:
+        case_log.close()
+
+
+def test_a_case_read_asks_where_the_views_stand_once(store_url: str, tmp_path: Path) -> None:
+    """A case read over HTTP, the views caught up, reads their positions and the log's head
+    in one statement (each round trip of a busy server's thread waits for the interpreter
+    again: the three views and the head asked one at a time made four); a case appended
+    after them is still read with every event, its views caught up first."""
+    case_log = open_case_log(store_url)
+    recorder = recorder_of(case_log)
+    tokens = tmp_path / "tokens.yaml"
+    supervisor = issue_token(tokens, "city", ["supervisor"], "3301", None)
+    runner = open_projections(case_log)
+    client = TestClient(create_app(open_service(case_log, runner, tokens), follow=False))
+    headers = {"Authorization": f"Bearer {supervisor}"}
+    try:
+        assert {o.status for o in case_log.append_many(case_walk("HZ-POS-3"))} == {"appended"}
+        runner.catch_up()
+        statements: list[str] = []
+        sa.event.listen(recorder.engine, "before_cursor_execute",
+                        lambda _conn, _cursor, statement, *_: statements.append(statement))
+        read = client.get("/v1/cases/HZ-POS-3", headers=headers)
+        assert read.status_code == 200, read.text
+        asked = [s for s in statements if "casechain_tracking" in s]
+        assert len(asked) == 1, asked
+        assert "max(casechain_events.position)" in asked[0]
+        later = case_walk("HZ-POS-4")
+        assert {o.status for o in case_log.append_many(later)} == {"appended"}
+        read = client.get("/v1/cases/HZ-POS-4", headers=headers)
+        assert read.status_code == 200, read.text
+        assert len(read.json()["timeline"]) == len(later)
+        assert runner.position("timeline") == recorder.max_notification_id()
+    finally:
+        case_log.close()
