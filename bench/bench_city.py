@@ -15,7 +15,10 @@ Steps, each in its own process so that its peak RSS is its own:
    meanwhile: p50/p99 of a case read (`GET /v1/cases/{id}`) under that load — once as a
    stress (each client asks again as soon as answered, the writer sends case after case),
    once at a pace beside a city's (each client every 5 s, a case of 18 events every 2 s);
-   the server as `make run` starts it (its listings take turns for the cores less one);
+   the server as `serve` starts on PostgreSQL (its listings computed by its listing process,
+   at most the cores less one at a time); at the end, that server stopped, the stress once
+   more on a server computing its listings itself (`--no-listing-process`: the case read's
+   baseline of the same run);
 6. the dashboard's first screen in Chromium (Playwright, Debian's /usr/bin/chromium) for the
    city's and the district's supervisor, at sign-in (as of now) and as of 2025-12-31 18:00:
    from the click on 登录 or 刷新 until the headline and the three charts of 概览 are drawn,
@@ -126,10 +129,10 @@ def _timed(client: httpx.Client, path: str, params: dict[str, str], calls: int
             "bytes": size, "wire_bytes": int(answer.headers.get("content-length") or size)}
 
 
-def _serve(url: str, tokens: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(url: str, tokens: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     server = subprocess.Popen([CASECHAIN, "serve", "--db", url, "--tokens", str(tokens),
-                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                               "--port", str(port), *extra], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -395,6 +398,20 @@ def main() -> None:
             finally:
                 server.send_signal(signal.SIGTERM)
                 server.wait(60)
+            # The same stress on a server computing its listings itself (as before the
+            # listing process, and as on SQLite), the first server stopped: the case read's
+            # baseline of this run.
+            alone, alone_base = _serve(url, tokens, "--no-listing-process")
+            try:
+                results["under_load_one_process"] = _under_load(
+                    alone_base, auth, service, args.load_seconds, first_case=200_000)
+            finally:
+                alone.send_signal(signal.SIGTERM)
+                alone.wait(60)
+            print(f"the same stress, the listings in the server's own process (the baseline): "
+                  f"case read p50 {results['under_load_one_process']['p50_ms']} ms, p99 "
+                  f"{results['under_load_one_process']['p99_ms']} ms; polls answered "
+                  f"{results['under_load_one_process']['polls']}", flush=True)
     finally:
         drop_database(url)
     if args.json:

@@ -75,3 +75,5 @@ def main() -> None:
         sys.exit(2)
 
 
+if __name__ == "__main__":  # `python -m casechain.entrypoints.cli.main` (serve's listing process)
+    main()

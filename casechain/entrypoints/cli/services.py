@@ -20,6 +20,7 @@ from casechain.application.proofs import AutoCheckpoint, Ledger
 from casechain.batching import freeze_for_life
 from casechain.bootstrap import (
     auto_checkpoint,
+    db_url_from,
     kafka_settings,
     missing_store_file,
     open_ledger,
@@ -104,12 +105,25 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
           create: Annotated[bool, typer.Option(
               "--create", help="start on a new, empty SQLite store if the file does not exist "
                                "(otherwise a missing file is an error: a store deleted or "
-                               "mistyped never starts empty unnoticed)")] = False) -> None:
+                               "mistyped never starts empty unnoticed)")] = False,
+          listing_process: Annotated[bool | None, typer.Option(
+              "--listing-process/--no-listing-process",
+              help="compute the supervision listings in a second process, so that they "
+                   "never hold this one's interpreter while a case is read [default: on "
+                   "PostgreSQL, off on a SQLite file]")] = None,
+          uds: Annotated[str | None, typer.Option("--uds", hidden=True)] = None,
+          listings_only: Annotated[bool, typer.Option("--listings-only", hidden=True)] = False,
+          ) -> None:
     """The HTTP API (OpenAPI at /openapi.json, docs at /docs) on HOST:PORT; with --key it
     signs checkpoints of the log and the access log itself."""
     import uvicorn
 
     from casechain.entrypoints.http.app import create_app
+    from casechain.entrypoints.http.listings import (
+        ListingProcess,
+        exit_with_parent,
+        listing_process_wanted,
+    )
 
     missing = missing_store_file(db)
     if missing is not None and not create:
@@ -129,14 +143,32 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
         except CaseChainError as exc:  # a token file or a signing key that cannot be used
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
-        err.print(f"CaseChain API on http://{host}:{port} (store {case_log.db_url})")
-        api = create_app(components)
+        if listings_only:  # serve's listing process: no follower, no checkpoints, no child
+            exit_with_parent()
+            freeze_for_life()
+            uvicorn.run(create_app(components, follow=False), uds=uds, log_level="warning",
+                        access_log=False)
+            return
+        listings = None
+        if listing_process_wanted(listing_process, db_url_from(db)):
+            listings = ListingProcess(
+                ["--tokens", str(Path(tokens).resolve())]
+                + (["--rules", rules] if rules else [])
+                + (["--listing-slots", str(listing_slots)] if listing_slots else []),
+                env={"CASECHAIN_DB": db_url_from(db)}).start()  # the URL kept off `ps`
+        err.print(f"CaseChain API on http://{host}:{port} (store {case_log.db_url})"
+                  + (" with a listing process" if listings else ""))
+        api = create_app(components, listings_at=listings.socket_path if listings else None)
         # What the server holds from its start (the libraries, the rule pack, the routes and
         # their schemas) kept out of the collector's full passes: none of it is garbage, and
         # each pass over it took 70-80 ms — under a supervisor's paging one every two
         # seconds, one answer in ten that much later. Passes now cover what came after.
         freeze_for_life()
-        uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+        try:
+            uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+        finally:
+            if listings is not None:
+                listings.stop()
     finally:
         case_log.close()
 

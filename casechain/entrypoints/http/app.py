@@ -33,6 +33,7 @@ from casechain.application.serving import Components
 from casechain.domain.envelope import envelope_schema
 from casechain.entrypoints.http.auth import Caller
 from casechain.entrypoints.http.dashboard import register_dashboard
+from casechain.entrypoints.http.listings import ListingsElsewhere
 from casechain.entrypoints.http.problems import _PROBLEM_SCHEMA, PROBLEM, ApiProblem, install_error_handlers
 from casechain.entrypoints.http.routes import register_routes
 
@@ -42,8 +43,11 @@ log = structlog.get_logger("casechain.http")
 
 
 # -- the application ------------------------------------------------------------------------
-def create_app(components: Components, follow: bool = True) -> FastAPI:
-    """The FastAPI application over the given components."""
+def create_app(components: Components, follow: bool = True,
+               listings_at: str | None = None) -> FastAPI:
+    """The FastAPI application over the given components; with `listings_at`, the Unix
+    socket of a listing process (`listings.ListingProcess`), the supervision listings are
+    answered there while it answers."""
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -84,7 +88,9 @@ def create_app(components: Components, follow: bool = True) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     install_error_handlers(app)
 
-    register_routes(app, components)
+    listings = register_routes(app, components)
+    if listings_at is not None:  # outermost: an answer from there is compressed already
+        app.add_middleware(ListingsElsewhere, socket_path=listings_at, routes=listings)
     register_dashboard(app, pack_of(components.runner).divisions)
     app.openapi = lambda: _openapi_with_envelopes(app)  # type: ignore[method-assign]
     return app

@@ -14,6 +14,7 @@ import structlog
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute
 
 from casechain.application import authorisation, supervision
 from casechain.application import breaches as breach_register
@@ -317,7 +318,7 @@ def _on_one_connection(router: APIRouter, components: Components
     return get
 
 
-def _routes_supervision(app: FastAPI, components: Components) -> None:
+def _routes_supervision(app: FastAPI, components: Components) -> list[BaseRoute]:
     """The supervisors' listings, at most `components.listing_slots` computed at once: each
     scans a district's or the city's views (a city-wide page of alerts keeps a core of the
     database busy for a tenth of a second), so a few supervisors polling could take every
@@ -510,6 +511,7 @@ def _routes_supervision(app: FastAPI, components: Components) -> None:
             runner, where, None if as_of is None else supervision.as_of(as_of))
 
     app.include_router(router)
+    return list(router.routes)
 
 
 # -- audit: export, ledger, access log --------------------------------------------------------
@@ -610,10 +612,12 @@ def _routes_health(app: FastAPI, components: Components) -> None:
                 "sees_person_ids": sees_person_ids(principal.roles)}
 
 
-def register_routes(app: FastAPI, components: Components) -> None:
-    """Every route of the API on `app`."""
+def register_routes(app: FastAPI, components: Components) -> list[BaseRoute]:
+    """Every route of the API on `app`; returned, the supervision listings' (those that take
+    a listing slot: `listings.ListingsElsewhere` may send them to a process of their own)."""
     _routes_append(app, components)
     _routes_cases(app, components)
-    _routes_supervision(app, components)
+    listings = _routes_supervision(app, components)
     _routes_audit(app, components)
     _routes_health(app, components)
+    return listings
