@@ -23,8 +23,16 @@ AS_OF = {"as_of": "2026-06-30T18:00:00+08:00"}
 
 
 def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
+    """The running processes whose parent is `pid` (from /proc/*/stat)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -102,7 +110,7 @@ def test_listings_are_answered_there_and_here_while_it_is_gone(pg_url: str,
             assert restarted
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(60)
+        server.communicate(timeout=60)
     assert not any(_alive(pid) for pid in restarted), "the listing process left running"
 
 
@@ -125,7 +133,7 @@ def test_no_listing_process_on_sqlite_or_when_declined(pg_url: str, tmp_path: Pa
             assert not _children(server.pid)
         finally:
             server.send_signal(signal.SIGTERM)
-            server.wait(60)
+            server.communicate(timeout=60)
 
 
 @pytest.mark.postgres
@@ -143,5 +151,5 @@ def test_a_listing_process_stops_itself_when_its_server_is_killed(pg_url: str,
         (child,) = _children(server.pid)
     finally:
         server.kill()
-        server.wait(60)
+        server.communicate(timeout=60)
     assert wait_for(lambda: not _alive(child), 30), "the orphaned listing process kept running"

@@ -158,7 +158,7 @@ def serve(tokens: TokensOption, db: DbOption = None, rules: RulesOption = None,
                 env={"CASECHAIN_DB": db_url_from(db)}).start()  # the URL kept off `ps`
         err.print(f"CaseChain API on http://{host}:{port} (store {case_log.db_url})"
                   + (" with a listing process" if listings else ""))
-        api = create_app(components, listings_at=listings.socket_path if listings else None)
+        api = create_app(components, listings=listings)
         # What the server holds from its start (the libraries, the rule pack, the routes and
         # their schemas) kept out of the collector's full passes: none of it is garbage, and
         # each pass over it took 70-80 ms — under a supervisor's paging one every two

@@ -33,7 +33,7 @@ from casechain.application.serving import Components
 from casechain.domain.envelope import envelope_schema
 from casechain.entrypoints.http.auth import Caller
 from casechain.entrypoints.http.dashboard import register_dashboard
-from casechain.entrypoints.http.listings import ListingsElsewhere
+from casechain.entrypoints.http.listings import ListingProcess, ListingsElsewhere
 from casechain.entrypoints.http.problems import _PROBLEM_SCHEMA, PROBLEM, ApiProblem, install_error_handlers
 from casechain.entrypoints.http.routes import register_routes
 
@@ -44,10 +44,11 @@ log = structlog.get_logger("casechain.http")
 
 # -- the application ------------------------------------------------------------------------
 def create_app(components: Components, follow: bool = True,
-               listings_at: str | None = None) -> FastAPI:
-    """The FastAPI application over the given components; with `listings_at`, the Unix
-    socket of a listing process (`listings.ListingProcess`), the supervision listings are
-    answered there while it answers."""
+               listings: ListingProcess | None = None) -> FastAPI:
+    """The FastAPI application over the given components; with `listings`, a listing
+    process started for it, the supervision listings are answered there while it answers,
+    and it is stopped when the application shuts down (before uvicorn passes the signal
+    that stopped it on: this process's own handling of that signal ends it at once)."""
     stop = threading.Event()
 
     @contextlib.asynccontextmanager
@@ -59,6 +60,8 @@ def create_app(components: Components, follow: bool = True,
             components.follower = worker
         yield
         stop.set()
+        if listings is not None:
+            listings.stop()
         components.appender.close()
         if follow:
             worker.join(timeout=10)
@@ -88,9 +91,10 @@ def create_app(components: Components, follow: bool = True,
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     install_error_handlers(app)
 
-    listings = register_routes(app, components)
-    if listings_at is not None:  # outermost: an answer from there is compressed already
-        app.add_middleware(ListingsElsewhere, socket_path=listings_at, routes=listings)
+    listing_routes = register_routes(app, components)
+    if listings is not None:  # outermost: an answer from there is compressed already
+        app.add_middleware(ListingsElsewhere, socket_path=listings.socket_path,
+                           routes=listing_routes)
     register_dashboard(app, pack_of(components.runner).divisions)
     app.openapi = lambda: _openapi_with_envelopes(app)  # type: ignore[method-assign]
     return app
