@@ -3,10 +3,10 @@
 A listing (a page of the city's alerts, its summary, the board ...) is Python work over
 hundreds of rows: in one process it takes turns for the interpreter's lock with the case
 reads, the appends and the follower, and each of a case read's round trips to the database
-waits for that lock again. Measured on the city year under the benchmark's stress (four
-clients polling without pause, a writer sending case after case): a case read's median 50–70
-ms and p99 114–154 ms with the listings in the same process; 25 and 89 ms with them in
-another (docs/scaling.md).
+waits for that lock again. On the city year under the benchmark's stress (four clients
+polling without pause, a writer sending case after case), in one run: a case read's p99
+106.7 ms with the listings in the server's process, 96.0 ms with them in the listing process,
+and the pollers answered 138 and 162 times in 30 s (docs/scaling.md).
 
 `ListingProcess` runs a second `casechain serve` on a Unix socket in a private folder, with
 no follower of its own (this process keeps the views up; a listing still catches its views
