@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 
 from casechain.batching import bulk_gc, read_ahead
 from casechain.errors import StoreError
+from casechain.projections.recent import RecentRecords
 from casechain.projections.store import (
     LogSource,
     ViewStore,
@@ -260,8 +261,9 @@ class ProjectionRunner:
     def __init__(self, store: ViewStore, views: Sequence[View], page: int = PAGE,
                  source: LogSource | None = None) -> None:
         self.store = store
-        #: Where the log is read (the store itself, but for a recomputation elsewhere).
-        self.source = source or store
+        #: Where the log is read (the store itself, but for a recomputation elsewhere),
+        #: its latest records decoded once here for every reader of the log's end.
+        self.source: LogSource = RecentRecords(source or store)
         self.views = {view.name: view for view in views}
         self.page = page
         # One catch-up of a view at a time here: a query finds it caught up and reads on.

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from casechain.adapters.tokens import issue_token
-from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
+from casechain.bootstrap import (
+    open_case_log,
+    open_projections,
+    open_service,
+    recorder_of,
+    verify_projections,
+)
 from casechain.entrypoints.http.app import create_app
 from tests.factories import case_walk
 
@@ -292,5 +298,39 @@ def test_a_case_read_asks_where_the_views_stand_once(store_url: str, tmp_path: P
         assert read.status_code == 200, read.text
         assert len(read.json()["timeline"]) == len(later)
         assert runner.position("timeline") == recorder.max_notification_id()
+    finally:
+        case_log.close()
+
+
+def test_the_end_of_the_log_is_read_once_for_the_follower_and_the_case_reads(
+        store_url: str) -> None:
+    """A writer's events, followed the way `serve` follows them (each view caught up on its
+    own, a case read checking the cross-case view's unfolded tail): the store is asked for
+    each new event once (`RecentRecords`), every answer is the store's own, and the views
+    kept up this way are the views recomputed from the log."""
+    case_log = open_case_log(store_url)
+    recorder = recorder_of(case_log)
+    runner = open_projections(case_log)
+    asked: list[int] = []
+    reads = recorder.records_after
+
+    def counted(start: int, limit: int, stop: int | None = None) -> list[Any]:
+        found = reads(start, limit, stop)
+        asked.extend(p for p, _ in found)
+        return found
+
+    recorder.records_after = counted  # type: ignore[method-assign]
+    try:
+        for n in range(6):
+            walk = case_walk(f"HZ-TAIL-{n}")
+            assert {o.status for o in case_log.append_many(walk)} == {"appended"}
+            known, head = runner.positions(["crosscase"])
+            tail = runner.source.records_after(known["crosscase"], runner.page, stop=head)
+            assert tail == reads(known["crosscase"], runner.page, head)  # the store's answer
+            runner.keep_up()  # six views, one at a time: the same events each
+        assert sorted(asked) == list(range(1, recorder.max_notification_id() + 1))
+        assert {name: stored == again for name, (stored, again)
+                in verify_projections(case_log, runner).items()} == {
+            name: True for name in runner.views}
     finally:
         case_log.close()
