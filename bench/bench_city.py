@@ -8,6 +8,9 @@ Steps, each in its own process so that its peak RSS is its own:
 2. `casechain import --workers 2` of it into a fresh PostgreSQL database: events/s over the
    whole year; beside it, the baseline, `--workers 1` into another (then dropped);
 3. `casechain projections rebuild` of every view: seconds and peak RSS (per million events);
+   then `casechain alerts --json` of every alert (no --limit: read and printed a page at a
+   time), city and district, as of 2025-12-31 18:00: seconds and peak RSS, beside the
+   whole-list evaluation it replaced (the baseline, in the same run);
 4. `casechain serve` with a city-wide (3301) and a district (330106) supervisor: p50/p95 of
    `--calls` calls of each listing's first page (alerts, referrals, deadlines, board) and of
    the alert summary, as of three instants, with the response sizes;
@@ -42,11 +45,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -82,17 +87,17 @@ _MEASURED = ("import resource, subprocess, sys\n"
              "sys.exit(done.returncode)\n")
 
 
-def _run(step: str, *args: str) -> dict[str, Any]:
+def _run(step: str, *args: str, program: Sequence[str] = (CASECHAIN,)) -> dict[str, Any]:
     """A casechain command in its own process: seconds and that process's peak RSS."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _MEASURED, CASECHAIN, *args],
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *program, *args],
                           capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{step} failed ({done.returncode}): {done.stderr[-2000:]}")
     peak = int(done.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0])
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 1024),
-            "output": done.stdout.strip()[-300:]}
+            "output": done.stdout.strip()[-300:], "stdout": done.stdout}
 
 
 def _import(log: Path, events: int, workers: int, url: str | None = None) -> dict[str, Any]:
@@ -104,11 +109,45 @@ def _import(log: Path, events: int, workers: int, url: str | None = None) -> dic
     finally:
         if url is None:
             drop_database(into)
+    imported.pop("stdout")
     imported["events_per_s"] = round(events / imported["seconds"])
     print(f"import, {workers} worker{'s' if workers > 1 else ''}: {imported['seconds']} s, "
           f"{imported['events_per_s']:,} events/s (target ≥ 15,000), peak RSS of a process "
           f"{imported['peak_rss_mb']} MB", flush=True)
     return imported
+
+
+#: The whole-list path `casechain alerts --json` took before it printed a page at a time:
+#: every alert of the scope evaluated into one list, then written as one document.
+_WHOLE_LIST = ("import sys; from datetime import datetime; import orjson\n"
+               "from casechain.application import supervision\n"
+               "from casechain.bootstrap import open_case_log, open_projections\n"
+               "log = open_case_log(sys.argv[1]); runner = open_projections(log)\n"
+               "found = supervision.supervision_alerts(runner, "
+               "datetime.fromisoformat(sys.argv[3]), sys.argv[2])\n"
+               "sys.stdout.write(orjson.dumps(found).decode() + '\\n'); log.close()\n")
+
+
+def _cli_listings(url: str, events: int) -> list[dict[str, Any]]:
+    """`casechain alerts --json` of every alert (no --limit), city and district, as of the
+    year's end: seconds, peak RSS, per million events; beside it, in the same run, the
+    whole-list evaluation it replaced (the baseline)."""
+    rows = []
+    for scope in ("3301", "330106"):
+        for how, program, args in (
+                ("a page at a time", (CASECHAIN,), ("alerts", "--db", url, "--scope", scope,
+                                         "--as-of", INSTANTS[1], "--json")),
+                ("whole list, the baseline", (sys.executable, "-c", _WHOLE_LIST),
+                 (url, scope, INSTANTS[1]))):
+            done = _run(f"alerts {scope}", *args, program=program)
+            row = {"scope": scope, "how": how, "seconds": done["seconds"],
+                   "peak_rss_mb": done["peak_rss_mb"],
+                   "peak_rss_mb_per_million_events": round(done["peak_rss_mb"] / (events / 1e6)),
+                   "alerts": len(orjson.loads(done.pop("stdout")))}
+            rows.append(row)
+            print(f"  casechain alerts --json --scope {scope:6} ({how}): {row['alerts']:,} "
+                  f"alerts, {row['seconds']} s, peak RSS {row['peak_rss_mb']} MB", flush=True)
+    return rows
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -350,6 +389,7 @@ def main() -> None:
             results["simulate"] = _run("simulate", "simulate", "--cases", str(args.cases),
                                        "--seed", "11", "--start", "2025-01-02", "--months", "12",
                                        "-o", str(log))
+            results["simulate"].pop("stdout")
             with log.open("rb") as handle:
                 events = sum(1 for _ in handle)
             results["events"] = events
@@ -360,7 +400,10 @@ def main() -> None:
             rebuilt = _run("rebuild", "projections", "rebuild", "--db", url)
             rebuilt["peak_rss_mb_per_million_events"] = round(
                 rebuilt["peak_rss_mb"] / (events / 1e6))
+            rebuilt.pop("stdout")
             results["rebuild"] = rebuilt
+            print("every alert from the command line, as of the year's end:", flush=True)
+            results["cli_alerts"] = _cli_listings(url, events)
             print(f"projections rebuild: {rebuilt['seconds']} s, peak RSS "
                   f"{rebuilt['peak_rss_mb']} MB (target ≤ 1,024)", flush=True)
             tokens = Path(folder) / "tokens.yaml"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import orjson
 from casechain.errors import QueryInvalid
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "after_cursor", "check_limit", "cursor_of",
-           "page_rows", "paged"]
+           "every_row", "page_rows", "paged"]
 
 #: Rows a page holds unless the reader asks otherwise, and at most: a page of alerts or
 #: board rows stays well under 2 MB.
@@ -73,6 +73,18 @@ def instant_key_after(cursor: str | None) -> tuple[float, str, str, str] | None:
         raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
                            "next_cursor from the previous page, or leave it out to start)")
     return float(after[0]), str(after[1]), str(after[2]), str(after[3])
+
+
+def every_row(page_after: Callable[[str | None], Page]) -> Iterator[dict[str, Any]]:
+    """Every row of a listing, read a page at a time (`page_after(cursor)`; None: the first)
+    and handed on as it comes: a whole listing of the city's year in the memory of a page."""
+    cursor: str | None = None
+    while True:
+        page = page_after(cursor)
+        yield from page.rows
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def check_limit(limit: int | None) -> int:

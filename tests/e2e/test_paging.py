@@ -23,6 +23,7 @@ from casechain.application.rule_packs import calendar_of, load_pack
 from casechain.application.serving import Components
 from casechain.application.simulation import simulate
 from casechain.bootstrap import open_case_log, open_projections, open_service
+from casechain.entrypoints.cli import supervisors
 from casechain.entrypoints.cli.main import app
 from casechain.entrypoints.http.app import create_app
 from tests.factories import case_walk
@@ -216,6 +217,35 @@ def test_the_cli_pages_and_summarises_alerts(api: Api, tmp_path: Path) -> None:
     assert orjson.loads(summary.stdout)["total"] == len(whole)
     bad = runner.invoke(app, ["alerts", "--db", url, "--cursor", "zzz"])
     assert bad.exit_code == 2 and "cursor" in bad.output
+
+
+def test_the_cli_prints_every_alert_a_page_at_a_time(api: Api, monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """`casechain alerts` without --limit prints the whole listing, read a few rows at a time
+    (here three: the city's year has tens of thousands, never all in memory at once): the
+    same alerts, in due order, as the listing evaluated whole, as JSON and as lines."""
+    _, _, components, url = api
+    asked: list[int | None] = []
+    page_of = supervision.alerts_page
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        asked.append(args[4] if len(args) > 4 else kwargs.get("limit"))
+        return page_of(*args, **kwargs)
+
+    monkeypatch.setattr(supervisors, "STREAMED_PAGE", 3)
+    monkeypatch.setattr(supervision, "alerts_page", counted)
+    runner = CliRunner()
+    streamed = runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF, "--json"])
+    assert streamed.exit_code == 0, streamed.output
+    whole = alerts_as_of(components.runner, datetime.fromisoformat(AS_OF + "+08:00"))
+    assert len(whole) > 9
+    assert orjson.loads(streamed.stdout) == orjson.loads(orjson.dumps(whole))
+    assert asked == [3] * -(-len(whole) // 3)  # a page of three at a time, to the end
+    lines = runner.invoke(app, ["alerts", "--db", url, "--as-of", AS_OF])
+    assert lines.exit_code == 0, lines.output
+    assert f"{len(whole)} alert(s) as of" in lines.stdout
+    assert [line.split()[3] for line in lines.stdout.splitlines()[:-1]] == [
+        a["case_id"] for a in whole]
 
 
 def _counted_in_python(components: Components, rows: list[dict[str, Any]],

@@ -4,7 +4,7 @@ groups, the consoles, the common options, and opening the store."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
@@ -69,6 +69,18 @@ def _print_json(value: Any, sort_keys: bool = False) -> None:
     """One JSON document on stdout (UTF-8, zh-CN as is)."""
     option = orjson.OPT_SORT_KEYS if sort_keys else 0
     sys.stdout.write(orjson.dumps(value, option=option).decode() + "\n")
+
+
+def _print_json_rows(rows: Iterable[Any]) -> int:
+    """A JSON array on stdout, one element written as it comes (the same bytes as
+    `_print_json` of the whole list); how many were written."""
+    count = 0
+    sys.stdout.write("[")
+    for row in rows:
+        sys.stdout.write(("," if count else "") + orjson.dumps(row).decode())
+        count += 1
+    sys.stdout.write("]\n")
+    return count
 
 
 @contextmanager

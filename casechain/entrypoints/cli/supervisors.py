@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
 from casechain.application import supervision
+from casechain.application.paging import every_row
 from casechain.domain.deadlines import yuan
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
@@ -25,6 +27,7 @@ from casechain.entrypoints.cli.common import (
     _instant,
     _page_note,
     _print_json,
+    _print_json_rows,
     _projections,
     app,
     beijing,
@@ -99,6 +102,9 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
                   f"3分钟出发 {row['departed_within_3_min']:.0%}  "
                   f"15分钟到达 {row['arrived_within_15_min']:.0%}", markup=False)
 
+#: Rows read at a time when a whole listing is printed (about 2.5 MB of alerts).
+STREAMED_PAGE = 2_000
+
 
 @app.command()
 def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = None,
@@ -113,30 +119,32 @@ def alerts(db: DbOption = None, rules: RulesOption = None, as_of: AsOfOption = N
            limit: LimitOption = None, cursor: CursorOption = None,
            as_json: JsonOption = False) -> None:
     """Alerts as of an instant: running deadlines that are yellow (20% or less left) or red
-    (overdue), the referral checks and the subject-register checks across cases."""
+    (overdue), the referral checks and the subject-register checks across cases. Without
+    --limit every alert is printed, read and written a page at a time."""
     moment = _instant(as_of)
     with _projections(db, rules) as (_, runner), _asked():
         if summary:
             counted = supervision.alert_summary(runner, moment, scope,
                                                 "street" if by_street else "district")
-        else:
-            page = supervision.alerts_page(runner, moment, scope, code, limit, cursor) \
-                if limit is not None or cursor is not None else None
-            listed = page.rows if page else supervision.supervision_alerts(
-                runner, moment, scope, code)
-    if summary:
-        _print_summary(counted, as_json)
-        return
-    if page is not None:
-        _page_note(len(listed), page.total, page.next_cursor)
-    if as_json:
-        _print_json(listed)
-        return
-    for alert in listed:
-        out.print(f"{_SEVERITY_LABELS[alert['severity']]} {alert['severity']:6} "
-                  f"{alert['code']:20} {alert['case_id']:20} due {beijing(alert['due_at'])}  "
-                  f"{alert['detail']}", markup=False)
-    out.print(f"{len(listed)} alert(s) as of {beijing(moment)} (预警 {len(listed)} 条)")
+            _print_summary(counted, as_json)
+            return
+        if limit is not None or cursor is not None:
+            page = supervision.alerts_page(runner, moment, scope, code, limit, cursor)
+            _page_note(len(page.rows), page.total, page.next_cursor)
+            listed: Iterable[dict[str, Any]] = page.rows
+        else:  # the city's year is tens of thousands of alerts: never all in memory at once
+            listed = every_row(lambda after: supervision.alerts_page(
+                runner, moment, scope, code, STREAMED_PAGE, after))
+        if as_json:
+            _print_json_rows(listed)
+            return
+        shown = 0
+        for alert in listed:
+            out.print(f"{_SEVERITY_LABELS[alert['severity']]} {alert['severity']:6} "
+                      f"{alert['code']:20} {alert['case_id']:20} due "
+                      f"{beijing(alert['due_at'])}  {alert['detail']}", markup=False)
+            shown += 1
+    out.print(f"{shown} alert(s) as of {beijing(moment)} (预警 {shown} 条)")
 
 
 def _print_summary(counted: dict[str, object], as_json: bool) -> None:
