@@ -402,10 +402,10 @@ def main() -> None:
                 rebuilt["peak_rss_mb"] / (events / 1e6))
             rebuilt.pop("stdout")
             results["rebuild"] = rebuilt
-            print("every alert from the command line, as of the year's end:", flush=True)
-            results["cli_alerts"] = _cli_listings(url, events)
             print(f"projections rebuild: {rebuilt['seconds']} s, peak RSS "
                   f"{rebuilt['peak_rss_mb']} MB (target ≤ 1,024)", flush=True)
+            print("every alert from the command line, as of the year's end:", flush=True)
+            results["cli_alerts"] = _cli_listings(url, events)
             tokens = Path(folder) / "tokens.yaml"
             auth = {"city": issue_token(tokens, "city", ["supervisor"], "3301", None),
                     "district": issue_token(tokens, "district", ["supervisor"], "330106", None)}

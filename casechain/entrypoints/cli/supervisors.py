@@ -11,7 +11,7 @@ import typer
 from casechain.application import breaches as breach_register
 from casechain.application import devices as device_register
 from casechain.application import supervision
-from casechain.application.paging import every_row
+from casechain.application.paging import MAX_LIMIT, every_row
 from casechain.domain.deadlines import yuan
 from casechain.domain.payloads import STAGE_LABELS
 from casechain.entrypoints.cli.common import (
@@ -102,8 +102,9 @@ def response_1315(db: DbOption = None, rules: RulesOption = None,
                   f"3分钟出发 {row['departed_within_3_min']:.0%}  "
                   f"15分钟到达 {row['arrived_within_15_min']:.0%}", markup=False)
 
-#: Rows read at a time when a whole listing is printed (about 2.5 MB of alerts).
-STREAMED_PAGE = 2_000
+#: Rows read at a time when a whole listing is printed: the API's largest page (about 12 MB
+#: of alerts; each page is counted again with the listing, so not fewer rows than that).
+STREAMED_PAGE = MAX_LIMIT
 
 
 @app.command()
