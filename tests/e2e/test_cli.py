@@ -317,7 +317,8 @@ def test_import_refuses_hostile_lines_alone_and_the_store_stays_readable(tmp_pat
 
 
 @pytest.mark.parametrize(("args", "named"), [
-    (["alerts", "--code", "NOPE"], "--code"), (["board", "--count-by", "colour"], "--count-by"),
+    (["alerts", "--code", "NOPE"], "--code"), (["alerts", "--code", "NOPE", "--json"], "--code"),
+    (["board", "--count-by", "colour"], "--count-by"),
     (["alerts", "--as-of", "9999-12-31T23:59:59"], "--as-of"),
     (["referrals", "--as-of", "yesterday"], "--as-of")])
 def test_a_question_no_answer_can_be_given_for_is_one_line_and_exit_2(
@@ -328,6 +329,7 @@ def test_a_question_no_answer_can_be_given_for_is_one_line_and_exit_2(
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {named}: ")
     assert len(result.output.strip().splitlines()) == 1
+    assert result.stdout == ""  # nothing half-written (a JSON listing is streamed)
 
 
 def test_help_names_what_each_option_takes_and_flows_its_sentences() -> None:

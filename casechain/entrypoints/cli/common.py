@@ -73,14 +73,24 @@ def _print_json(value: Any, sort_keys: bool = False) -> None:
 
 def _print_json_rows(rows: Iterable[Any]) -> int:
     """A JSON array on stdout, one element written as it comes (the same bytes as
-    `_print_json` of the whole list); how many were written."""
-    count = 0
-    sys.stdout.write("[")
-    for row in rows:
-        sys.stdout.write(("," if count else "") + orjson.dumps(row).decode())
+    `_print_json` of the whole list); how many were written. Nothing is written before the
+    first element is there: a question refused when its first page is read leaves stdout
+    empty."""
+    items = iter(rows)
+    first = next(items, _NONE)
+    if first is _NONE:
+        sys.stdout.write("[]\n")
+        return 0
+    sys.stdout.write("[" + orjson.dumps(first).decode())
+    count = 1
+    for row in items:
+        sys.stdout.write("," + orjson.dumps(row).decode())
         count += 1
     sys.stdout.write("]\n")
     return count
+
+
+_NONE = object()
 
 
 @contextmanager
