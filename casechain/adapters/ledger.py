@@ -19,7 +19,7 @@ import base64
 import binascii
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -445,22 +445,29 @@ class Ledger:
                 checkpoint_id=made_key[0], size=access_size, head=access_head))
         return checkpoint
 
-    def stored_checkpoints(self) -> list[Checkpoint]:
-        """Every stored checkpoint, oldest first."""
+    def stored_checkpoints(self, tree_sizes: Collection[int] | None = None) -> list[Checkpoint]:
+        """Every stored checkpoint (of these tree sizes only, when given), oldest first."""
+        return self._checkpoints(lambda query: query if tree_sizes is None else query.where(
+            self.checkpoints.c.tree_size.in_(sorted(set(tree_sizes)))))
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest stored checkpoint: one row read, however many a year of checkpoints
+        every minute has stored (each proof and `/v1/ledger` asks for it)."""
+        newest = self._checkpoints(lambda query: query.order_by(None).order_by(
+            self.checkpoints.c.id.desc()).limit(1))
+        return newest[0] if newest else None
+
+    def _checkpoints(self, narrowed: Callable[[sa.Select[Any]], sa.Select[Any]]
+                     ) -> list[Checkpoint]:
         c, a = self.checkpoints.c, self.checkpoint_access.c
         with self.store.read() as conn:
-            rows = conn.execute(sa.select(self.checkpoints, a.size, a.head)
-                                .join_from(self.checkpoints, self.checkpoint_access,
-                                           a.checkpoint_id == c.id, isouter=True)
-                                .order_by(c.id)).all()
+            rows = conn.execute(narrowed(sa.select(self.checkpoints, a.size, a.head)
+                                         .join_from(self.checkpoints, self.checkpoint_access,
+                                                    a.checkpoint_id == c.id, isouter=True)
+                                         .order_by(c.id))).all()
         return [Checkpoint(r.origin, int(r.tree_size), r.root_hash, r.issued_at, r.key_id,
                            r.signature, None if r.size is None else int(r.size), r.head)
                 for r in rows]
-
-    def latest_checkpoint(self) -> Checkpoint | None:
-        """The newest stored checkpoint."""
-        stored = self.stored_checkpoints()
-        return stored[-1] if stored else None
 
     # -- verification -------------------------------------------------------------------
     def verify(self, public_key: Ed25519PublicKey | None = None,

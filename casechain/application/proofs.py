@@ -100,8 +100,7 @@ def consistency_document(ledger: Ledger, old_size: int, new_size: int) -> dict[s
                          f"{old_size} and {new_size}")
     _, old_root = ledger.root(old_size)
     _, new_root = ledger.root(new_size)
-    signed = [cp.as_dict() for cp in ledger.stored_checkpoints()
-              if cp.tree_size in (old_size, new_size)]
+    signed = [cp.as_dict() for cp in ledger.stored_checkpoints((old_size, new_size))]
     return {"format": CONSISTENCY_FORMAT, "old_size": old_size, "new_size": new_size,
             "old_root": old_root.hex(), "new_root": new_root.hex(),
             "path": [node.hex() for node in ledger.consistency(old_size, new_size)],

@@ -337,3 +337,27 @@ def stored_checkpoints(url: str) -> list[dict[str, Any]]:
     shown = runner.invoke(app, ["checkpoints", "--db", url, "--json"])
     result: list[dict[str, Any]] = json.loads(shown.stdout)
     return result
+
+
+def test_the_newest_checkpoint_and_a_proof_s_checkpoints_among_many(store: Store,
+                                                                   tmp_path: Path) -> None:
+    """A year of checkpoints every minute is hundreds of thousands of rows: each proof and
+    `/v1/ledger` reads the newest alone, a consistency proof the two of its sizes alone —
+    still the newest (the last signed, also when two were signed at one size) and exactly
+    the checkpoints of those sizes, on both databases."""
+    case_log = open_case_log(store.url)
+    try:
+        ledger = Ledger(recorder_of(case_log))
+        key = load_private_key(store.private)
+        made = [ledger.checkpoint(key) for _ in range(3)]  # three more, at the same size
+        assert ledger.latest_checkpoint() == ledger.stored_checkpoints()[-1]
+        assert ledger.latest_checkpoint() == made[-1]
+        assert len(ledger.stored_checkpoints((store.size,))) == 4
+        assert ledger.stored_checkpoints((100,)) == []
+    finally:
+        case_log.close()
+    consistency = runner.invoke(app, ["proof", "--consistency", "100", str(store.size),
+                                      "--db", store.url, "-o", str(tmp_path / "c.json")])
+    assert consistency.exit_code == 0, consistency.output
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert [cp["tree_size"] for cp in doc["checkpoints"]] == [store.size] * 4
