@@ -447,26 +447,40 @@ class Ledger:
 
     def stored_checkpoints(self, tree_sizes: Collection[int] | None = None) -> list[Checkpoint]:
         """Every stored checkpoint (of these tree sizes only, when given), oldest first."""
-        return self._checkpoints(lambda query: query if tree_sizes is None else query.where(
-            self.checkpoints.c.tree_size.in_(sorted(set(tree_sizes)))))
+        return [cp for _, cp in self._checkpoints(
+            lambda query: query if tree_sizes is None else query.where(
+                self.checkpoints.c.tree_size.in_(sorted(set(tree_sizes)))))]
+
+    def checkpoints_after(self, after: int, limit: int) -> list[tuple[int, Checkpoint]]:
+        """Up to `limit` stored checkpoints, oldest first, with their numbers, after the one
+        numbered `after` (0: from the first): the keyset of a listing."""
+        return self._checkpoints(lambda query: query.where(
+            self.checkpoints.c.id > after).limit(limit))
+
+    def checkpoint_count(self) -> int:
+        """How many checkpoints are stored."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(
+                self.checkpoints)).scalar_one())
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """The newest stored checkpoint: one row read, however many a year of checkpoints
         every minute has stored (each proof and `/v1/ledger` asks for it)."""
         newest = self._checkpoints(lambda query: query.order_by(None).order_by(
             self.checkpoints.c.id.desc()).limit(1))
-        return newest[0] if newest else None
+        return newest[0][1] if newest else None
 
     def _checkpoints(self, narrowed: Callable[[sa.Select[Any]], sa.Select[Any]]
-                     ) -> list[Checkpoint]:
+                     ) -> list[tuple[int, Checkpoint]]:
         c, a = self.checkpoints.c, self.checkpoint_access.c
         with self.store.read() as conn:
             rows = conn.execute(narrowed(sa.select(self.checkpoints, a.size, a.head)
                                          .join_from(self.checkpoints, self.checkpoint_access,
                                                     a.checkpoint_id == c.id, isouter=True)
                                          .order_by(c.id))).all()
-        return [Checkpoint(r.origin, int(r.tree_size), r.root_hash, r.issued_at, r.key_id,
-                           r.signature, None if r.size is None else int(r.size), r.head)
+        return [(int(r.id), Checkpoint(r.origin, int(r.tree_size), r.root_hash, r.issued_at,
+                                       r.key_id, r.signature,
+                                       None if r.size is None else int(r.size), r.head))
                 for r in rows]
 
     # -- verification -------------------------------------------------------------------

@@ -31,9 +31,10 @@ from casechain.adapters.ledger import (
     public_pem,
 )
 from casechain.application.case_log import CaseLog, CaseNotFound
+from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
 from casechain.domain import merkle
 from casechain.domain.hashing import record_hash
-from casechain.errors import CaseChainError
+from casechain.errors import CaseChainError, QueryInvalid
 
 __all__ = [
     "CONSISTENCY_FORMAT",
@@ -45,6 +46,7 @@ __all__ = [
     "SigningKeyError",
     "bundle",
     "check_document",
+    "checkpoints_page",
     "consistency_document",
     "generate_key",
     "inclusion_document",
@@ -90,6 +92,20 @@ def inclusion_document(case_log: CaseLog, ledger: Ledger, case_id: str,
               for record in records]
     return {"format": INCLUSION_FORMAT, "case_id": case_id, "tree_size": checkpoint.tree_size,
             "checkpoint": checkpoint.as_dict(), "proofs": proofs}
+
+
+def checkpoints_page(ledger: Ledger, limit: int | None, cursor: str | None) -> Page:
+    """A page of the stored checkpoints, oldest first, each as a witness keeps it, and how
+    many are stored (a checkpoint a minute is hundreds of thousands a year)."""
+    size = check_limit(limit)
+    after = after_cursor(cursor, 1)
+    if after is not None and not isinstance(after[0], int):
+        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
+                           "next_cursor from the previous page, or leave it out to start)")
+    found = ledger.checkpoints_after(int(after[0]) if after else 0, size + 1)
+    more = len(found) > size
+    return Page([cp.as_dict() for _, cp in found[:size]], ledger.checkpoint_count(),
+                cursor_of((found[size - 1][0],)) if more else None)
 
 
 def consistency_document(ledger: Ledger, old_size: int, new_size: int) -> dict[str, Any]:

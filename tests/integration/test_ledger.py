@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 
 from casechain.adapters import codec
 from casechain.adapters.ledger import Ledger, generate_key, load_private_key
+from casechain.application import paging
 from casechain.application.synthetic import EVENTS_PER_CASE, generate
 from casechain.bootstrap import open_case_log, recorder_of
 from casechain.domain.hashing import record_hash
+from casechain.entrypoints.cli import ledger as ledger_cli
 from casechain.entrypoints.cli.main import app
 from tests.helpers import wait_for
 from tests.pg import run_sql
@@ -361,3 +363,50 @@ def test_the_newest_checkpoint_and_a_proof_s_checkpoints_among_many(store: Store
     assert consistency.exit_code == 0, consistency.output
     doc = json.loads((tmp_path / "c.json").read_text())
     assert [cp["tree_size"] for cp in doc["checkpoints"]] == [store.size] * 4
+
+
+def test_the_checkpoints_page_and_stream_as_a_witness_keeps_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`casechain checkpoints --limit N` gives a page, oldest first, and the next page's
+    cursor on stderr; the pages put together are the whole listing, which without --limit
+    is read a page at a time (here two: a year of checkpoints every minute is hundreds of
+    thousands); a cursor the listing did not give is one line naming it, exit 2."""
+    case_log = open_case_log(store.url)
+    try:
+        ledger = Ledger(recorder_of(case_log))
+        key = load_private_key(store.private)
+        for _ in range(4):
+            ledger.checkpoint(key)
+        whole = [cp.as_dict() for cp in ledger.stored_checkpoints()]
+    finally:
+        case_log.close()
+    assert len(whole) == 5
+    first = runner.invoke(app, ["checkpoints", "--db", store.url, "--limit", "3", "--json"])
+    assert first.exit_code == 0, first.output
+    assert "3 of 5 shown" in first.stderr
+    cursor = first.stderr.rsplit("--cursor ", 1)[1].strip()
+    rest = runner.invoke(app, ["checkpoints", "--db", store.url, "--limit", "3", "--cursor",
+                               cursor, "--json"])
+    assert rest.exit_code == 0, rest.output
+    assert json.loads(first.stdout) + json.loads(rest.stdout) == whole
+    monkeypatch.setattr(paging, "MAX_LIMIT", 2)
+    monkeypatch.setattr(ledger_cli, "MAX_LIMIT", 2)
+    pages: list[int] = []
+    page_of = ledger_cli.checkpoints_page
+
+    def counted(*args: Any) -> Any:
+        page = page_of(*args)
+        pages.append(len(page.rows))
+        return page
+
+    monkeypatch.setattr(ledger_cli, "checkpoints_page", counted)
+    streamed = runner.invoke(app, ["checkpoints", "--db", store.url, "--json"])
+    assert streamed.exit_code == 0, streamed.output
+    assert json.loads(streamed.stdout) == whole
+    assert pages == [2, 2, 1]
+    lines = runner.invoke(app, ["checkpoints", "--db", store.url])
+    assert [line.split()[1] for line in lines.stdout.splitlines()] == [
+        str(cp["tree_size"]) for cp in whole]
+    bad = runner.invoke(app, ["checkpoints", "--db", store.url, "--cursor", "zzz"])
+    assert bad.exit_code == 2 and bad.output.startswith("error: --cursor: ")
+    assert bad.stdout == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,10 +14,12 @@ import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from casechain.application.paging import MAX_LIMIT, every_row
 from casechain.application.proofs import (
     Checkpoint,
     bundle,
     check_document,
+    checkpoints_page,
     consistency_document,
     generate_key,
     inclusion_document,
@@ -28,13 +31,18 @@ from casechain.application.proofs import (
     read_document,
 )
 from casechain.entrypoints.cli.common import (
+    CursorOption,
     DbOption,
     JsonOption,
     KeyOption,
+    LimitOption,
     PublicKeyOption,
+    _asked,
     _failing,
     _ledger,
+    _page_note,
     _print_json,
+    _print_json_rows,
     app,
     err,
     keys_app,
@@ -106,16 +114,24 @@ def checkpoint(db: DbOption = None, key: KeyOption = None,
 
 
 @app.command()
-def checkpoints(db: DbOption = None, as_json: JsonOption = False) -> None:
-    """Every stored checkpoint, oldest first (the JSON form is what a witness keeps)."""
-    with _ledger(db, up_to_date=False) as (_, ledger):
-        stored = ledger.stored_checkpoints()
-    if as_json:
-        _print_json([cp.as_dict() for cp in stored])
-        return
-    for cp in stored:
-        out.print(f"{cp.issued_at}  {cp.tree_size:>10} events  root {cp.root_hash}  "
-                  f"key {cp.key_id}", markup=False)
+def checkpoints(db: DbOption = None, limit: LimitOption = None, cursor: CursorOption = None,
+                as_json: JsonOption = False) -> None:
+    """Every stored checkpoint, oldest first (the JSON form is what a witness keeps); with
+    --limit a page of them and the next page's cursor on stderr. Without it every one is
+    printed, read a page at a time."""
+    with _ledger(db, up_to_date=False) as (_, ledger), _asked():
+        if limit is not None or cursor is not None:
+            page = checkpoints_page(ledger, limit, cursor)
+            _page_note(len(page.rows), page.total, page.next_cursor)
+            listed: Iterable[dict[str, Any]] = page.rows
+        else:
+            listed = every_row(lambda after: checkpoints_page(ledger, MAX_LIMIT, after))
+        if as_json:
+            _print_json_rows(listed)
+            return
+        for cp in listed:
+            out.print(f"{cp['issued_at']}  {cp['tree_size']:>10} events  root "
+                      f"{cp['root_hash']}  key {cp['key_id']}", markup=False)
 
 
 @app.command()
