@@ -57,8 +57,12 @@ class AccessLog:
             sa.Column("prev_hash", sa.String(64), nullable=False),
             sa.Column("hash", sa.String(64), nullable=False),
         )
+        #: A case's reads, newest first, without scanning the log (older stores get it too).
+        self.by_resource = sa.Index("casechain_access_log_resource", self.table.c.resource,
+                                    self.table.c.seq)
         with map_db_errors(), store.engine.begin() as conn:
             self.metadata.create_all(conn, checkfirst=True)
+            self.by_resource.create(conn, checkfirst=True)
         #: The last entry this log wrote or read (PostgreSQL), and one append at a time.
         self._head: tuple[int, str] | None = None
         self._appending = threading.Lock()
@@ -92,13 +96,33 @@ class AccessLog:
                 self._head = (row["seq"], row["hash"])
                 return row
 
-    def entries(self, case_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """The latest entries, newest first (those about one case, if given)."""
+    def entries(self, case_id: str | None = None, limit: int = 1000,
+                before: int | None = None) -> list[dict[str, Any]]:
+        """The latest entries numbered below `before` (all, if None), newest first (those
+        about one case, if given)."""
         query = sa.select(self.table).order_by(self.table.c.seq.desc()).limit(limit)
         if case_id is not None:
             query = query.where(self.table.c.resource == case_id)
+        if before is not None:
+            query = query.where(self.table.c.seq < before)
         with self.store.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def count(self, case_id: str | None = None) -> int:
+        """How many entries the log holds (about one case, if given)."""
+        query = sa.select(sa.func.count()).select_from(self.table)
+        if case_id is not None:
+            query = query.where(self.table.c.resource == case_id)
+        with self.store.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def counts_by_resource(self, case_id: str | None = None) -> dict[str, int]:
+        """How many entries each resource (a case, mostly) has (one case's, if given)."""
+        query = sa.select(self.table.c.resource, sa.func.count()).group_by(self.table.c.resource)
+        if case_id is not None:
+            query = query.where(self.table.c.resource == case_id)
+        with self.store.read() as conn:
+            return {str(resource): int(n) for resource, n in conn.execute(query)}
 
     def head(self) -> tuple[int, str]:
         """The number of entries and the hash of the last (64 zeros when empty)."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar, cast
 
+from casechain.adapters.access_log import AccessLog
 from casechain.adapters.tokens import issue_token
 from casechain.application.case_log import CaseLog, CaseNotFound
+from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
 from casechain.application.queries import (
     case_jurisdictions,
     person_subjects,
@@ -28,7 +30,7 @@ from casechain.domain.access import (
 from casechain.errors import AccessRefused, QueryInvalid
 from casechain.projections.machinery import ProjectionRunner
 
-__all__ = ["accesses_inside", "case_in_scope", "for_reader", "issue_token", "listing_scope",
+__all__ = ["accesses_page", "case_in_scope", "for_reader", "issue_token", "listing_scope",
            "require_read"]
 
 T = TypeVar("T")
@@ -82,10 +84,36 @@ def for_reader(runner: ProjectionRunner, principal: Principal, body: T) -> T:
     return cast(T, mask_persons(shown, persons))
 
 
-def accesses_inside(runner: ProjectionRunner, principal: Principal,
-                    entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The access-log entries a scoped principal may see: reads of cases inside its scope."""
+def accesses_page(runner: ProjectionRunner, log: AccessLog, principal: Principal,
+                  case_id: str | None = None, limit: int | None = None,
+                  cursor: str | None = None) -> Page:
+    """A page of the access-log entries a principal may see, newest first (keyset on the
+    entry's number: entries written meanwhile never shift a page), and how many there are.
+    A scoped principal sees the reads of cases inside its scope only: its total sums the
+    entries of those cases, and its page is read from the log a page's length at a time
+    until the page is full."""
+    size = check_limit(limit)
+    after = after_cursor(cursor, 1)
+    if after is not None and not isinstance(after[0], int):
+        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
+                           "next_cursor from the previous page, or leave it out to start)")
+    before = None if after is None else int(after[0])
     if not principal.scope:
-        return entries
-    held = case_jurisdictions(runner, {e["resource"] for e in entries})
-    return [e for e in entries if held.get(e["resource"], "").startswith(principal.scope)]
+        read = log.entries(case_id, size + 1, before)
+        more = len(read) > size
+        return Page(read[:size], log.count(case_id),
+                    cursor_of((read[size - 1]["seq"],)) if more else None)
+    counts = log.counts_by_resource(case_id)
+    held = case_jurisdictions(runner, set(counts))
+    inside = {r for r in counts if held.get(r, "").startswith(principal.scope)}
+    chosen: list[dict[str, Any]] = []
+    while len(chosen) <= size:  # one more than the page: there is a next page
+        read = log.entries(case_id, size + 1, before)
+        chosen += [entry for entry in read if entry["resource"] in inside]
+        if len(read) <= size:
+            break
+        before = read[-1]["seq"]
+    more = len(chosen) > size
+    chosen = chosen[:size]
+    return Page(chosen, sum(counts[r] for r in inside),
+                cursor_of((chosen[-1]["seq"],)) if more else None)

@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 
 from casechain.adapters.ledger import generate_key
 from casechain.adapters.tokens import issue_token
+from casechain.application import authorisation
 from casechain.application.serving import Components
 from casechain.bootstrap import open_case_log, open_projections, open_service, recorder_of
+from casechain.domain.access import Principal
 from casechain.domain.payloads import PAYLOADS
 from casechain.entrypoints.http.app import create_app
 from tests.crosscase_stories import minor_fumes
@@ -325,6 +327,57 @@ def test_every_read_of_an_audit_trail_is_recorded_and_tampering_shows(api: Any) 
     assert after["intact"] is False
     assert after["problem"] == {"seq": 1, "kind": "content",
                                 "detail": "entry 1 was altered after it was written"}
+
+
+def test_the_access_log_is_paged_newest_first_with_its_total_inside_the_reader_s_scope(
+        api: Any) -> None:
+    """GET /v1/access-log takes `limit` and `cursor` like every listing (a year's reads are
+    millions of entries): newest first, the total the reader may see, the next page's
+    cursor in the body and the paging headers; a district's auditor sees and counts only
+    the reads of its own cases, however they are interleaved with others."""
+    client, tokens, components = api
+    client.post("/v1/events", json=case_walk("HZ-A")[0], headers=_auth(tokens["city-service"]))
+    client.post("/v1/events", json=envelope("supervision.clue_registered", "HZ-O",
+                                            jurisdiction="330105001"),
+                headers=_auth(tokens["city-service"]))
+    for _ in range(4):  # entries 1..10: HZ-A, HZ-O, HZ-O, HZ-A, HZ-O, HZ-O, ...
+        client.get("/v1/cases/HZ-A", headers=_auth(tokens["supervisor"]))
+        for _ in range(2):
+            client.get("/v1/cases/HZ-O", headers=_auth(tokens["supervisor-out"]))
+    ours, cursor, pages = [], None, 0
+    while True:
+        answer = client.get("/v1/access-log", params={"limit": 3, "cursor": cursor} if cursor
+                            else {"limit": 3}, headers=_auth(tokens["auditor"]))
+        body = answer.json()
+        assert answer.status_code == 200 and body["total"] == 4, body
+        assert answer.headers["X-Total-Count"] == "4"
+        assert answer.headers.get("X-Next-Cursor") == body["next_cursor"]
+        ours += body["entries"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 2 and [e["seq"] for e in ours] == [10, 7, 4, 1]
+    assert {e["resource"] for e in ours} == {"HZ-A"} and body["count"] == 12 and body["intact"]
+    theirs = client.get("/v1/access-log?case_id=HZ-O&limit=5",
+                        headers=_auth(tokens["auditor-out"])).json()
+    assert (theirs["total"], len(theirs["entries"])) == (8, 5)
+    assert [e["seq"] for e in theirs["entries"]] == [12, 11, 9, 8, 6]
+    rest = client.get("/v1/access-log", params={"case_id": "HZ-O", "cursor": theirs["next_cursor"]},
+                      headers=_auth(tokens["auditor-out"])).json()
+    assert ([e["seq"] for e in rest["entries"]], rest["next_cursor"]) == ([5, 3, 2], None)
+    none = client.get("/v1/access-log?case_id=HZ-O", headers=_auth(tokens["auditor"])).json()
+    assert (none["total"], none["entries"]) == (0, [])
+    everyone = authorisation.accesses_page(components.runner, components.access_log,
+                                           Principal("root", ("admin",), ""), limit=100)
+    assert (everyone.total, [e["seq"] for e in everyone.rows]) == (12, list(range(12, 0, -1)))
+    quick = client.get("/v1/access-log?limit=1&verify=false",
+                       headers=_auth(tokens["auditor"])).json()  # paging on, chain not redone
+    assert [e["seq"] for e in quick["entries"]] == [10] and quick["total"] == 4
+    assert (quick["count"], quick["head_hash"]) == (12, body["head_hash"])
+    assert (quick["intact"], quick["problem"]) == (None, None)
+    refused = client.get("/v1/access-log?cursor=bm9wZQ", headers=_auth(tokens["auditor"]))
+    assert refused.status_code == 422 and "cursor" in refused.text
 
 
 def test_a_deleted_access_log_entry_is_named(api: Any) -> None:

@@ -101,3 +101,27 @@ def test_a_number_taken_on_the_requests_connection_leaves_it_usable(store_url: s
         assert served.verify() == (3, row["hash"], None)
     finally:
         case_log.close()
+
+
+def test_a_case_s_reads_are_found_by_index_and_read_below_a_number(store_url: str) -> None:
+    """The access log's pages: entries below a number, newest first, one case's or all; the
+    count of each case's reads; and an older store, opened again, gains the index a case's
+    reads are found by."""
+    case_log = open_case_log(store_url)
+    try:
+        log = AccessLog(recorder_of(case_log))
+        for n in range(9):
+            log.record(READER, "case.read", f"HZ-{n % 3}")
+        assert [e["seq"] for e in log.entries(limit=4, before=8)] == [7, 6, 5, 4]
+        assert [e["seq"] for e in log.entries("HZ-1", limit=10, before=8)] == [5, 2]
+        assert log.counts_by_resource() == {"HZ-0": 3, "HZ-1": 3, "HZ-2": 3}
+        assert log.counts_by_resource("HZ-2") == {"HZ-2": 3}
+        assert (log.count(), log.count("HZ-0"), log.count("HZ-9")) == (9, 3, 0)
+        engine = recorder_of(case_log).engine
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX casechain_access_log_resource"))
+        AccessLog(recorder_of(case_log))  # opened again, as a server started on an old store
+        indexes = sa.inspect(engine).get_indexes("casechain_access_log")
+        assert {"casechain_access_log_resource"} <= {i["name"] for i in indexes}
+    finally:
+        case_log.close()
