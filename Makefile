@@ -67,6 +67,7 @@ bench: $(VENV)/.test-installed services browser
 	$(BIN)/python bench/bench_ledger.py --json var/bench_ledger.json
 	$(BIN)/python bench/bench_replay.py --json var/bench_replay.json
 	$(BIN)/python bench/bench_services.py --json var/bench_services.json
+	$(BIN)/python bench/bench_access_log.py --json var/bench_access_log.json
 	$(BIN)/python bench/bench_city.py --cases $(CITY_CASES) --json var/bench_city.json
 
 lint: $(VENV)/.test-installed
