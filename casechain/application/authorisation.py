@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 from casechain.adapters.access_log import AccessLog
 from casechain.adapters.tokens import issue_token
 from casechain.application.case_log import CaseLog, CaseNotFound
-from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
+from casechain.application.paging import Page, check_limit, page_rows, single_key_after
 from casechain.application.queries import (
     case_jurisdictions,
     person_subjects,
@@ -93,27 +93,20 @@ def accesses_page(runner: ProjectionRunner, log: AccessLog, principal: Principal
     entries of those cases, and its page is read from the log a page's length at a time
     until the page is full."""
     size = check_limit(limit)
-    after = after_cursor(cursor, 1)
-    if after is not None and not isinstance(after[0], int):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
-    before = None if after is None else int(after[0])
-    if not principal.scope:
-        read = log.entries(case_id, size + 1, before)
-        more = len(read) > size
-        return Page(read[:size], log.count(case_id),
-                    cursor_of((read[size - 1]["seq"],)) if more else None)
-    counts = log.counts_by_resource(case_id)
-    held = case_jurisdictions(runner, set(counts))
-    inside = {r for r in counts if held.get(r, "").startswith(principal.scope)}
+    before = single_key_after(cursor, int)
+    inside: set[str] | None = None  # every entry, for a reader without a scope
+    if principal.scope:
+        counts = log.counts_by_resource(case_id)
+        held = case_jurisdictions(runner, set(counts))
+        inside = {r for r in counts if held.get(r, "").startswith(principal.scope)}
+        total = sum(counts[r] for r in inside)
+    else:
+        total = log.count(case_id)
     chosen: list[dict[str, Any]] = []
     while len(chosen) <= size:  # one more than the page: there is a next page
         read = log.entries(case_id, size + 1, before)
-        chosen += [entry for entry in read if entry["resource"] in inside]
+        chosen += [e for e in read if inside is None or e["resource"] in inside]
         if len(read) <= size:
             break
         before = read[-1]["seq"]
-    more = len(chosen) > size
-    chosen = chosen[:size]
-    return Page(chosen, sum(counts[r] for r in inside),
-                cursor_of((chosen[-1]["seq"],)) if more else None)
+    return page_rows(chosen, total, size, lambda entry: (entry["seq"],))

@@ -9,8 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
-from casechain.errors import QueryInvalid
+from casechain.application.paging import Page, check_limit, cursor_of, single_key_after
 from casechain.projections.machinery import ProjectionRunner
 from casechain.projections.views import views_of
 
@@ -26,10 +25,7 @@ def devices_page(runner: ProjectionRunner, scope: str | None, limit: int | None 
     then, reviewed, told and penalised by then (a capture reviewed twice counts from its
     latest review)."""
     size = check_limit(limit)
-    after = after_cursor(cursor, 1)
-    if after is not None and not isinstance(after[0], str):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
+    after = single_key_after(cursor, str)
     runner.ready(["devices"])
     view = views_of(runner).devices
     d, u = view.devices.c, view.uses.c
@@ -53,7 +49,7 @@ def devices_page(runner: ProjectionRunner, scope: str | None, limit: int | None 
              .outerjoin(used, used.c.device_id == d.device_id).where(inside)
              .order_by(d.device_id).limit(size + 1))
     if after is not None:
-        query = query.where(d.device_id > str(after[0]))
+        query = query.where(d.device_id > after)
     district = sa.func.substr(d.jurisdiction, 1, 6)
     per_district = (sa.select(district.label("district"), sa.func.count().label("devices"),
                               sa.func.sum(sa.func.coalesce(used.c.captures, 0)).label("captures"),

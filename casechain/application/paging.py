@@ -13,14 +13,14 @@ import binascii
 import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from casechain.errors import QueryInvalid
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "after_cursor", "check_limit", "cursor_of",
-           "every_row", "page_rows", "paged"]
+           "every_row", "page_rows", "paged", "single_key_after"]
 
 #: Rows a page holds unless the reader asks otherwise, and at most: a page of alerts or
 #: board rows stays well under 2 MB.
@@ -28,6 +28,10 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 
 Key = tuple[Any, ...]
+K = TypeVar("K", str, int)
+
+_NOT_OURS = ("is not a cursor of this listing (take next_cursor from the previous page, or "
+             "leave it out to start)")
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,19 @@ def after_cursor(cursor: str | None, width: int | None = None) -> Key | None:
         key = None
     if (not isinstance(key, list) or (width is not None and len(key) != width)
             or not all(isinstance(part, (str, int, float)) for part in key)):
-        raise QueryInvalid("cursor", cursor[:80], "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
+        raise QueryInvalid("cursor", cursor[:80], _NOT_OURS)
     return tuple(key)
+
+
+def single_key_after(cursor: str | None, kind: type[K]) -> K | None:
+    """The one-part key (a device id, an entry's number…) a cursor continues after, None
+    from the start; `QueryInvalid` naming `cursor` for one not of this listing's kind."""
+    after = after_cursor(cursor, 1)
+    if after is None:
+        return None
+    if not isinstance(after[0], kind):
+        raise QueryInvalid("cursor", cursor, _NOT_OURS)
+    return after[0]
 
 
 def instant_key_after(cursor: str | None) -> tuple[float, str, str, str] | None:
@@ -70,8 +84,7 @@ def instant_key_after(cursor: str | None) -> tuple[float, str, str, str] | None:
     if after is None:
         return None
     if not (isinstance(after[0], (int, float)) and all(isinstance(p, str) for p in after[1:])):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
+        raise QueryInvalid("cursor", cursor, _NOT_OURS)
     return float(after[0]), str(after[1]), str(after[2]), str(after[3])
 
 

@@ -31,10 +31,10 @@ from casechain.adapters.ledger import (
     public_pem,
 )
 from casechain.application.case_log import CaseLog, CaseNotFound
-from casechain.application.paging import Page, after_cursor, check_limit, cursor_of
+from casechain.application.paging import Page, check_limit, cursor_of, single_key_after
 from casechain.domain import merkle
 from casechain.domain.hashing import record_hash
-from casechain.errors import CaseChainError, QueryInvalid
+from casechain.errors import CaseChainError
 
 __all__ = [
     "CONSISTENCY_FORMAT",
@@ -98,11 +98,7 @@ def checkpoints_page(ledger: Ledger, limit: int | None, cursor: str | None) -> P
     """A page of the stored checkpoints, oldest first, each as a witness keeps it, and how
     many are stored (a checkpoint a minute is hundreds of thousands a year)."""
     size = check_limit(limit)
-    after = after_cursor(cursor, 1)
-    if after is not None and not isinstance(after[0], int):
-        raise QueryInvalid("cursor", cursor, "is not a cursor of this listing (take "
-                           "next_cursor from the previous page, or leave it out to start)")
-    found = ledger.checkpoints_after(int(after[0]) if after else 0, size + 1)
+    found = ledger.checkpoints_after(single_key_after(cursor, int) or 0, size + 1)
     more = len(found) > size
     return Page([cp.as_dict() for _, cp in found[:size]], ledger.checkpoint_count(),
                 cursor_of((found[size - 1][0],)) if more else None)
